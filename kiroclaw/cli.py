@@ -1,0 +1,118 @@
+"""The ``kiroclaw`` command line: a lazy click group.
+
+Subcommands live in their own modules and are imported only when invoked, so ``kiroclaw addon list`` never
+imports aiogram or the ACP SDK (they cost seconds and ~170 MB). Plugins add commands through the
+``register_commands`` hook. Expected errors (:class:`~kiroclaw.errors.KiroclawError`) print one line to
+stderr and exit 1; anything else keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from .errors import KiroclawError, PluginConflictError
+
+#: subcommand → "module:attribute" of its click command, imported on first use.
+LAZY_COMMANDS: dict[str, str] = {
+    "addon": "kiroclaw.cli_addons:addon",
+    "skills": "kiroclaw.cli_addons:skills",
+    "recipes": "kiroclaw.cli_addons:recipes",
+    "plugins": "kiroclaw.cli_addons:plugins",
+    "hub": "kiroclaw.hub.cli:hub",
+    "ask": "kiroclaw.agent.cli:ask",
+    "doctor": "kiroclaw.agent.cli:doctor",
+    "run": "kiroclaw.bot.cli:run",
+    "fsck": "kiroclaw.fsck:fsck",
+    "audit": "kiroclaw.audit:audit",
+}
+
+#: one-line help shown by ``kiroclaw --help`` without importing the command's module.
+LAZY_HELP: dict[str, str] = {
+    "addon": "Install, list, update, enable, disable and remove add-ons of a user or the global scope.",
+    "skills": "Show a user's effective skills, with provenance and what is shadowed.",
+    "recipes": "Show a user's effective recipes, with provenance and what is shadowed.",
+    "plugins": "List loaded plugins and registered sources.",
+    "hub": "Self-hosted KiroHub registry: serve a catalog, publish skills into it.",
+    "ask": "Send a prompt to a user's agent and stream the reply.",
+    "doctor": "Check kiro-cli, the agent template and the workspace root.",
+    "run": "Run the Telegram bot.",
+    "fsck": "Check (and repair) every user's registry against the files on disk.",
+    "audit": "Read the audit log of add-on operations.",
+}
+
+
+class KiroclawGroup(click.Group):
+    """A click group that imports subcommands lazily and adds plugin commands on demand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if self._plugins_added:
+            return
+        self._plugins_added = True
+        from .host import Host
+
+        plugin_group = click.Group()
+        Host.for_cli().pm.hook.register_commands(cli=plugin_group)
+        for name, command in plugin_group.commands.items():
+            if name in LAZY_COMMANDS or name in self.commands:
+                raise PluginConflictError(f"a plugin registered the CLI command {name!r}, which exists already")
+            self.add_command(command, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        try:
+            self._add_plugin_commands()
+        except KiroclawError:
+            pass  # --help must work even when plugins are broken; the real command reports it
+        return sorted(set(LAZY_COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module_name, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
+            if ctx.resilient_parsing or "--help" in sys.argv and cmd_name not in sys.argv[1:2]:
+                return click.Command(cmd_name, help=LAZY_HELP.get(cmd_name))
+            module = importlib.import_module(module_name)
+            command: click.Command = getattr(module, attr)
+            return command
+        if cmd_name not in self.commands:
+            self._add_plugin_commands()
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=KiroclawGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kiroclaw")
+def cli() -> None:
+    """KiroClaw: per-user kiro-cli agents in Telegram, with add-ons each user picks.
+
+    Settings come from the environment and .env (WORKSPACE_BASE_PATH, MAX_ADDONS_PER_USER, ...).
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI, turning expected errors into one line and exit status 1."""
+    try:
+        cli.main(args=argv, prog_name="kiroclaw", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KiroclawError as exc:
+        click.echo(f"error: {exc.user_message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,143 @@
+"""KiroClaw's settings: one typed pydantic-settings model, read once from the environment and ``.env``.
+
+Names are the environment variable names (case-insensitive), as in the seeds where they exist
+(``WORKSPACE_BASE_PATH``, ``MAX_ADDONS_PER_USER``, ``MAX_ADDON_SIZE_MB``, ``KIROHUB_REGISTRY_URL``…).
+List settings take comma-separated values (``ALLOWED_TELEGRAM_IDS=1,2,3``).
+The host reads settings once and passes the object on; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+IdList = Annotated[list[int], NoDecode]
+PathList = Annotated[list[Path], NoDecode]
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every KiroClaw setting. Units are in the names (``_mb``, ``_seconds``, ``_bytes``)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- storage and quotas (core) ---
+    workspace_base_path: Path = Field(Path("workspaces"), description="root of all per-user state")
+    global_addons_path: Path | None = Field(
+        None, description="where global add-ons live; default WORKSPACE_BASE_PATH/_global"
+    )
+    bundled_skills_path: Path | None = Field(None, description="optional admin folder of bundled skills")
+    max_addons_per_user: int = Field(20, ge=0, description="add-ons one scope may hold")
+    max_addon_size_mb: int = Field(50, ge=1, description="largest add-on, download and unpacked, in MiB")
+    max_addon_files: int = Field(5000, ge=1, description="most files (archive members) in one add-on")
+    max_path_depth: int = Field(32, ge=1, description="deepest path inside an add-on, in segments")
+    max_path_length: int = Field(512, ge=16, description="longest relative path inside an add-on, in chars")
+    lock_timeout_seconds: float = Field(120.0, gt=0, description="wait for another process's user lock")
+
+    # --- plugins ---
+    kiroclaw_disable_plugins: CommaList = Field(default_factory=list, description="entry-point names to skip")
+    local_source_roots: PathList = Field(
+        default_factory=list, description="folders the bot may install local add-ons from (CLI: any)"
+    )
+
+    # --- GitHub source ---
+    github_base_url: str = "https://github.com"
+    github_token: SecretStr | None = None
+    git_timeout_seconds: float = Field(120.0, gt=0)
+
+    # --- URL source ---
+    url_allow_private_hosts: CommaList = Field(
+        default_factory=list, description="hosts allowed although they resolve to private/loopback addresses"
+    )
+    url_allow_http_hosts: CommaList = Field(
+        default_factory=list, description="hosts allowed over plain http:// (https:// is always allowed)"
+    )
+    download_connect_timeout_seconds: float = Field(10.0, gt=0)
+    download_read_timeout_seconds: float = Field(30.0, gt=0)
+    download_total_timeout_seconds: float = Field(300.0, gt=0)
+
+    # --- KiroHub registry source ---
+    kirohub_registry_url: str = "https://clawhub.ai"
+    kirohub_site: str | None = None
+    kirohub_token: SecretStr | None = None
+    kirohub_timeout_seconds: float = Field(20.0, gt=0)
+    kirohub_retries: int = Field(3, ge=0)
+    kirohub_cache_ttl_seconds: float = Field(300.0, ge=0)
+
+    # --- agent runtime ---
+    kiro_cli_path: str = "kiro-cli"
+    kiro_config_path: Path | None = Field(None, description="admin template for each user's .kiro home")
+    kiro_agent_name: str = "kiroclaw"
+    kiro_api_key: SecretStr | None = None
+    max_processes: int = Field(10, ge=1)
+    max_processes_per_user: int = Field(1, ge=1)
+    idle_timeout_seconds: float = Field(600.0, gt=0)
+    agent_start_timeout_seconds: float = Field(60.0, gt=0)
+    permission_policy: Literal["allow", "deny"] = "allow"
+    session_db_path: Path | None = Field(None, description="SQLite session store; default WORKSPACE/sessions.db")
+
+    # --- Telegram bot ---
+    bot_token: SecretStr | None = None
+    allowed_telegram_ids: IdList = Field(default_factory=list, description="empty = nobody")
+    admin_telegram_ids: IdList = Field(default_factory=list)
+    telegram_api_base: str | None = None
+    install_rate_limit: str = Field("10/hour", description="installs per user, as N/second|minute|hour|day")
+    webhook_url: str | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8080
+    webhook_secret: SecretStr | None = None
+
+    # --- reliability and audit ---
+    audit_log_path: Path | None = Field(None, description="JSON-lines audit log; default WORKSPACE/audit.log")
+    audit_log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    audit_log_backups: int = Field(5, ge=0)
+
+    @field_validator(
+        "kiroclaw_disable_plugins",
+        "local_source_roots",
+        "url_allow_private_hosts",
+        "url_allow_http_hosts",
+        "allowed_telegram_ids",
+        "admin_telegram_ids",
+        mode="before",
+    )
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split(value)
+
+    @property
+    def max_addon_size_bytes(self) -> int:
+        """``MAX_ADDON_SIZE_MB`` in bytes (MiB × 1024²)."""
+        return self.max_addon_size_mb * 1024 * 1024
+
+    @property
+    def global_root(self) -> Path:
+        """Folder of the global scope (``GLOBAL_ADDONS_PATH`` or ``WORKSPACE_BASE_PATH/_global``)."""
+        return self.global_addons_path or (self.workspace_base_path / "_global")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and ``.env``; keyword overrides win (tests, CLI flags).
+
+    :raises kiroclaw.errors.ConfigError: with every invalid setting named, one per line.
+    """
+    from pydantic import ValidationError
+
+    from .errors import ConfigError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError("invalid settings: " + "; ".join(lines)) from exc

@@ -1,0 +1,1 @@
+"""Core behaviour registered directly on every host (cannot be disabled)."""

@@ -1,0 +1,203 @@
+"""The one exception tree of KiroClaw.
+
+Every expected failure is a :class:`KiroclawError`. Its ``user_message`` is one line that is safe to
+show in chat and on the CLI: it never holds a server path, a token or a traceback. Anything that is not a
+``KiroclawError`` is a bug: the CLI and the bot log its traceback and show a short apology.
+"""
+
+from __future__ import annotations
+
+
+class KiroclawError(Exception):
+    """Base class of every expected KiroClaw error.
+
+    :param user_message: one line for the person (chat or terminal), no paths or secrets.
+    :param detail: optional extra text for the operator's log only.
+    """
+
+    #: short machine-readable code, stable across releases (``--json`` output, audit log).
+    code: str = "error"
+
+    def __init__(self, user_message: str, *, detail: str | None = None) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.user_message
+
+
+# --- plugin host -------------------------------------------------------------------------------
+
+
+class PluginError(KiroclawError):
+    """A plugin could not be loaded, conflicts with another, or has bad configuration."""
+
+    code = "plugin"
+
+
+class PluginLoadError(PluginError):
+    """Importing or registering an entry-point plugin failed.
+
+    Always raised ``from`` the original exception, so the plugin author's traceback is kept.
+
+    :param plugin: the entry-point name (``local``, ``github``…).
+    :param distribution: the distribution that declares it (``kiroclaw``, ``kiroclaw-source-s3``…).
+    """
+
+    code = "plugin_load"
+
+    def __init__(self, plugin: str, distribution: str, reason: str) -> None:
+        super().__init__(f"plugin {plugin!r} from distribution {distribution!r} failed to load: {reason}")
+        self.plugin = plugin
+        self.distribution = distribution
+
+
+class PluginConflictError(PluginError):
+    """Two plugins registered the same plugin, source, layer, precedence or command name."""
+
+    code = "plugin_conflict"
+
+
+class PluginConfigError(PluginError):
+    """A plugin rejected its configuration in the ``startup`` hook."""
+
+    code = "plugin_config"
+
+
+class ConfigError(KiroclawError):
+    """The settings (environment / ``.env``) are invalid or incomplete."""
+
+    code = "config"
+
+
+# --- add-ons -----------------------------------------------------------------------------------
+
+
+class AddonError(KiroclawError):
+    """An add-on operation (install, remove, update, enable, disable…) was refused or failed."""
+
+    code = "addon"
+
+
+class SpecError(AddonError):
+    """The spec the user typed is malformed, or no source claims it."""
+
+    code = "spec"
+
+
+class SourceUnavailableError(AddonError):
+    """The source named by a spec is not loaded (unknown, or disabled with KIROCLAW_DISABLE_PLUGINS)."""
+
+    code = "source_unavailable"
+
+
+class NotSupportedError(AddonError):
+    """The source cannot do this operation (e.g. the local source has no ``search``)."""
+
+    code = "not_supported"
+
+
+class SourceError(AddonError):
+    """A source failed to fetch, search or describe an add-on (network, missing repo, bad response…)."""
+
+    code = "source"
+
+
+class NotFoundError(AddonError):
+    """The add-on (in a registry, or in the user's installed set) does not exist."""
+
+    code = "not_found"
+
+
+class ValidationError(AddonError):
+    """The staged files are not a valid skill or plugin package (Agent Skills spec, layout rules).
+
+    :param problems: every blocking problem found, one human-readable line each.
+    """
+
+    code = "invalid"
+
+    def __init__(self, user_message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(user_message)
+        self.problems = list(problems or [])
+
+
+class UnsafeContentError(AddonError):
+    """Untrusted input tried to escape its root or uses a forbidden file type (link, device, FIFO…)."""
+
+    code = "unsafe"
+
+
+class LimitExceededError(AddonError):
+    """A size, count, depth, time or rate limit was exceeded."""
+
+    code = "limit"
+
+
+class QuotaExceededError(LimitExceededError):
+    """The user already has ``MAX_ADDONS_PER_USER`` add-ons, or the add-on exceeds ``MAX_ADDON_SIZE_MB``."""
+
+    code = "quota"
+
+
+class AlreadyInstalledError(AddonError):
+    """The add-on is installed already; reinstalling needs ``--force``."""
+
+    code = "exists"
+
+
+class ConfirmationRequired(AddonError):
+    """The operation needs the user's explicit confirmation (CLI ``--yes``, a button in the bot).
+
+    :param reasons: why: registry moderation codes, policy warnings… one line each.
+    """
+
+    code = "confirm"
+
+    def __init__(self, user_message: str, *, reasons: list[str] | None = None) -> None:
+        super().__init__(user_message)
+        self.reasons = list(reasons or [])
+
+
+class PolicyBlockedError(AddonError):
+    """An install policy (``check_addon`` hook) or registry moderation refused the add-on."""
+
+    code = "blocked"
+
+
+class PermissionDeniedError(AddonError):
+    """The person may not do this (a global install by a non-admin, a folder outside LOCAL_SOURCE_ROOTS…)."""
+
+    code = "forbidden"
+
+
+class StorageError(AddonError):
+    """Disk full, I/O error, or a corrupt state file."""
+
+    code = "storage"
+
+
+class RegistryCorruptError(StorageError):
+    """``addons.json`` could not be read; it was moved aside to ``quarantined_to``."""
+
+    code = "registry_corrupt"
+
+    def __init__(self, user_message: str, *, quarantined_to: str | None = None) -> None:
+        super().__init__(user_message)
+        self.quarantined_to = quarantined_to
+
+
+# --- agent runtime -----------------------------------------------------------------------------
+
+
+class AgentError(KiroclawError):
+    """The user's agent (kiro-cli over ACP) failed to start, crashed, or answered badly."""
+
+    code = "agent"
+
+
+class RecipeError(KiroclawError):
+    """A recipe is unknown, has a bad template, or was given bad arguments."""
+
+    code = "recipe"

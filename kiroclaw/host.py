@@ -1,0 +1,201 @@
+"""The Host: owns one plugin manager, the settings and the registered sources and layers.
+
+Everything that was global in older pluggy hosts lives on a Host object instead; tests build a fresh one.
+Creating a Host loads plugins and runs the registration hooks, so duplicate names fail at start, not at
+first use.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from .config import Settings, load_settings
+from .errors import PluginConflictError, SourceUnavailableError, SpecError
+from .layers import Layer
+from .plugins import EntryPointSpec, PluginInfo, build_plugin_manager
+from .sources import Source, require_no_explicit_prefix, split_explicit
+from .workspaces import Scope, ScopePaths, scope_root
+
+if TYPE_CHECKING:
+    from .addons import AddonManager
+    from .models import EffectiveSet
+
+log = logging.getLogger(__name__)
+
+#: Sources the ``kiroclaw`` distribution declares; a missing one (not deliberately disabled) means the
+#: package is not installed, so its entry points are not visible.
+BUILTIN_SOURCES = ("local",)
+
+
+class Host:
+    """One KiroClaw host: settings + plugin manager + registered sources and layers.
+
+    :ivar settings: the :class:`~kiroclaw.config.Settings` read once at start.
+    :ivar pm: the pluggy manager (hooks: :mod:`kiroclaw.hookspecs`).
+    :ivar plugins: loaded plugins keyed by name.
+    :ivar sources: registered sources keyed by source name.
+    :ivar layers: registered layers, highest precedence first.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        entry_points: Sequence[EntryPointSpec] | None = None,
+        extra_plugins: Iterable[tuple[str, object]] = (),
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.pm: pluggy.PluginManager
+        self.pm, self.plugins = build_plugin_manager(
+            disabled=self.settings.kiroclaw_disable_plugins,
+            entry_points=entry_points,
+            extra_plugins=extra_plugins,
+        )
+        self.sources: Mapping[str, Source] = self._collect_sources()
+        self.layers: tuple[Layer, ...] = self._collect_layers()
+        self._started = False
+
+    @classmethod
+    def for_cli(cls) -> Host:
+        """A host with settings read from the environment and ``.env`` (one per CLI invocation)."""
+        return cls(load_settings())
+
+    # --- registration -----------------------------------------------------------------------
+
+    def _collect_sources(self) -> dict[str, Source]:
+        sources: dict[str, Source] = {}
+        owners: dict[str, str] = {}
+        for impl in self.pm.hook.register_sources.get_hookimpls():
+            plugin_name = impl.plugin_name
+
+            def register(source: Source, _plugin: str = plugin_name) -> None:
+                if not isinstance(source, Source) or not source.name:
+                    raise PluginConflictError(f"plugin {_plugin!r} registered a source without a name")
+                if source.name in sources:
+                    raise PluginConflictError(
+                        f"source name {source.name!r} is registered by both plugin {owners[source.name]!r} "
+                        f"and plugin {_plugin!r}"
+                    )
+                sources[source.name] = source
+                owners[source.name] = _plugin
+
+            impl.function(**_kwargs(impl.function, register=register, settings=self.settings))
+        self.source_owners: dict[str, str] = owners
+        return dict(sorted(sources.items()))
+
+    def _collect_layers(self) -> tuple[Layer, ...]:
+        layers: dict[str, Layer] = {}
+        by_precedence: dict[int, str] = {}
+
+        def register(layer: Layer) -> None:
+            if layer.name in layers:
+                raise PluginConflictError(f"skill layer {layer.name!r} is registered twice")
+            if layer.precedence in by_precedence:
+                raise PluginConflictError(
+                    f"skill layers {by_precedence[layer.precedence]!r} and {layer.name!r} "
+                    f"have the same precedence {layer.precedence}"
+                )
+            layers[layer.name] = layer
+            by_precedence[layer.precedence] = layer.name
+
+        self.pm.hook.register_skill_layers(register=register)
+        return tuple(sorted(layers.values(), key=lambda layer: -layer.precedence))
+
+    async def start(self) -> None:
+        """Run the ``startup`` hooks once (awaiting any awaitables they return).
+
+        :raises kiroclaw.PluginConfigError: a plugin rejected its configuration.
+        """
+        if self._started:
+            return
+        for result in self.pm.hook.startup(host=self):
+            if inspect.isawaitable(result):
+                await result
+        self._started = True
+
+    async def aclose(self) -> None:
+        """Release resources held by sources (HTTP sessions, caches)."""
+        for source in self.sources.values():
+            try:
+                await source.aclose()
+            except Exception:  # a plugin's shutdown bug must not stop the others
+                log.exception("source %s failed to close", source.name)
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def source_for(self, spec: str) -> tuple[Source, str]:
+        """Pick the source for a spec: explicit ``name:rest`` first, else the ``resolve_source`` hook.
+
+        :returns: the source and the spec text it should parse (without the ``name:`` prefix).
+        :raises SpecError: empty/unsafe spec, or no source claims it.
+        :raises SourceUnavailableError: the named source is not loaded (unknown or disabled).
+        """
+        text = require_no_explicit_prefix(spec)
+        explicit = split_explicit(text)
+        if explicit is not None:
+            name, rest = explicit
+            return self.source(name), rest
+        name = self.pm.hook.resolve_source(spec=text, sources=self.sources)
+        if name is None:
+            raise SpecError(
+                f"no source understands {text!r}; try a registry name (weather-api), org/repo, "
+                "an https:// archive URL or ./folder"
+            )
+        return self.source(name), text
+
+    def source(self, name: str) -> Source:
+        """The source registered as ``name``.
+
+        :raises SourceUnavailableError: unknown, or disabled via ``KIROCLAW_DISABLE_PLUGINS``.
+        """
+        try:
+            return self.sources[name]
+        except KeyError:
+            if name in self.settings.kiroclaw_disable_plugins:
+                raise SourceUnavailableError(
+                    f"the {name!r} source is disabled on this server (KIROCLAW_DISABLE_PLUGINS)"
+                ) from None
+            if name in BUILTIN_SOURCES:
+                raise SourceUnavailableError(
+                    f"the built-in {name!r} source is not installed; install kiroclaw (pip install -e .)"
+                ) from None
+            known = ", ".join(self.sources) or "none"
+            raise SourceUnavailableError(f"unknown source {name!r} (loaded sources: {known})") from None
+
+    def paths(self, scope: Scope) -> ScopePaths:
+        """The on-disk paths of ``scope``."""
+        return ScopePaths(scope_root(self.settings.workspace_base_path, self.settings.global_root, scope))
+
+    @property
+    def workspace_root(self) -> Path:
+        return self.settings.workspace_base_path
+
+    @cached_property
+    def addons(self) -> AddonManager:
+        """The host's :class:`~kiroclaw.addons.AddonManager` (created on first use)."""
+        from .addons import AddonManager
+
+        return AddonManager(self)
+
+    def effective_set(self, user_id: int) -> EffectiveSet:
+        """The effective skill and recipe set of one user (see :mod:`kiroclaw.resolver`)."""
+        from .resolver import resolve
+
+        return resolve(self, user_id)
+
+    def plugin_list(self) -> list[PluginInfo]:
+        """Loaded plugins sorted by name."""
+        return sorted(self.plugins.values(), key=lambda info: info.name)
+
+
+def _kwargs(function: object, **available: object) -> dict[str, object]:
+    """The subset of ``available`` that ``function`` accepts (pluggy lets impls take fewer args)."""
+    params = inspect.signature(function).parameters  # type: ignore[arg-type]
+    return {name: value for name, value in available.items() if name in params}

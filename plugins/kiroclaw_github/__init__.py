@@ -1,0 +1,1 @@
+"""Built-in plugin `github` (placeholder: registers nothing yet)."""

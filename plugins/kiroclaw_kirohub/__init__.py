@@ -1,0 +1,1 @@
+"""Built-in plugin `kirohub` (placeholder: registers nothing yet)."""

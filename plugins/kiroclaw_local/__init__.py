@@ -1,0 +1,1 @@
+"""Built-in source ``local``: install a folder (placeholder: registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin `policy` (placeholder: registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin `url` (placeholder: registers nothing yet)."""
