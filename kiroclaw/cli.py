@@ -75,7 +75,7 @@ class KiroclawGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_COMMANDS:
             module_name, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
-            if ctx.resilient_parsing or "--help" in sys.argv and cmd_name not in sys.argv[1:2]:
+            if ctx.resilient_parsing or ("--help" in sys.argv and cmd_name not in sys.argv[1:2]):
                 return click.Command(cmd_name, help=LAZY_HELP.get(cmd_name))
             module = importlib.import_module(module_name)
             command: click.Command = getattr(module, attr)

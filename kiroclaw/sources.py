@@ -90,7 +90,7 @@ class FetchContext:
 
     settings: Settings
     scope: Scope
-    progress: ProgressCallback = lambda stage, detail=None: None
+    progress: ProgressCallback = field(default=lambda stage, detail=None: None)
     assume_yes: bool = False
     max_bytes: int = 50 * 1024 * 1024
     interactive_caller: str = "cli"
@@ -216,7 +216,7 @@ class Source:
         """
         raise NotSupportedError(f"the {self.name} source cannot check for updates")
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by design
+    async def aclose(self) -> None:
         """Release network sessions and caches; called once at host shutdown."""
 
 
