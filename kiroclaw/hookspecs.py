@@ -99,7 +99,9 @@ def register_commands(cli: click.Group) -> None:
 
 
 @hookspec
-def check_addon(addon: AddonRecord, staged_path: Path, scope: Scope) -> list[PolicyDecision] | PolicyDecision | None:
+def check_addon(
+    addon: AddonRecord, staged_path: Path, scope: Scope, settings: Settings
+) -> list[PolicyDecision] | PolicyDecision | None:
     """Install policy: inspect a staged add-on before it is moved into place.
 
     Called for every install and update after validation, before the atomic rename (collect-all).
@@ -109,6 +111,7 @@ def check_addon(addon: AddonRecord, staged_path: Path, scope: Scope) -> list[Pol
     :param addon: the record that would be written (name, source, spec, kind, skills, recipes, origin).
     :param staged_path: root of the staged tree (read-only; do not modify).
     :param scope: where it would be installed.
+    :param settings: the host's settings (read-only; e.g. ``POLICY_RULES``).
     :returns: ``None`` (no opinion), one :class:`kiroclaw.PolicyDecision` or a list of them.
     """
 
@@ -137,13 +140,14 @@ def addon_toggled(addon: AddonRecord, scope: Scope, enabled: bool) -> None:
 
 
 @hookspec
-def addon_event(event: Mapping[str, Any]) -> None:
+def addon_event(event: Mapping[str, Any], settings: Settings) -> None:
     """Event: any add-on operation, including refusals and policy decisions (for the audit log).
 
     :param event: ``{"action": "install"|"update"|"remove"|"enable"|"disable"|"policy",
         "outcome": "ok"|"refused"|"failed", "scope": "user 42"|"global", "user": int|None,
         "spec": str|None, "name": str|None, "source": str|None, "version": str|None,
         "commit": str|None, "fingerprint": str|None, "reason": str|None}``.
+    :param settings: the host's settings (read-only; e.g. ``AUDIT_LOG_PATH``).
     """
 
 
