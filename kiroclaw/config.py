@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     audit_log_path: Path | None = Field(None, description="JSON-lines audit log; default WORKSPACE/audit.log")
     audit_log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     audit_log_backups: int = Field(5, ge=0)
+    policy_rules: CommaList = Field(
+        default_factory=list,
+        description="install-policy overrides rule=block|warn|off, e.g. native-binary=block (docs/security.md)",
+    )
 
     @field_validator(
         "kiroclaw_disable_plugins",
@@ -110,6 +114,7 @@ class Settings(BaseSettings):
         "url_allow_http_hosts",
         "allowed_telegram_ids",
         "admin_telegram_ids",
+        "policy_rules",
         mode="before",
     )
     @classmethod
