@@ -1,0 +1,455 @@
+"""CLI commands for add-ons and what they give each user: ``addon …``, ``skills``, ``recipes``, ``plugins``.
+
+The same operations as the bot's ``/addon`` commands, over the same :class:`~kiroclaw.addons.AddonManager`.
+Every add-on command takes ``--user ID`` or ``--global``; ``--json`` prints machine output on stdout.
+Expected errors print one line on stderr and exit 1 (see :func:`kiroclaw.cli.main`). This module imports
+only the core: never aiogram, the ACP SDK or aiohttp (a test checks ``sys.modules``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError
+from .workspaces import Scope
+
+T = TypeVar("T")
+
+
+def _host() -> Any:
+    from .host import Host
+
+    return Host.for_cli()
+
+
+def _run(factory: Callable[[], Coroutine[Any, Any, T]], host: Any) -> T:
+    async def main() -> T:
+        try:
+            return await factory()
+        finally:
+            await host.aclose()
+
+    return asyncio.run(main())
+
+
+def _scope(user: str | None, global_: bool) -> Scope:
+    if global_ and user is not None:
+        raise click.UsageError("give either --user ID or --global, not both")
+    if global_:
+        return Scope.global_()
+    if user is None:
+        raise click.UsageError("say whose add-ons: --user ID or --global")
+    return Scope.user(user)
+
+
+def _dump(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def scope_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--user ID`` / ``--global`` options."""
+    func = click.option("--global", "global_", is_flag=True, help="The global scope (every user inherits it).")(func)
+    func = click.option("--user", "user", metavar="ID", help="A Telegram user id.")(func)
+    return func
+
+
+def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")(func)
+
+
+def record_json(record: Any) -> dict[str, Any]:
+    """The ``addon list`` shape of one record (plus ``path``, ``origin`` and ``skipped``)."""
+    return {
+        "name": record.name,
+        "version": record.version,
+        "source": record.source,
+        "spec": record.spec,
+        "kind": record.kind,
+        "enabled": record.enabled,
+        "skills": list(record.skills),
+        "recipes": list(record.recipes),
+        "installed_at": record.installed_at.isoformat(),
+        "updated_at": record.updated_at.isoformat() if record.updated_at else None,
+        "path": record.path,
+        "origin": dict(record.origin),
+        "pinned": record.pinned,
+        "fingerprint": record.fingerprint,
+        "size_bytes": record.size_bytes,
+        "skipped": list(record.skipped),
+        "warnings": list(record.warnings),
+    }
+
+
+def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
+    data: dict[str, Any] = {"spec": spec, "ok": False, "error": exc.code, "message": exc.user_message}
+    if isinstance(exc, ValidationError) and exc.problems:
+        data["problems"] = exc.problems
+    if isinstance(exc, ConfirmationRequired):
+        data["reasons"] = exc.reasons
+    return data
+
+
+def _describe(record: Any) -> str:
+    version = f" {record.version}" if record.version else ""
+    contents = []
+    if record.skills:
+        contents.append(f"{len(record.skills)} skill{'s' if len(record.skills) != 1 else ''}")
+    if record.recipes:
+        contents.append(f"{len(record.recipes)} recipe{'s' if len(record.recipes) != 1 else ''}")
+    state = "" if record.enabled else " [disabled]"
+    return f"{record.name}{version} ({record.kind}, {', '.join(contents) or 'empty'}, from {record.source}){state}"
+
+
+# --- addon group ---------------------------------------------------------------------------------
+
+
+@click.group()
+def addon() -> None:
+    """Install, list, update, enable, disable and remove add-ons of a user or the global scope."""
+
+
+@addon.command()
+@click.argument("specs", nargs=-1, required=True)
+@scope_options
+@click.option("--version", "version", metavar="V", help="Install this exact version/tag/commit (pins it).")
+@click.option("--force", is_flag=True, help="Replace an add-on that is already installed.")
+@click.option("--yes", "assume_yes", is_flag=True, help="Confirm policy warnings and registry flags up front.")
+@json_option
+def install(
+    specs: tuple[str, ...],
+    user: str | None,
+    global_: bool,
+    version: str | None,
+    force: bool,
+    assume_yes: bool,
+    as_json: bool,
+) -> None:
+    """Install one or more add-ons: SPEC is a folder (./dir), org/repo, a URL or a registry name.
+
+    Each spec is reported on its own; one failure does not undo the others; the exit status is 1 if any
+    failed.
+    """
+    scope = _scope(user, global_)
+    host = _host()
+
+    def progress(stage: str, detail: str | None = None) -> None:
+        if not as_json:
+            click.echo(f"  {stage}" + (f": {detail}" if detail else ""), err=True)
+
+    async def run_all() -> list[dict[str, Any]]:
+        outcomes: list[dict[str, Any]] = []
+        for spec in specs:
+            if not as_json:
+                click.echo(f"installing {spec} into {scope.label}", err=True)
+            try:
+                result = await host.addons.install(
+                    spec, scope, version=version, force=force, assume_yes=assume_yes, progress=progress
+                )
+            except KiroclawError as exc:
+                outcomes.append(_error_json(spec, exc))
+                if not as_json:
+                    click.echo(f"error: {spec}: {exc.user_message}", err=True)
+                    for problem in getattr(exc, "problems", [])[1:]:
+                        click.echo(f"  also: {problem}", err=True)
+                continue
+            record = result.record
+            outcomes.append(
+                {
+                    "spec": spec,
+                    "ok": True,
+                    "addon": record_json(record),
+                    "replaced": result.replaced.name if result.replaced else None,
+                    "warnings": result.warnings,
+                    "skipped": result.skipped,
+                }
+            )
+            if not as_json:
+                verb = "reinstalled" if result.replaced else "installed"
+                click.echo(f"{verb} {_describe(record)} for {scope.label}")
+                for line in result.skipped:
+                    click.echo(f"  left out: {line}")
+                for line in result.warnings:
+                    click.echo(f"  warning: {line}")
+        return outcomes
+
+    outcomes = _run(run_all, host)
+    if as_json:
+        _dump({"results": outcomes})
+    if any(not o["ok"] for o in outcomes):
+        sys.exit(1)
+
+
+@addon.command()
+@click.argument("name")
+@scope_options
+@click.option("--yes", "assume_yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def remove(name: str, user: str | None, global_: bool, assume_yes: bool, as_json: bool) -> None:
+    """Remove an installed add-on (a skill, or a whole package such as org/repo).
+
+    Asks for confirmation in a terminal; without a terminal on stdin, --yes is required.
+    """
+    scope = _scope(user, global_)
+    host = _host()
+    record = host.addons.get(name, scope)
+    if not assume_yes:
+        if not sys.stdin.isatty():
+            raise SpecError("removing needs confirmation: add --yes (stdin is not a terminal)")
+        click.confirm(f"remove {_describe(record)} from {scope.label}?", abort=True, err=True)
+    removed = _run(lambda: host.addons.remove(name, scope), host)
+    if as_json:
+        _dump({"removed": record_json(removed)})
+    else:
+        click.echo(f"removed {removed.name} from {scope.label}")
+
+
+@addon.command()
+@click.argument("name")
+@scope_options
+@json_option
+def info(name: str, user: str | None, global_: bool, as_json: bool) -> None:
+    """Show an installed add-on, or what its source knows about a name that is not installed."""
+    scope = _scope(user, global_)
+    host = _host()
+    found = _run(lambda: host.addons.info(name, scope), host)
+    from .models import AddonRecord
+
+    if isinstance(found, AddonRecord):
+        if as_json:
+            _dump({"installed": True, "addon": record_json(found)})
+            return
+        click.echo(_describe(found))
+        for key, value in record_json(found).items():
+            if key in {"name"} or value in (None, [], {}, ""):
+                continue
+            if isinstance(value, list):
+                value = ", ".join(value)
+            elif isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            click.echo(f"  {key}: {value}")
+        return
+    data = {
+        "name": found.name,
+        "source": found.source,
+        "description": found.description,
+        "latest_version": found.latest_version,
+        "versions": list(found.versions),
+        "owner": found.owner,
+        "homepage": found.homepage,
+        "moderation": dict(found.moderation),
+    }
+    if as_json:
+        _dump({"installed": False, "addon": data})
+        return
+    click.echo(f"{found.name} (not installed; from {found.source})")
+    for key, value in data.items():
+        if key != "name" and value not in (None, [], {}, ""):
+            click.echo(f"  {key}: {', '.join(value) if isinstance(value, list) else value}")
+
+
+def _toggle(name: str, user: str | None, global_: bool, as_json: bool, enabled: bool) -> None:
+    scope = _scope(user, global_)
+    host = _host()
+    op = host.addons.enable if enabled else host.addons.disable
+    record = _run(lambda: op(name, scope), host)
+    if as_json:
+        _dump({"addon": record_json(record)})
+    else:
+        click.echo(f"{'enabled' if enabled else 'disabled'} {record.name} for {scope.label}")
+
+
+@addon.command()
+@click.argument("name")
+@scope_options
+@json_option
+def enable(name: str, user: str | None, global_: bool, as_json: bool) -> None:
+    """Enable an add-on: its skills and recipes are visible again."""
+    _toggle(name, user, global_, as_json, True)
+
+
+@addon.command()
+@click.argument("name")
+@scope_options
+@json_option
+def disable(name: str, user: str | None, global_: bool, as_json: bool) -> None:
+    """Disable an add-on: it stays installed but its skills and recipes are hidden."""
+    _toggle(name, user, global_, as_json, False)
+
+
+@addon.command(name="list")
+@scope_options
+@json_option
+def list_(user: str | None, global_: bool, as_json: bool) -> None:
+    """List the add-ons of a user or of the global scope."""
+    scope = _scope(user, global_)
+    host = _host()
+    records = host.addons.list(scope)
+    if as_json:
+        _dump({"addons": [record_json(r) for r in records]})
+        return
+    if not records:
+        click.echo(f"no add-ons in {scope.label}")
+        return
+    for record in records:
+        click.echo(_describe(record))
+
+
+@addon.command()
+@click.argument("name", required=False)
+@scope_options
+@click.option("--force", is_flag=True, help="Overwrite local edits.")
+@click.option("--yes", "assume_yes", is_flag=True, help="Confirm policy warnings and registry flags up front.")
+@json_option
+def update(name: str | None, user: str | None, global_: bool, force: bool, assume_yes: bool, as_json: bool) -> None:
+    """Update one add-on, or all of them: pinned ones are skipped, local edits are kept unless --force."""
+    scope = _scope(user, global_)
+    host = _host()
+    results = _run(lambda: host.addons.update(name, scope, force=force, assume_yes=assume_yes), host)
+    if as_json:
+        _dump({"results": [r.__dict__ for r in results]})
+    elif not results:
+        click.echo(f"no add-ons in {scope.label}")
+    else:
+        for result in results:
+            click.echo(f"{result.status:>11}  {result.message}")
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
+@addon.command()
+@click.argument("query")
+@click.option("--source", "source", metavar="NAME", help="Search only this source.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@json_option
+def search(query: str, source: str | None, limit: int, as_json: bool) -> None:
+    """Search the sources that can search (e.g. the KiroHub registry)."""
+    host = _host()
+    hits = _run(lambda: host.addons.search(query, source=source, limit=limit), host)
+    if as_json:
+        _dump({"hits": [hit.__dict__ for hit in hits]})
+        return
+    if not hits:
+        click.echo("no matches")
+    for hit in hits:
+        version = f" {hit.version}" if hit.version else ""
+        summary = f" — {hit.summary}" if hit.summary else ""
+        click.echo(f"{hit.spec or hit.name}{version} [{hit.source}]{summary}")
+
+
+# --- effective set -------------------------------------------------------------------------------
+
+
+def _effective(user: str, what: str, as_json: bool) -> None:
+    scope = Scope.user(user)
+    host = _host()
+    assert scope.user_id is not None
+    effective = host.effective_set(scope.user_id)
+    entries = effective.skills if what == "skills" else effective.recipes
+    shadowed = effective.shadowed_skills if what == "skills" else effective.shadowed_recipes
+    if as_json:
+        visible = []
+        for entry in entries:
+            item = {
+                "name": entry.name,
+                "qualified_name": entry.qualified_name,
+                "description": entry.description,
+                "layer": entry.layer,
+                "addon": entry.addon,
+                "path": str(entry.path),
+            }
+            if what == "recipes":
+                item["title"] = getattr(entry, "title", "")
+            visible.append(item)
+        hidden = [
+            {
+                "name": s.name,
+                "qualified_name": s.qualified_name,
+                "layer": s.layer,
+                "addon": s.addon,
+                "path": str(s.path),
+                "shadowed_by": s.shadowed_by,
+                "shadowed_by_layer": s.shadowed_by_layer,
+            }
+            for s in shadowed
+        ]
+        _dump({what: visible, "shadowed": hidden})
+        return
+    if not entries:
+        click.echo(f"no {what} for {scope.label}")
+    for entry in entries:
+        origin = f"{entry.layer}" + (f", {entry.addon}" if entry.addon else "")
+        click.echo(f"{entry.qualified_name}  [{origin}]  {entry.description[:80]}")
+    for s in shadowed:
+        click.echo(f"shadowed: {s.qualified_name} [{s.layer}] by {s.shadowed_by} [{s.shadowed_by_layer}]")
+
+
+@click.command()
+@click.option("--user", "user", metavar="ID", required=True, help="A Telegram user id.")
+@json_option
+def skills(user: str, as_json: bool) -> None:
+    """Show the skills a user's agent gets (name, layer, add-on) and what is shadowed."""
+    _effective(user, "skills", as_json)
+
+
+@click.command()
+@click.option("--user", "user", metavar="ID", required=True, help="A Telegram user id.")
+@json_option
+def recipes(user: str, as_json: bool) -> None:
+    """Show the recipes a user can run (id, layer, add-on) and what is shadowed."""
+    _effective(user, "recipes", as_json)
+
+
+@click.command()
+@json_option
+def plugins(as_json: bool) -> None:
+    """List loaded plugins (distribution, version, hooks) and the registered sources."""
+    host = _host()
+    infos = host.plugin_list()
+    sources = [
+        {"name": s.name, "plugin": host.source_owners.get(s.name), "description": s.description}
+        for s in host.sources.values()
+    ]
+    if as_json:
+        _dump(
+            {
+                "plugins": [
+                    {
+                        "name": i.name,
+                        "distribution": i.distribution,
+                        "version": i.version,
+                        "hooks": list(i.hooks),
+                        "builtin": i.builtin,
+                        "module": i.module,
+                    }
+                    for i in infos
+                ],
+                "sources": sources,
+                "disabled": list(host.settings.kiroclaw_disable_plugins),
+            }
+        )
+        return
+    click.echo("plugins:")
+    for i in infos:
+        tag = " (built-in)" if i.builtin else ""
+        click.echo(f"  {i.name}  {i.distribution} {i.version}{tag}  hooks: {', '.join(i.hooks)}")
+    click.echo("sources:")
+    for s in sources:
+        click.echo(f"  {s['name']}  (plugin {s['plugin']})  {s['description']}")
+    if host.settings.kiroclaw_disable_plugins:
+        click.echo(f"disabled: {', '.join(host.settings.kiroclaw_disable_plugins)}")

@@ -1,0 +1,235 @@
+"""The add-on registry of one scope: reading and atomically writing ``addons.json``.
+
+``addons.json`` is a :class:`~kiroclaw.models.RegistryDocument`. It is written atomically (a temp file in
+the same folder, fsync, ``os.replace``, fsync of the folder), so a crash leaves the old or the new file,
+never a torn one. A file that cannot be read (truncated, not JSON, wrong schema, an entry whose ``path``
+escapes the scope root) is moved aside to ``addons.json.corrupt-<UTC timestamp>`` and reported with
+:class:`~kiroclaw.errors.RegistryCorruptError`: it is never silently replaced by an empty registry.
+
+Every installed add-on folder also holds a completion marker :data:`MARKER_FILE` (its
+:class:`~kiroclaw.models.AddonRecord` as JSON, written last before the folder is renamed into place), so a
+lost registry can be rebuilt from the tree (:func:`iter_markers`, used by ``kiroclaw fsck``).
+
+Callers hold the scope's lock (see :mod:`kiroclaw.addons`) around read-modify-write cycles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+import pydantic
+
+from .errors import RegistryCorruptError, StorageError
+from .models import REGISTRY_SCHEMA_VERSION, AddonRecord, RegistryDocument
+from .workspaces import ScopePaths
+
+log = logging.getLogger(__name__)
+
+#: The completion marker written into every installed add-on folder (the record as JSON).
+MARKER_FILE = ".kiroclaw.json"
+#: Names starting with this prefix are KiroClaw's control files; add-on content may not contain them.
+CONTROL_PREFIX = ".kiroclaw"
+#: Largest ``addons.json`` we read, in bytes (20 add-ons take a few KiB; this is a sanity cap).
+MAX_REGISTRY_BYTES = 16 * 1024 * 1024
+
+
+def record_path_problem(path: str) -> str | None:
+    """Why a record's ``path`` is not a safe folder under the scope root (``None``: it is safe).
+
+    A safe path is relative, POSIX, without ``.``/``..`` segments or backslashes, and lies under
+    ``.kiro/skills/``, ``.kiro/plugins/`` or ``.kiro/recipes/`` (one segment below).
+    """
+    if not path or "\\" in path or "\x00" in path:
+        return "empty or malformed path"
+    pure = PurePosixPath(path)
+    if pure.is_absolute():
+        return "absolute path"
+    parts = pure.parts
+    if any(part in {"", ".", ".."} for part in parts) or path != pure.as_posix():
+        return "path with '.' or '..' segments"
+    if len(parts) != 3 or parts[0] != ".kiro" or parts[1] not in {"skills", "plugins", "recipes"}:
+        return "path outside .kiro/skills, .kiro/plugins or .kiro/recipes"
+    return None
+
+
+def utc_stamp() -> str:
+    """A UTC timestamp usable in a file name: ``20260101T120000.123456Z``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def quarantine(path: Path) -> Path:
+    """Move ``path`` aside to ``<name>.corrupt-<UTC timestamp>`` in the same folder; returns the new path.
+
+    :raises StorageError: the rename failed.
+    """
+    target = path.with_name(f"{path.name}.corrupt-{utc_stamp()}")
+    try:
+        os.replace(path, target)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        raise StorageError(
+            "the add-on registry is corrupt and could not be moved aside", detail=f"{path}: {exc}"
+        ) from exc
+    return target
+
+
+def parse_registry(data: bytes) -> RegistryDocument:
+    """Parse and check the bytes of an ``addons.json``.
+
+    :raises ValueError: with a short reason (not JSON, wrong schema, duplicate names, unsafe paths).
+    """
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("addons", []), list):
+        raise ValueError("not a registry document")
+    version = raw.get("schema_version")
+    if not isinstance(version, int) or not 1 <= version <= REGISTRY_SCHEMA_VERSION:
+        raise ValueError(f"unknown schema_version {version!r}")
+    try:
+        doc = RegistryDocument.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise ValueError(f"wrong schema ({exc.error_count()} errors)") from None
+    names: set[str] = set()
+    paths: set[str] = set()
+    for record in doc.addons:
+        problem = record_path_problem(record.path)
+        if problem:
+            raise ValueError(f"add-on {record.name!r} has an unsafe path ({problem})")
+        if record.name in names:
+            raise ValueError(f"add-on {record.name!r} is listed twice")
+        if record.path in paths:
+            raise ValueError(f"two add-ons share the folder {record.path!r}")
+        names.add(record.name)
+        paths.add(record.path)
+    return doc
+
+
+def load_registry(paths: ScopePaths) -> RegistryDocument:
+    """Read the scope's registry; a missing file is an empty registry.
+
+    :raises RegistryCorruptError: the file is unreadable or invalid; it has been moved aside
+        (``quarantined_to`` holds the new file name) and the scope now has no registry file.
+    :raises StorageError: an I/O error other than "file not found".
+    """
+    path = paths.registry_file
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_REGISTRY_BYTES + 1)
+    except FileNotFoundError:
+        return RegistryDocument()
+    except OSError as exc:
+        raise StorageError("the add-on registry cannot be read", detail=f"{path}: {exc}") from exc
+    try:
+        if len(data) > MAX_REGISTRY_BYTES:
+            raise ValueError("file too large")
+        return parse_registry(data)
+    except ValueError as exc:
+        moved = quarantine(path)
+        log.error("registry %s is corrupt (%s); moved aside to %s", path, exc, moved)
+        raise RegistryCorruptError(
+            f"the add-on registry was corrupt ({exc}); it was moved aside to {moved.name}. "
+            "Run 'kiroclaw fsck' to rebuild it from the installed folders",
+            quarantined_to=moved.name,
+        ) from None
+
+
+def dump_registry(doc: RegistryDocument) -> bytes:
+    """The canonical bytes of a registry document (sorted by name, indented, trailing newline)."""
+    ordered = doc.model_copy(update={"addons": sorted(doc.addons, key=lambda r: r.name)})
+    return (ordered.model_dump_json(indent=2) + "\n").encode("utf-8")
+
+
+def save_registry(paths: ScopePaths, doc: RegistryDocument) -> None:
+    """Write the registry atomically (see :func:`atomic_write_bytes`).
+
+    :raises StorageError: the write failed; the previous file is untouched.
+    """
+    atomic_write_bytes(paths.registry_file, dump_registry(doc))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically: temp file in the same folder, fsync, ``os.replace``,
+    fsync of the folder. Readers see the old or the new content, never a mix.
+
+    :raises StorageError: disk full, permissions, I/O error; the temp file is removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise StorageError(f"could not write {path.name} ({exc.strerror or exc})", detail=str(path)) from exc
+
+
+def fsync_dir(folder: Path) -> None:
+    """fsync a folder so a rename in it is durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def marker_bytes(record: AddonRecord) -> bytes:
+    """The completion marker's content for ``record``."""
+    return (record.model_dump_json(indent=2) + "\n").encode("utf-8")
+
+
+def write_marker(folder: Path, record: AddonRecord) -> None:
+    """Write the completion marker into an add-on folder (fsynced)."""
+    target = folder / MARKER_FILE
+    with target.open("xb") as fh:
+        fh.write(marker_bytes(record))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_marker(folder: Path) -> AddonRecord | None:
+    """The record stored in an add-on folder's completion marker, or ``None`` (missing or unreadable)."""
+    marker = folder / MARKER_FILE
+    try:
+        if marker.is_symlink():
+            return None
+        return AddonRecord.model_validate_json(marker.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def iter_markers(paths: ScopePaths) -> Iterator[tuple[Path, AddonRecord | None]]:
+    """Every add-on folder of the scope (``.kiro/skills/*``, ``.kiro/plugins/*``) with its marker record
+    (``None`` when the folder has no readable marker: hand-placed, or an interrupted install).
+
+    Hidden folders are skipped. Order: skills then plugins, each sorted by folder name.
+    """
+    for parent in (paths.skills_dir, paths.plugins_dir):
+        try:
+            children = sorted(parent.iterdir())
+        except OSError:
+            continue
+        for child in children:
+            if child.name.startswith(".") or child.is_symlink() or not child.is_dir():
+                continue
+            yield child, read_marker(child)
