@@ -1,0 +1,406 @@
+"""Talking to a ClawHub-v1 registry: HTTP (aiohttp) or a local catalog directory (``file:`` URL).
+
+Both transports answer the same requests (``api/v1/...`` path + query) with the same bytes, so the
+source validates and size-caps one way. Rules for HTTP (``kirohub-protocol.md`` §1–§2):
+
+* base URL: ``KIROHUB_SITE``'s ``/.well-known/clawhub.json`` (``apiBase`` or ``registry``) when that
+  setting is given, else ``KIROHUB_REGISTRY_URL``; endpoints are joined under its path;
+* ``Authorization: Bearer <KIROHUB_TOKEN>`` when a token is set; ``Accept: application/json``;
+* every attempt has a timeout (``KIROHUB_TIMEOUT_SECONDS``; downloads also get
+  ``DOWNLOAD_TOTAL_TIMEOUT_SECONDS`` overall); 408, 429, 5xx, timeouts and connection errors are retried
+  ``KIROHUB_RETRIES`` times with exponential backoff (300 ms·2^n, capped at 5 s, plus jitter), waiting
+  ``Retry-After`` instead when the registry sends one, unless it asks for more than
+  :data:`MAX_RETRY_AFTER_SECONDS` (then we give up at once and say when to retry);
+* bodies are read with a byte cap (:data:`MAX_JSON_BYTES` for JSON, the add-on size cap for zips);
+* error bodies are plain text (shown shortened and stripped of control characters).
+
+aiohttp is imported inside the functions that use it, so loading the plugin stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from kiroclaw.errors import LimitExceededError, NotFoundError, PolicyBlockedError, SourceError
+
+from .schemas import WellKnown
+
+if TYPE_CHECKING:
+    from kiroclaw.config import Settings
+    from kiroclaw.hub.catalog import Catalog
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Largest JSON response we read, in bytes.
+MAX_JSON_BYTES = 2 * 1024 * 1024
+#: Longest ``Retry-After`` we honour by waiting, in seconds; longer requests fail at once.
+MAX_RETRY_AFTER_SECONDS = 10.0
+#: Longest error text shown to the user, in characters.
+MAX_ERROR_TEXT = 160
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+
+
+def clean_text(raw: bytes | str, limit: int = MAX_ERROR_TEXT) -> str:
+    """First line of an untrusted error body: printable characters only, at most ``limit`` characters."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = "".join(c for c in line if c.isprintable())
+    return line[:limit] + ("…" if len(line) > limit else "")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds to wait (delta seconds or an HTTP date); ``None`` if absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Wait before retry number ``attempt`` (1-based): 300 ms·2^(n-1) capped at 5 s, plus ≤300 ms jitter."""
+    return float(min(0.3 * 2 ** (attempt - 1), 5.0) + random.uniform(0, 0.3))
+
+
+class StatusError(Exception):
+    """A non-2xx answer (after retries): ``status`` and the cleaned plain-text ``text``."""
+
+    def __init__(self, status: int, text: str, retry_after: float | None = None) -> None:
+        super().__init__(f"HTTP {status}: {text}")
+        self.status = status
+        self.text = text
+        self.retry_after = retry_after
+
+
+def status_error(exc: StatusError, what: str, registry: str) -> Exception:
+    """Turn a registry status into the KiroClaw error the user sees (one line, no secrets).
+
+    :param what: the thing asked for (``weather-api``, ``weather-api 1.2.0``, ``search``).
+    :param registry: how to name the registry (host, never credentials).
+    """
+    status, text = exc.status, exc.text
+    detail = f": {text}" if text else ""
+    if status == 404:
+        return NotFoundError(f"{what} was not found in the registry {registry}{detail}")
+    if status == 410:
+        return SourceError(f"{what} was removed from the registry {registry} (HTTP 410){detail}")
+    if status == 403 and text.lower().startswith("blocked"):
+        return PolicyBlockedError(f"{what} is blocked by the registry{detail}")
+    if status in (401, 403):
+        return SourceError(f"the registry {registry} refused access (HTTP {status}){detail}; check KIROHUB_TOKEN")
+    if status == 409:
+        return SourceError(f"{what} is ambiguous in the registry {registry}; name it as @owner/slug{detail}")
+    if status == 423:
+        return SourceError(f"{what} is waiting for a security review in the registry {registry}; try later")
+    if status == 429:
+        when = f"; try again in {round(exc.retry_after)} s" if exc.retry_after else "; try again later"
+        return SourceError(f"the registry {registry} is rate-limiting requests{when}")
+    if status == 408 or status >= 500:
+        return SourceError(
+            f"the registry {registry} is unavailable (HTTP {status}); installed add-ons keep working, try later"
+        )
+    return SourceError(f"the registry {registry} answered HTTP {status}{detail}")
+
+
+class Connection(Protocol):
+    """One open connection to a registry (a session for HTTP, the catalog for ``file:``)."""
+
+    async def get(self, path: str, params: Mapping[str, str], *, max_bytes: int, sink: Path | None = None) -> bytes:
+        """GET ``path`` (``api/v1/...``) and return its body, or stream it into ``sink`` (returns ``b""``).
+
+        :raises StatusError: non-2xx after retries.
+        :raises LimitExceededError: the body is larger than ``max_bytes``.
+        :raises SourceError: the registry is unreachable, timed out, or sent an invalid answer.
+        """
+        ...
+
+
+class RegistryClient:
+    """Registry access for the ``kirohub`` source, with a TTL cache for search and info answers.
+
+    :param settings: ``KIROHUB_REGISTRY_URL``, ``KIROHUB_SITE``, ``KIROHUB_TOKEN``,
+        ``KIROHUB_TIMEOUT_SECONDS``, ``KIROHUB_RETRIES``, ``KIROHUB_CACHE_TTL_SECONDS`` and
+        ``DOWNLOAD_TOTAL_TIMEOUT_SECONDS`` are read.
+    """
+
+    def __init__(self, settings: Settings, *, cache_entries: int = 256) -> None:
+        self.settings = settings
+        self.timeout_seconds = settings.kirohub_timeout_seconds
+        self.retries = settings.kirohub_retries
+        self.cache_ttl_seconds = settings.kirohub_cache_ttl_seconds
+        self._cache: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._cache_entries = cache_entries
+        self._discovered: str | None = None
+        self._catalog: Catalog | None = None
+        self._catalog_url: str | None = None
+
+    # --- naming -------------------------------------------------------------------------------
+
+    @property
+    def registry_url(self) -> str:
+        """The registry base URL in use (discovered from ``KIROHUB_SITE`` once discovery ran)."""
+        return self._discovered or self.settings.kirohub_registry_url
+
+    @property
+    def display(self) -> str:
+        """How messages name the registry: ``host[:port]`` (no credentials, no paths), or ``(local catalog)``."""
+        url = self.registry_url if not self.settings.kirohub_site or self._discovered else self.settings.kirohub_site
+        parts = urlsplit(url)
+        if parts.scheme == "file":
+            return "(local catalog)"
+        return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "(unnamed)"
+
+    @property
+    def origin_url(self) -> str:
+        """The registry URL recorded in installed add-ons (credentials removed)."""
+        parts = urlsplit(self.registry_url)
+        if parts.username or parts.password:
+            netloc = parts.hostname or ""
+            if parts.port:
+                netloc += f":{parts.port}"
+            return parts._replace(netloc=netloc).geturl()
+        return self.registry_url
+
+    # --- cache --------------------------------------------------------------------------------
+
+    def cached(self, key: tuple[Any, ...]) -> Any | None:
+        """A cached value younger than the TTL, or ``None``."""
+        entry = self._cache.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            self._cache.pop(key, None)
+            return None
+        return entry[1]
+
+    def remember(self, key: tuple[Any, ...], value: Any) -> None:
+        if self.cache_ttl_seconds <= 0:
+            return
+        self._cache[key] = (time.monotonic() + self.cache_ttl_seconds, value)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_entries:
+            self._cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # --- connections --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Connection]:
+        """Open a connection for one operation (a fresh aiohttp session, or the local catalog).
+
+        :raises SourceError: the registry URL is not ``http(s)://`` or ``file:``, or site discovery failed.
+        """
+        discovering = bool(self.settings.kirohub_site) and not self._discovered
+        base = self.settings.kirohub_site or "" if discovering else self.registry_url
+        scheme = urlsplit(base).scheme.lower()
+        if scheme == "file":
+            yield _FileConnection(self._local_catalog(base))
+            return
+        if scheme not in ("http", "https"):
+            raise SourceError("KIROHUB_REGISTRY_URL must be an http(s):// URL or a file: URL of a catalog folder")
+        import aiohttp
+
+        headers = {"Accept": "application/json", "User-Agent": "kiroclaw-kirohub/1"}
+        if self.settings.kirohub_token is not None:
+            headers["Authorization"] = f"Bearer {self.settings.kirohub_token.get_secret_value()}"
+        async with aiohttp.ClientSession(headers=headers) as session:
+            if self.settings.kirohub_site and not self._discovered:
+                self._discovered = await self._discover(session, self.settings.kirohub_site)
+            yield _HttpConnection(self, session, self.registry_url)
+
+    def _local_catalog(self, url: str) -> Catalog:
+        from kiroclaw.hub.catalog import Catalog
+
+        if self._catalog is None or self._catalog_url != url:
+            parts = urlsplit(url)
+            if parts.netloc not in ("", "localhost"):
+                raise SourceError("a file: registry URL must name a local folder (file:///path/to/catalog)")
+            folder = Path(unquote(parts.path))
+            if not folder.is_dir():
+                raise SourceError("the local KiroHub catalog folder does not exist (check KIROHUB_REGISTRY_URL)")
+            self._catalog, self._catalog_url = Catalog(folder), url
+        return self._catalog
+
+    async def _discover(self, session: Any, site: str) -> str:
+        """Base URL from ``<site>/.well-known/clawhub.json`` (then ``clawdhub.json``), protocol §1."""
+        last: Exception | None = None
+        for name in ("clawhub.json", "clawdhub.json"):
+            conn = _HttpConnection(self, session, site)
+            try:
+                body = await conn.get(f".well-known/{name}", {}, max_bytes=64 * 1024)
+                found = parse_model(WellKnown, body, "discovery", self.display)
+            except (StatusError, SourceError) as exc:
+                last = exc
+                continue
+            base = found.apiBase or found.registry
+            if base and urlsplit(base).scheme in ("http", "https"):
+                return base
+        raise SourceError(
+            f"could not discover the registry from KIROHUB_SITE {self.display}: no usable /.well-known/clawhub.json"
+        ) from last
+
+
+def parse_model(model: type[M], body: bytes, what: str, registry: str) -> M:
+    """Validate a JSON body against ``model``.
+
+    :raises SourceError: not JSON, or not the shape the ClawHub v1 API defines.
+    """
+    try:
+        return model.model_validate(json.loads(body))
+    except (ValueError, PydanticValidationError) as exc:
+        raise SourceError(f"the registry {registry} sent an invalid answer for {what}", detail=str(exc)[:2000]) from exc
+
+
+class _HttpConnection:
+    def __init__(self, client: RegistryClient, session: Any, base: str) -> None:
+        self.client = client
+        self.session = session
+        self.base = base.rstrip("/") + "/"
+
+    async def get(self, path: str, params: Mapping[str, str], *, max_bytes: int, sink: Path | None = None) -> bytes:
+        import aiohttp
+
+        client = self.client
+        url = self.base + path
+        timeout_s = client.timeout_seconds
+        if sink is not None:
+            total = max(timeout_s, client.settings.download_total_timeout_seconds)
+            timeout = aiohttp.ClientTimeout(total=total, sock_connect=timeout_s, sock_read=timeout_s)
+        else:
+            timeout = aiohttp.ClientTimeout(total=timeout_s)
+        attempts = client.retries + 1
+        for attempt in range(1, attempts + 1):
+            wait: float | None = None
+            try:
+                async with self.session.get(url, params=dict(params), timeout=timeout, max_redirects=3) as resp:
+                    if resp.status in RETRY_STATUSES:
+                        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                        text = clean_text(await _read_capped(resp, 4096, truncate=True))
+                        if attempt >= attempts or (retry_after or 0) > MAX_RETRY_AFTER_SECONDS:
+                            raise StatusError(resp.status, text, retry_after)
+                        wait = retry_after if retry_after is not None else backoff_seconds(attempt)
+                    elif resp.status >= 300:
+                        raise StatusError(resp.status, clean_text(await _read_capped(resp, 4096, truncate=True)))
+                    elif sink is None:
+                        return await _read_capped(resp, max_bytes)
+                    else:
+                        await _stream_to(resp, sink, max_bytes)
+                        return b""
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                if sink is not None:
+                    sink.unlink(missing_ok=True)
+                if attempt < attempts:
+                    await asyncio.sleep(backoff_seconds(attempt))
+                    continue
+                reason = "timed out" if isinstance(exc, TimeoutError) else "connection failed"
+                raise SourceError(
+                    f"the registry {client.display} is not reachable ({reason} after {attempts} attempts); "
+                    "installed add-ons keep working, try again later",
+                    detail=repr(exc),
+                ) from exc
+            await asyncio.sleep(wait or 0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _read_capped(resp: Any, max_bytes: int, *, truncate: bool = False) -> bytes:
+    length = resp.content_length
+    if length is not None and length > max_bytes and not truncate:
+        raise LimitExceededError(_too_big(max_bytes))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            if truncate:
+                chunks.append(chunk[: max_bytes - (size - len(chunk))])
+                break
+            raise LimitExceededError(_too_big(max_bytes))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _stream_to(resp: Any, sink: Path, max_bytes: int) -> None:
+    length = resp.content_length
+    if length is not None and length > max_bytes:
+        raise LimitExceededError(_too_big(max_bytes))
+    size = 0
+    try:
+        with sink.open("wb") as fh:
+            async for chunk in resp.content.iter_chunked(256 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise LimitExceededError(_too_big(max_bytes))
+                fh.write(chunk)
+    except BaseException:
+        sink.unlink(missing_ok=True)
+        raise
+
+
+def _too_big(max_bytes: int) -> str:
+    return f"the registry's answer is larger than the {max_bytes // (1024 * 1024) or 1} MiB limit"
+
+
+class _FileConnection:
+    """The local-catalog transport: the same ``api/v1`` requests answered by :class:`Catalog` in a thread."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    async def get(self, path: str, params: Mapping[str, str], *, max_bytes: int, sink: Path | None = None) -> bytes:
+        from kiroclaw.hub.catalog import CatalogError
+
+        try:
+            body = await asyncio.to_thread(self._answer, path, dict(params))
+        except CatalogError as exc:
+            raise StatusError(exc.status, exc.text) from None
+        if len(body) > max_bytes:
+            raise LimitExceededError(_too_big(max_bytes))
+        if sink is None:
+            return body
+        await asyncio.to_thread(sink.write_bytes, body)
+        return b""
+
+    def _answer(self, path: str, q: dict[str, str]) -> bytes:
+        from kiroclaw.hub.catalog import DEFAULT_LIMIT, CatalogError
+
+        catalog = self.catalog
+        owner = q.get("ownerHandle") or None
+        limit = int(q["limit"]) if q.get("limit", "").isdigit() else DEFAULT_LIMIT
+        parts = path.split("/")
+        if parts[:2] != ["api", "v1"]:
+            raise CatalogError(404, "Not found")
+        rest = parts[2:]
+        answer: Callable[[], Any]
+        if rest == ["search"]:
+            answer = lambda: catalog.search_response(q.get("q", ""), limit, exact=q.get("mode") == "exact")  # noqa: E731
+        elif rest == ["resolve"]:
+            answer = lambda: catalog.resolve_response(q.get("slug", ""), q.get("hash", ""), owner)  # noqa: E731
+        elif rest == ["download"]:
+            return catalog.zip_response(q.get("slug", ""), q.get("version") or None, owner, q.get("tag") or None)[1]
+        elif len(rest) == 2 and rest[0] == "skills":
+            answer = lambda: catalog.skill_response(rest[1], owner)  # noqa: E731
+        elif len(rest) == 3 and rest[0] == "skills" and rest[2] == "versions":
+            answer = lambda: catalog.versions_response(rest[1], owner, limit)  # noqa: E731
+        elif len(rest) == 4 and rest[0] == "skills" and rest[2] == "versions":
+            answer = lambda: catalog.version_response(rest[1], rest[3], owner)  # noqa: E731
+        else:
+            raise CatalogError(404, "Not found")
+        return json.dumps(answer()).encode("utf-8")

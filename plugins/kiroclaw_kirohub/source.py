@@ -1,0 +1,406 @@
+"""The ``kirohub`` source: installs Agent Skills from a ClawHub-v1-compatible registry.
+
+Specs (shorthand claimed by this source, or explicit ``kirohub:…``): ``weather-api``,
+``weather-api@2.1.0`` (a pinned semver) and ``@owner/weather-api[@2.1.0]``. ``org/repo`` without the
+leading ``@`` belongs to the ``github`` source.
+
+Install follows the ``clawhub`` CLI's request sequence (``kirohub-protocol.md`` §6): skill info (with the
+moderation gate of §9), version detail (the file list with sha256), then the zip of that exact version,
+which goes through the shared safe extraction of :mod:`kiroclaw.acquire`; every listed file's sha256 and
+size are then checked. ``latest`` uses ``resolve`` with the recorded fingerprint and the update decision of
+§7. Registry, slug, owner, version and fingerprint are recorded in ``Fetched.origin``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import semver
+
+from kiroclaw.errors import (
+    ConfirmationRequired,
+    NotFoundError,
+    PolicyBlockedError,
+    SourceError,
+    SpecError,
+    UnsafeContentError,
+)
+from kiroclaw.fingerprint import file_sha256, iter_files, tree_fingerprint
+from kiroclaw.sources import AddonInfo, FetchContext, Fetched, Ref, SearchHit, Source, require_no_explicit_prefix
+
+from .client import MAX_JSON_BYTES, RegistryClient, StatusError, parse_model, status_error
+from .schemas import (
+    FileModel,
+    ModerationModel,
+    ResolveResponse,
+    SearchResponse,
+    SkillInfoResponse,
+    VersionDetailResponse,
+    VersionsResponse,
+)
+
+if TYPE_CHECKING:
+    from kiroclaw.config import Settings
+    from kiroclaw.models import AddonRecord
+
+    from .client import Connection
+
+SOURCE_NAME = "kirohub"
+
+#: ``[@owner/]slug[@version]``; slugs as the ClawHub server's validator allows them (protocol §8).
+SPEC_RE = re.compile(
+    r"^(?:@(?P<owner>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/)?"
+    r"(?P<slug>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
+    r"(?:@(?P<version>[0-9A-Za-z.+-]{1,64}))?$"
+)
+HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+#: Files a registry may add to a zip beyond the version's file list (the real server adds ``_meta.json``).
+EXTRA_ZIP_FILES = frozenset({"_meta.json"})
+DOWNLOAD_NAME = "kirohub-download.zip"
+EXTRACT_DIR = "skill"
+
+
+def claims(spec: str) -> bool:
+    """Whether a shorthand spec is a registry name (``weather-api``, ``x@1.2.3``, ``@owner/x``)."""
+    return SPEC_RE.match(spec) is not None and not spec.endswith(".")
+
+
+def _check_version(version: str) -> str:
+    if not semver.Version.is_valid(version):
+        raise SpecError(f"registry versions are semantic versions like 1.2.3, not {version!r}")
+    return version
+
+
+def _moderation_reasons(mod: ModerationModel) -> list[str]:
+    reasons = list(mod.reasonCodes)
+    if mod.summary:
+        reasons.append(mod.summary)
+    return reasons
+
+
+class KirohubSource(Source):
+    """Registry source over :class:`~kiroclaw_kirohub.client.RegistryClient` (HTTP or ``file:`` catalog)."""
+
+    name = SOURCE_NAME
+    description = "Agent Skills from a ClawHub-compatible registry (KIROHUB_REGISTRY_URL)"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = RegistryClient(settings)
+
+    # --- specs --------------------------------------------------------------------------------
+
+    def parse(self, spec: str) -> Ref:
+        """``[@owner/]slug[@semver]`` → :class:`Ref` (slug lowercased; ``extra["owner"]`` when given).
+
+        :raises SpecError: anything else, or a version that is not semver.
+        """
+        text = require_no_explicit_prefix(spec)
+        match = SPEC_RE.match(text)
+        if match is None or text.endswith("."):
+            raise SpecError(
+                f"{text!r} is not a registry name: expected weather-api, weather-api@1.2.3 or @owner/weather-api"
+            )
+        slug = match["slug"].lower()
+        version = _check_version(match["version"]) if match["version"] else None
+        extra = {"owner": match["owner"]} if match["owner"] else {}
+        return Ref(source=self.name, spec=text, locator=slug, name=slug, version=version, extra=extra)
+
+    # --- requests -----------------------------------------------------------------------------
+
+    async def _json(self, conn: Connection, path: str, params: dict[str, str | None], model: type, what: str) -> Any:
+        query = {k: v for k, v in params.items() if v is not None}
+        try:
+            body = await conn.get(path, query, max_bytes=MAX_JSON_BYTES)
+        except StatusError as exc:
+            raise status_error(exc, what, self.client.display) from None
+        return parse_model(model, body, what, self.client.display)
+
+    async def _skill(self, conn: Connection, slug: str, owner: str | None) -> SkillInfoResponse:
+        info: SkillInfoResponse = await self._json(
+            conn, f"api/v1/skills/{quote(slug, safe='')}", {"ownerHandle": owner}, SkillInfoResponse, slug
+        )
+        if info.skill is None:
+            raise NotFoundError(f"{slug} was not found in the registry {self.client.display}")
+        return info
+
+    # --- fetch --------------------------------------------------------------------------------
+
+    async def fetch(self, ref: Ref, staging_dir: Path, context: FetchContext) -> Fetched:
+        """Download and stage the exact version (``ref.version`` or the registry's latest).
+
+        :raises NotFoundError: unknown skill or version.
+        :raises PolicyBlockedError: the registry flags it as malware (no override).
+        :raises ConfirmationRequired: flagged as suspicious and ``context.assume_yes`` is false; ``reasons``
+            holds the registry's reason codes.
+        :raises SourceError: registry unreachable, removed version (410), invalid answers.
+        :raises LimitExceededError: the download exceeds ``context.max_bytes``.
+        :raises UnsafeContentError: the zip is hostile or does not match the version's file list.
+        """
+        slug = ref.locator.lower()
+        if not SPEC_RE.match(slug):
+            raise SpecError(f"{slug!r} is not a registry name")
+        pinned = ref.version is not None
+        owner = ref.extra.get("owner") or None
+        context.progress("resolving", slug)
+        download = staging_dir / DOWNLOAD_NAME
+        async with self.client.connect() as conn:
+            info = await self._skill(conn, slug, owner)
+            warnings = self._moderation_gate(slug, info.moderation, context.assume_yes)
+            owner = (info.owner.handle if info.owner and info.owner.handle else None) or owner
+            version = _check_version(ref.version) if ref.version else None
+            if version is None:
+                if info.latestVersion is None:
+                    raise SourceError(f"{slug} has no installable version in the registry {self.client.display}")
+                version = _check_version(info.latestVersion.version)
+            detail: VersionDetailResponse = await self._json(
+                conn,
+                f"api/v1/skills/{quote(slug, safe='')}/versions/{quote(version, safe='')}",
+                {"ownerHandle": owner},
+                VersionDetailResponse,
+                f"{slug} {version}",
+            )
+            if detail.version is None:
+                raise NotFoundError(f"{slug} {version} was not found in the registry {self.client.display}")
+            context.progress("downloading", f"{slug} {version}")
+            try:
+                await conn.get(
+                    "api/v1/download",
+                    {k: v for k, v in {"slug": slug, "version": version, "ownerHandle": owner}.items() if v},
+                    max_bytes=context.max_bytes,
+                    sink=download,
+                )
+            except StatusError as exc:
+                raise status_error(exc, f"{slug} {version}", self.client.display) from None
+        root = staging_dir / EXTRACT_DIR
+        try:
+            await _extract(download, root, context)
+        finally:
+            download.unlink(missing_ok=True)
+        if detail.version.files:
+            await asyncio.to_thread(_verify_files, root, detail.version.files, f"{slug} {version}")
+        fingerprint = await asyncio.to_thread(tree_fingerprint, root)
+        origin = {
+            "registry": self.client.origin_url,
+            "slug": slug,
+            "version": version,
+            "fingerprint": fingerprint,
+        }
+        if owner:
+            origin["owner"] = owner
+        return Fetched(
+            root=root,
+            version=version,
+            resolved_ref=version,
+            origin=origin,
+            pinned=pinned,
+            warnings=tuple(warnings),
+        )
+
+    def _moderation_gate(self, slug: str, mod: ModerationModel | None, assume_yes: bool) -> list[str]:
+        """Protocol §9: malware-blocked → refused (no override); suspicious → needs confirmation."""
+        if mod is None:
+            return []
+        reasons = _moderation_reasons(mod)
+        shown = f" ({', '.join(reasons)})" if reasons else ""
+        if mod.isMalwareBlocked:
+            raise PolicyBlockedError(f"{slug} is flagged as malicious by the registry{shown}; it cannot be installed")
+        if mod.isSuspicious:
+            if not assume_yes:
+                raise ConfirmationRequired(
+                    f"{slug} is flagged as suspicious by the registry{shown}; confirm to install it anyway",
+                    reasons=reasons or ["flagged as suspicious by the registry"],
+                )
+            return [f"installed although the registry flags {slug} as suspicious{shown}"]
+        return []
+
+    # --- search / info ------------------------------------------------------------------------
+
+    async def search(self, query: str, *, limit: int = 10) -> list[SearchHit]:
+        """Registry search (``GET /api/v1/search``), cached for ``KIROHUB_CACHE_TTL_SECONDS``.
+
+        :raises SourceError: registry unreachable or invalid answer.
+        """
+        query = query.strip()[:256]
+        limit = max(1, min(limit, 100))
+        key = ("search", self.client.registry_url, query, limit)
+        hits = self.client.cached(key)
+        if hits is not None:
+            return list(hits)
+        async with self.client.connect() as conn:
+            resp: SearchResponse = await self._json(
+                conn, "api/v1/search", {"q": query, "limit": str(limit)}, SearchResponse, "search"
+            )
+        hits = []
+        for row in resp.results:
+            if not row.slug or not SPEC_RE.match(row.slug):
+                continue
+            owner = row.ownerHandle or (row.owner.handle if row.owner else None)
+            stats = row.stats or {}
+            downloads = row.downloads if row.downloads is not None else stats.get("downloads")
+            stars = row.stars if row.stars is not None else stats.get("stars")
+            hits.append(
+                SearchHit(
+                    name=row.slug,
+                    source=self.name,
+                    version=row.version,
+                    summary=row.summary or row.displayName or "",
+                    owner=owner,
+                    downloads=downloads if isinstance(downloads, int) else None,
+                    stars=stars if isinstance(stars, int) else None,
+                    spec=row.slug,
+                )
+            )
+            if len(hits) >= limit:
+                break
+        self.client.remember(key, tuple(hits))
+        return hits
+
+    async def info(self, name: str) -> AddonInfo:
+        """Describe ``name`` (``slug`` or ``@owner/slug``): summary, latest, versions (newest first), tags,
+        owner, moderation and the latest version's files. Cached like :meth:`search`.
+
+        :raises NotFoundError: unknown skill.
+        :raises SpecError: not a registry name.
+        """
+        ref = self.parse(name)
+        slug, owner = ref.locator, ref.extra.get("owner") or None
+        key = ("info", self.client.registry_url, slug, owner)
+        cached = self.client.cached(key)
+        if cached is not None:
+            assert isinstance(cached, AddonInfo)
+            return cached
+        async with self.client.connect() as conn:
+            info = await self._skill(conn, slug, owner)
+            owner = (info.owner.handle if info.owner and info.owner.handle else None) or owner
+            latest = info.latestVersion.version if info.latestVersion else None
+            versions: tuple[str, ...] = (latest,) if latest else ()
+            try:
+                listed: VersionsResponse = await self._json(
+                    conn,
+                    f"api/v1/skills/{quote(slug, safe='')}/versions",
+                    {"ownerHandle": owner, "limit": "100"},
+                    VersionsResponse,
+                    slug,
+                )
+                versions = tuple(v.version for v in listed.items) or versions
+            except NotFoundError:
+                pass  # optional endpoint (protocol §11.6)
+            files: tuple[dict[str, object], ...] = ()
+            if latest:
+                detail: VersionDetailResponse = await self._json(
+                    conn,
+                    f"api/v1/skills/{quote(slug, safe='')}/versions/{quote(latest, safe='')}",
+                    {"ownerHandle": owner},
+                    VersionDetailResponse,
+                    f"{slug} {latest}",
+                )
+                if detail.version and detail.version.files:
+                    files = tuple({"path": f.path, "size": f.size, "sha256": f.sha256} for f in detail.version.files)
+        skill = info.skill
+        assert skill is not None
+        tags = skill.tags if isinstance(skill.tags, dict) else {}
+        mod = info.moderation
+        result = AddonInfo(
+            name=skill.slug,
+            source=self.name,
+            description=skill.summary or skill.description or "",
+            latest_version=latest,
+            versions=versions,
+            tags={str(k): str(v) for k, v in tags.items()},
+            owner=owner,
+            moderation=mod.model_dump() if mod else {},
+            files=files,
+        )
+        self.client.remember(key, result)
+        return result
+
+    # --- update -------------------------------------------------------------------------------
+
+    async def latest(self, installed: AddonRecord) -> str | None:
+        """The version to update to, or ``None`` when the installed one is current (protocol §7):
+
+        1. ``matched`` = ``resolve(slug, hash=<recorded fingerprint>).match``, else the recorded version when
+           the recorded fingerprint is the one taken at download time (``origin.fingerprint``, the
+           ``origin.json`` fallback of the ``clawhub`` CLI), else the recorded version;
+        2. ``latest`` = ``resolve.latestVersion`` (or skill info's ``latestVersion``);
+        3. ``None`` when ``matched >= latest`` (semver).
+
+        Local edits are the core's check (it compares the folder with the record before updating).
+
+        :raises NotFoundError: the skill is gone from the registry.
+        :raises PolicyBlockedError: the registry now flags it as malware (the update is refused).
+        """
+        slug = installed.origin.get("slug") or self.parse(installed.spec).locator
+        owner = installed.origin.get("owner") or self.parse(installed.spec).extra.get("owner") or None
+        recorded = installed.fingerprint or installed.origin.get("fingerprint", "")
+        async with self.client.connect() as conn:
+            info = await self._skill(conn, slug, owner)
+            if info.moderation and info.moderation.isMalwareBlocked:
+                self._moderation_gate(slug, info.moderation, False)
+            latest = info.latestVersion.version if info.latestVersion else None
+            matched = None
+            if HASH_RE.match(recorded):
+                query = {"slug": slug, "hash": recorded, "ownerHandle": owner}
+                res: ResolveResponse = await self._json(conn, "api/v1/resolve", query, ResolveResponse, slug)
+                matched = res.match.version if res.match else None
+                latest = res.latestVersion.version if res.latestVersion else latest
+        current = installed.origin.get("version") or installed.version
+        if matched is None:
+            matched = current
+        if latest is None or not semver.Version.is_valid(latest):
+            return None
+        if matched and semver.Version.is_valid(matched) and semver.Version.parse(matched) >= latest:
+            return None
+        return latest
+
+    async def aclose(self) -> None:
+        self.client.clear_cache()
+
+
+async def _extract(archive: Path, dest: Path, context: FetchContext) -> None:
+    """Unpack the downloaded zip with the shared safe extraction of :mod:`kiroclaw.acquire` (links, escapes,
+    bombs, duplicate names refused; caps from the settings and ``context.max_bytes``).
+
+    :raises UnsafeContentError: not a zip, or hostile content.
+    """
+    from kiroclaw import acquire
+
+    fmt = await asyncio.to_thread(acquire.sniff_format, archive)
+    if fmt != "zip":
+        raise UnsafeContentError(f"the registry sent a {fmt} archive where a zip was expected")
+    limits = acquire.ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
+    await asyncio.to_thread(acquire.extract_archive, archive, dest, limits)
+
+
+def _verify_files(root: Path, files: Sequence[FileModel], what: str) -> None:
+    """Every file of the version detail must be present with its size and sha256; nothing else may be,
+    except :data:`EXTRA_ZIP_FILES`.
+
+    :raises UnsafeContentError: a missing, changed or unlisted file.
+    """
+    expected: dict[str, tuple[int | None, str | None]] = {}
+    for f in files:
+        path = PurePosixPath(f.path)
+        if path.is_absolute() or ".." in path.parts or "\\" in f.path:
+            raise UnsafeContentError(f"the registry lists an unsafe file path for {what}")
+        expected[path.as_posix()] = (f.size, f.sha256.lower() if f.sha256 else None)
+    present = dict(iter_files(root))
+    for rel, (size, digest) in expected.items():
+        full = present.get(rel)
+        if full is None:
+            if rel.split("/")[0].startswith(".") or "node_modules" in rel.split("/"):
+                continue
+            raise UnsafeContentError(f"the download of {what} lacks {rel}, which the registry lists")
+        if size is not None and full.stat().st_size != size:
+            raise UnsafeContentError(f"the download of {what} does not match the registry: {rel} has another size")
+        if digest is not None and file_sha256(full) != digest:
+            raise UnsafeContentError(f"the download of {what} does not match the registry: {rel} has another sha256")
+    extra = sorted(set(present) - set(expected) - EXTRA_ZIP_FILES)
+    if extra:
+        raise UnsafeContentError(f"the download of {what} holds files the registry does not list: {extra[0]}")
