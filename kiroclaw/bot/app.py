@@ -1,0 +1,208 @@
+"""Assemble the bot: the Dispatcher with its routers (collected from plugins), middlewares and DI values,
+and the Bot object pointed at Telegram or a local Bot API server.
+
+Routers come from the ``register_bot_commands`` hook: every plugin calls ``register(router, commands)``.
+They are included sorted by plugin name, the core's plugins first, so order is data, not load order;
+a command name registered twice fails start-up with :class:`~kiroclaw.errors.PluginConflictError`. The
+command menu (``setMyCommands``, at most 100 entries: Telegram's limit) is set from the same list when
+polling starts. Handlers receive the DI values by parameter name: ``host``, ``runtime``, ``settings``,
+``install_guard``, ``actions``, ``options``, ``bot_commands``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.types import BotCommand, Message
+
+from ..errors import PluginConflictError
+from ..plugins import DEFAULT_PLUGINS
+from .middlewares import AllowlistMiddleware, ErrorMiddleware, FloodControlMiddleware, InstallGuard
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..host import Host
+
+log = logging.getLogger(__name__)
+
+#: Telegram's limit on the bot command menu (Bot API ``setMyCommands``).
+MAX_MENU_COMMANDS = 100
+#: Bot command names: 1–32 lowercase letters, digits and underscores (Bot API ``BotCommand``).
+_COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+@dataclass(frozen=True)
+class BotOptions:
+    """Tunables of the bot's chat behaviour (tests shorten the intervals).
+
+    :ivar stream_interval_seconds: least time between two draft updates or streamed edits of one reply.
+    :ivar typing_interval_seconds: how often the "typing…" action is repeated during a turn.
+    :ivar download_limit_bytes: largest file the bot downloads (Telegram bots may download ≤ 20 MB).
+    :ivar action_ttl_seconds: how long an inline button (Install, Remove…) stays valid.
+    """
+
+    stream_interval_seconds: float = 1.0
+    typing_interval_seconds: float = 4.0
+    download_limit_bytes: int = 20 * 1024 * 1024
+    action_ttl_seconds: float = 3600.0
+
+
+class ActionStore:
+    """Short-lived server-side payloads behind inline buttons (``callback_data`` holds ≤ 64 bytes).
+
+    Each entry belongs to one user: a button pressed by anyone else is refused. Bounded (LRU) so a flood
+    of searches cannot grow memory without limit.
+    """
+
+    def __init__(self, *, ttl_seconds: float = 3600.0, max_entries: int = 50_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._items: OrderedDict[str, tuple[int, float, dict[str, Any]]] = OrderedDict()
+
+    def put(self, user_id: int, payload: dict[str, Any]) -> str:
+        """Store ``payload`` for ``user_id``; returns a 10-character token for ``callback_data``."""
+        token = secrets.token_urlsafe(8)[:10]
+        self._items[token] = (user_id, time.monotonic(), payload)
+        while len(self._items) > self.max_entries:
+            self._items.popitem(last=False)
+        return token
+
+    def get(self, token: str, user_id: int) -> dict[str, Any] | None:
+        """The payload for ``token`` if it exists, is fresh and belongs to ``user_id``; else ``None``."""
+        item = self._items.get(token)
+        if item is None or item[0] != user_id or time.monotonic() - item[1] > self.ttl_seconds:
+            return None
+        return item[2]
+
+    def pop(self, token: str, user_id: int) -> dict[str, Any] | None:
+        """Like :meth:`get`, and forget the token (one-shot buttons: confirm, cancel)."""
+        payload = self.get(token, user_id)
+        if payload is not None:
+            self._items.pop(token, None)
+        return payload
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
+    """Call every ``register_bot_commands`` hookimpl; returns (plugin name, router, commands) in include
+    order: core plugins (``DEFAULT_PLUGINS``) first, then the others sorted by plugin name; routers of one
+    plugin keep the order the plugin registered them in.
+
+    :raises PluginConflictError: a command name is registered twice or is not a valid Telegram command.
+    """
+    collected: list[tuple[str, Router, list[BotCommand]]] = []
+    for impl in host.pm.hook.register_bot_commands.get_hookimpls():
+
+        def register(router: Router, commands: Sequence[BotCommand] = (), _plugin: str = impl.plugin_name) -> None:
+            if not isinstance(router, Router):
+                raise PluginConflictError(f"plugin {_plugin!r} registered a bot router that is not an aiogram Router")
+            collected.append((_plugin, router, list(commands)))
+
+        impl.function(register=register)
+
+    # sorted() is stable, so routers of one plugin keep their registration order
+    core = sorted((e for e in collected if e[0] in DEFAULT_PLUGINS), key=lambda e: DEFAULT_PLUGINS.index(e[0]))
+    others = sorted((e for e in collected if e[0] not in DEFAULT_PLUGINS), key=lambda e: e[0])
+    ordered = core + others
+
+    owners: dict[str, str] = {}
+    for plugin, _, commands in ordered:
+        for command in commands:
+            name = command.command.lstrip("/")
+            if not _COMMAND_NAME.match(name):
+                raise PluginConflictError(
+                    f"plugin {plugin!r} registered the bot command {name!r}; Telegram allows 1-32 lowercase "
+                    "letters, digits and underscores"
+                )
+            if name in owners:
+                raise PluginConflictError(
+                    f"the bot command /{name} is registered by both plugin {owners[name]!r} and plugin {plugin!r}"
+                )
+            owners[name] = plugin
+    return ordered
+
+
+def build_dispatcher(host: Host, runtime: Any, *, options: BotOptions | None = None) -> Dispatcher:
+    """A new Dispatcher with every plugin's routers, the guard-rail middlewares and the DI values.
+
+    Build one per bot (and per test): aiogram routers can be attached to one dispatcher only.
+
+    :param host: the KiroClaw host (settings, plugins, add-on manager).
+    :param runtime: the :class:`~kiroclaw.agent.runtime.AgentRuntime` (or anything with its methods).
+    :param options: chat tunables; defaults suit production.
+    :raises PluginConflictError: duplicate or invalid bot command names (see :func:`collect_routers`).
+    """
+    settings: Settings = host.settings
+    options = options or BotOptions()
+    entries = collect_routers(host)
+    commands = [command for _, _, cmds in entries for command in cmds]
+    if len(commands) > MAX_MENU_COMMANDS:
+        log.warning("%d bot commands registered; the menu shows the first %d", len(commands), MAX_MENU_COMMANDS)
+    menu = commands[:MAX_MENU_COMMANDS]
+
+    dp = Dispatcher(name="kiroclaw")
+    dp["host"] = host
+    dp["runtime"] = runtime
+    dp["settings"] = settings
+    dp["options"] = options
+    dp["install_guard"] = InstallGuard(settings.install_rate_limit)
+    dp["actions"] = ActionStore(ttl_seconds=options.action_ttl_seconds)
+    dp["bot_commands"] = list(commands)
+
+    dp.update.outer_middleware(AllowlistMiddleware(set(settings.allowed_telegram_ids)))
+    dp.update.outer_middleware(ErrorMiddleware())
+
+    for _, router, _ in entries:
+        dp.include_router(router)
+    dp.include_router(_fallback_router())
+
+    async def set_menu(bot: Bot) -> None:
+        try:
+            await bot.set_my_commands(menu)
+        except Exception:  # the menu is a convenience; the bot works without it
+            log.warning("could not set the bot command menu", exc_info=True)
+
+    dp.startup.register(set_menu)
+    return dp
+
+
+def _fallback_router() -> Router:
+    """Last router: an unknown ``/command`` gets a pointer to /help instead of silence."""
+    router = Router(name="fallback")
+
+    @router.message(F.text.startswith("/"))
+    async def unknown_command(message: Message) -> None:
+        word = (message.text or "").split()[0].split("@")[0]
+        from .format import esc
+
+        await message.answer(f"Unknown command {esc(word)}. Send /help to see what I can do.")
+
+    return router
+
+
+def create_bot(token: str, *, api_base: str | None = None, request_timeout_seconds: float = 60.0) -> Bot:
+    """A Bot with HTML as default parse mode and flood control; ``api_base`` points it at a local Bot API
+    server (``TELEGRAM_API_BASE``, e.g. ``http://127.0.0.1:8081``) instead of api.telegram.org.
+
+    :param token: the BotFather token (``<digits>:<secret>``).
+    """
+    if api_base:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base), timeout=request_timeout_seconds)
+    else:
+        session = AiohttpSession(timeout=request_timeout_seconds)
+    session.middleware(FloodControlMiddleware())
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))

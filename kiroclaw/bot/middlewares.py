@@ -1,0 +1,244 @@
+"""Guard rails around every update and every Bot API call: allowlist, errors, install limits, flood control.
+
+* :class:`AllowlistMiddleware` lets through only users in ``ALLOWED_TELEGRAM_IDS``, keyed by
+  ``from_user.id`` (never ``chat.id``: in a group the chat id is the group's, and anyone in it would
+  pass). Unknown users are told their numeric id (so an admin can add it) and nothing else happens: no
+  handler runs, so nothing is created on disk.
+* :class:`ErrorMiddleware` turns a :class:`~kiroclaw.errors.KiroclawError` into one friendly line and any
+  other exception into a logged traceback plus a short apology: no server paths, tokens or tracebacks
+  reach the chat.
+* :class:`InstallGuard` enforces ``INSTALL_RATE_LIMIT`` (e.g. ``10/hour``, a sliding window per user) and
+  at most one install or update in flight per user.
+* :class:`FloodControlMiddleware` (a Bot API *request* middleware) waits out ``429 Too Many Requests``
+  (``retry_after``) a bounded number of times, and treats "message is not modified" on edits as success:
+  aiogram itself never retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.methods import EditMessageReplyMarkup, EditMessageText, TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+from aiogram.types import TelegramObject, Update, User
+
+from ..errors import ConfigError, KiroclawError, LimitExceededError
+from .format import esc
+
+log = logging.getLogger(__name__)
+
+#: What an unexpected error shows in chat (the traceback goes to the log only).
+APOLOGY = "😵 Sorry, something went wrong on our side. The error was logged; please try again later."
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+\s*)?(s|sec|second|m|min|minute|h|hour|d|day)s?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+_UNIT_SECONDS |= {"d": 86400, "day": 86400}
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """Parse ``INSTALL_RATE_LIMIT`` text (``10/hour``, ``3/min``, ``5/30s``…) into (count, window seconds).
+
+    ``0/hour`` disables installs from chat.
+
+    :raises ConfigError: the text is not ``N/unit`` with unit second|minute|hour|day.
+    """
+    match = _RATE.match(text or "")
+    if not match:
+        raise ConfigError(f"INSTALL_RATE_LIMIT {text!r} is not N/second|minute|hour|day (e.g. 10/hour)")
+    count = int(match.group(1))
+    multiplier = int(match.group(2)) if match.group(2) else 1
+    return count, float(multiplier * _UNIT_SECONDS[match.group(3).lower()])
+
+
+def _reply_target(event: TelegramObject) -> tuple[Any, Any]:
+    """(message to answer in, callback query to answer) for an update, either may be ``None``."""
+    if isinstance(event, Update):
+        if event.message is not None:
+            return event.message, None
+        if event.callback_query is not None:
+            query = event.callback_query
+            message = query.message if query.message is not None and hasattr(query.message, "answer") else None
+            return message, query
+    return None, None
+
+
+class AllowlistMiddleware(BaseMiddleware):
+    """Outer update middleware: only ``ALLOWED_TELEGRAM_IDS`` (by ``from_user.id``) reach a handler.
+
+    :param allowed_ids: the allowlist; empty means nobody.
+    :param notice_interval_seconds: an unknown user is told their id at most this often.
+    """
+
+    def __init__(self, allowed_ids: set[int], *, notice_interval_seconds: float = 30.0) -> None:
+        self.allowed_ids = set(allowed_ids)
+        self.notice_interval_seconds = notice_interval_seconds
+        self._noticed: OrderedDict[int, float] = OrderedDict()
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None or user.is_bot:
+            return None  # channel posts, service updates: nobody to authorise
+        if user.id in self.allowed_ids:
+            return await handler(event, data)
+        log.info("refused update from unknown Telegram user %s", user.id)
+        now = time.monotonic()
+        last = self._noticed.get(user.id)
+        if last is not None and now - last < self.notice_interval_seconds:
+            return None
+        self._noticed[user.id] = now
+        self._noticed.move_to_end(user.id)
+        while len(self._noticed) > 10_000:
+            self._noticed.popitem(last=False)
+        text = (
+            f"🔒 This bot is private. Your Telegram id is <code>{user.id}</code>; "
+            "send it to the bot's admin to be added to ALLOWED_TELEGRAM_IDS."
+        )
+        message, query = _reply_target(event)
+        if query is not None:
+            await query.answer(f"This bot is private. Your Telegram id is {user.id}.", show_alert=True)
+        elif message is not None:
+            await message.answer(text)
+        return None
+
+
+class ErrorMiddleware(BaseMiddleware):
+    """Outer update middleware: expected errors → one line; unexpected → logged traceback + apology."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        try:
+            return await handler(event, data)
+        except KiroclawError as exc:
+            log.info("expected error: %s (%s)", exc.user_message, exc.detail or exc.code)
+            await self._tell(event, f"⚠️ {esc(exc.user_message)}", exc.user_message)
+        except Exception:
+            log.exception("unexpected error while handling update %s", getattr(event, "update_id", "?"))
+            await self._tell(event, APOLOGY, "Sorry, something went wrong on our side.")
+        return None
+
+    @staticmethod
+    async def _tell(event: TelegramObject, html_text: str, plain: str) -> None:
+        message, query = _reply_target(event)
+        try:
+            if query is not None:
+                await query.answer(plain[:190], show_alert=False)
+            if message is not None:
+                await message.answer(html_text)
+        except Exception:  # the chat may be gone; the error itself is logged already
+            log.warning("could not report an error to the chat", exc_info=True)
+
+
+class InstallGuard:
+    """Per-user install rate limit (sliding window) and one install/update in flight per user.
+
+    :param rate: ``INSTALL_RATE_LIMIT`` text, see :func:`parse_rate`.
+    :param clock: seconds, monotonic (tests may pass their own).
+    """
+
+    def __init__(self, rate: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window_seconds = parse_rate(rate)
+        self._clock = clock
+        self._history: dict[int, deque[float]] = {}
+        self._in_flight: set[int] = set()
+
+    def _check_rate(self, user_id: int) -> None:
+        now = self._clock()
+        history = self._history.setdefault(user_id, deque())
+        while history and now - history[0] >= self.window_seconds:
+            history.popleft()
+        if len(history) >= self.limit:
+            wait = int(self.window_seconds - (now - history[0])) + 1 if history else int(self.window_seconds)
+            raise LimitExceededError(
+                f"install limit reached ({self.limit} per {_window_text(self.window_seconds)}); "
+                f"try again in {_duration_text(wait)}"
+            )
+        history.append(now)
+
+    @asynccontextmanager
+    async def slot(self, user_id: int, *, count: bool = True) -> AsyncIterator[None]:
+        """Hold the user's single install slot for the ``async with`` body.
+
+        :param count: count this operation against the rate limit (installs; updates pass ``False``).
+        :raises LimitExceededError: another install of the user's is running, or the rate limit is hit.
+        """
+        if user_id in self._in_flight:
+            raise LimitExceededError("another install of yours is still running; wait for it to finish")
+        if count:
+            self._check_rate(user_id)
+        self._in_flight.add(user_id)
+        try:
+            yield
+        finally:
+            self._in_flight.discard(user_id)
+
+
+def _window_text(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0 and seconds >= size:
+            count = int(seconds // size)
+            return unit if count == 1 else f"{count} {unit}s"
+    return f"{int(seconds)} s"
+
+
+def _duration_text(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{(seconds + 59) // 60} min"
+    return f"{(seconds + 3599) // 3600} h"
+
+
+class FloodControlMiddleware(BaseRequestMiddleware):
+    """Bot API request middleware: honour ``retry_after`` and tolerate "message is not modified".
+
+    :param max_retries: how many times one call is retried after a 429.
+    :param max_wait_seconds: a ``retry_after`` longer than this is not waited for (the error is raised).
+    """
+
+    def __init__(self, *, max_retries: int = 3, max_wait_seconds: float = 60.0) -> None:
+        self.max_retries = max_retries
+        self.max_wait_seconds = max_wait_seconds
+        self.retries = 0  # total waits, for logs and tests
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        attempt = 0
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if attempt >= self.max_retries or exc.retry_after > self.max_wait_seconds:
+                    raise
+                attempt += 1
+                self.retries += 1
+                log.warning("Bot API flood control on %s: waiting %s s", method.__api_method__, exc.retry_after)
+                await asyncio.sleep(exc.retry_after)
+            except TelegramBadRequest as exc:
+                if isinstance(method, EditMessageText | EditMessageReplyMarkup) and (
+                    "message is not modified" in exc.message
+                ):
+                    return True  # type: ignore[return-value]  # aiogram returns the bare result here
+                raise

@@ -1,0 +1,616 @@
+"""``/addon`` in chat: search (with Install buttons), install (progress in one edited message), list,
+info, update, enable, disable, remove (confirmed with buttons), and install from an uploaded .zip/.skill.
+
+Every operation goes through the host's :class:`~kiroclaw.addons.AddonManager`, in the user's own scope;
+``-g`` (the global scope every user inherits) is for ``ADMIN_TELEGRAM_IDS`` only. Installs pass the
+:class:`~kiroclaw.bot.middlewares.InstallGuard` (``INSTALL_RATE_LIMIT``, one in flight per user).
+Suspicious registry add-ons and policy warnings raise :class:`~kiroclaw.errors.ConfirmationRequired`,
+shown as an "Install anyway" button.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
+
+from ...config import Settings
+from ...errors import (
+    ConfirmationRequired,
+    KiroclawError,
+    LimitExceededError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    SpecError,
+    ValidationError,
+)
+from ...models import AddonRecord
+from ...sources import AddonInfo, FetchContext, Fetched, Ref, Source
+from ...workspaces import Scope
+from ..app import ActionStore, BotOptions
+from ..format import ago, esc, shorten
+from ..middlewares import APOLOGY, InstallGuard
+from ..progress import ProgressMessage
+from ..streaming import thread_of
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [BotCommand(command="addon", description="Search, install, list, update and remove add-ons")]
+
+#: callback_data prefix of this router's buttons.
+PREFIX = "ad:"
+#: files accepted by "send a file with caption /addon install".
+UPLOAD_SUFFIXES = (".zip", ".skill", ".tar.gz", ".tgz")
+_INSTALL_CAPTION = re.compile(r"^/addon(?:@\w+)?\s+install\b(.*)$", re.IGNORECASE | re.DOTALL)
+_FLAGS_GLOBAL = {"-g", "--global"}
+_FLAGS_FORCE = {"-f", "--force"}
+
+HELP = (
+    "<b>/addon</b>: manage your agent's add-ons (skills and recipes)\n"
+    "<code>/addon search weather</code>: find add-ons in the registry\n"
+    "<code>/addon install weather-api</code>: from the registry (<code>weather-api@1.2.0</code> pins a version)\n"
+    "<code>/addon install org/repo</code>: a GitHub repository (<code>org/repo@v1.2</code>, "
+    "<code>org/repo/path</code>)\n"
+    "<code>/addon install https://example.com/skill.zip</code>: an archive URL\n"
+    "<code>/addon list</code>: your add-ons and the global ones you inherit\n"
+    "<code>/addon info weather-api</code>: details\n"
+    "<code>/addon update</code> or <code>/addon update weather-api</code>: update to the latest version\n"
+    "<code>/addon disable weather-api</code> / <code>/addon enable weather-api</code>\n"
+    "<code>/addon remove weather-api</code>: uninstall (asks first)\n"
+    "Or send a .zip/.skill file with the caption <code>/addon install</code>.\n"
+    "Admins: add <code>-g</code> to act on the global add-ons every user gets."
+)
+
+
+def _keyboard(*rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=text, callback_data=data) for text, data in row] for row in rows]
+    )
+
+
+def _split_flags(words: list[str]) -> tuple[list[str], bool, bool]:
+    """(remaining words, global flag, force flag)."""
+    rest = [w for w in words if w not in _FLAGS_GLOBAL | _FLAGS_FORCE]
+    return rest, any(w in _FLAGS_GLOBAL for w in words), any(w in _FLAGS_FORCE for w in words)
+
+
+def resolve_scope(user_id: int, is_global: bool, settings: Settings) -> Scope:
+    """The user's own scope, or the global one for admins.
+
+    :raises PermissionDeniedError: ``-g`` from someone not in ``ADMIN_TELEGRAM_IDS``.
+    """
+    if is_global:
+        if user_id not in settings.admin_telegram_ids:
+            raise PermissionDeniedError("only admins can manage global add-ons (-g)")
+        return Scope.global_()
+    return Scope.user(user_id)
+
+
+def _version(version: str | None) -> str:
+    return f" v{esc(version.removeprefix('v'))}" if version else ""
+
+
+def _record_line(record: AddonRecord) -> str:
+    icon = "✅" if record.enabled else "⏸"
+    parts = [f"{icon} <b>{esc(record.name)}</b>{_version(record.version)}", esc(record.source)]
+    if not record.enabled:
+        parts.append("disabled")
+    parts.append(f"installed {ago(record.installed_at)}")
+    line = " · ".join(parts)
+    if record.kind == "plugin" and record.skills:
+        line += f"\n   skills: {esc(', '.join(record.skills))}"
+    return line
+
+
+def _skill_folder(root: Path, record: AddonRecord, skill: str) -> Path:
+    base = root / record.path
+    return base / "skills" / skill if record.kind == "plugin" else base
+
+
+def try_asking_hint(root: Path, record: AddonRecord) -> str | None:
+    """The "💡 Try asking …" line after an install: the skill's ``metadata.example`` if it has one, else a
+    question naming the skill. ``None`` for add-ons without skills."""
+    if not record.skills:
+        return None
+    skill = record.skills[0]
+    from ...skills import SKILL_FILE, read_manifest_text, split_frontmatter
+
+    example = None
+    try:
+        data, _ = split_frontmatter(
+            read_manifest_text(_skill_folder(root, record, skill) / SKILL_FILE, what=SKILL_FILE)
+        )
+        metadata = data.get("metadata")
+        if isinstance(metadata, dict):
+            for key in ("example", "try", "example-prompt"):
+                if isinstance(metadata.get(key), str) and metadata[key].strip():
+                    example = metadata[key].strip()
+                    break
+    except KiroclawError:
+        pass
+    if example is None:
+        example = f"What can you do with the {skill} skill?"
+    return f'💡 Try asking: "{esc(shorten(example, 200))}"'
+
+
+def installed_text(record: AddonRecord, root: Path, *, scope: Scope, warnings: list[str], skipped: list[str]) -> str:
+    """The final text of a successful install."""
+    where = " for everyone (global)" if scope.kind == "global" else ""
+    lines = [f"✅ Installed <b>{esc(record.name)}</b>{_version(record.version)} from {esc(record.source)}{where}"]
+    if record.skills:
+        lines.append(f"🧠 Skills added: {esc(', '.join(record.skills))}")
+    if record.recipes:
+        lines.append(f"📜 Recipes added: {esc(', '.join(record.recipes))} (run with /recipe)")
+    for warning in list(dict.fromkeys([*warnings, *record.warnings]))[:3]:
+        lines.append(f"⚠️ {esc(shorten(warning, 200))}")
+    if skipped:
+        lines.append(f"⏭ Skipped {len(skipped)}: {esc(shorten('; '.join(skipped), 300))}")
+    hint = try_asking_hint(root, record)
+    if hint:
+        lines.append("")
+        lines.append(hint)
+    return "\n".join(lines)
+
+
+def _failure_text(exc: KiroclawError) -> str:
+    text = f"❌ {esc(exc.user_message)}"
+    if isinstance(exc, ValidationError) and exc.problems:
+        extra = [p for p in exc.problems if p != exc.user_message][:4]
+        text += "".join(f"\n• {esc(shorten(p, 200))}" for p in extra)
+    return text
+
+
+class InstallRunner:
+    """Runs one install from chat with progress, confirmation buttons and one-line errors."""
+
+    def __init__(
+        self, host: Any, settings: Settings, guard: InstallGuard, actions: ActionStore, options: BotOptions
+    ) -> None:
+        self.host = host
+        self.settings = settings
+        self.guard = guard
+        self.actions = actions
+        self.options = options
+
+    async def install(
+        self,
+        bot: Bot,
+        chat_id: int,
+        api_thread_id: int | None,
+        user_id: int,
+        spec: str,
+        scope: Scope,
+        *,
+        assume_yes: bool = False,
+        force: bool = False,
+        edit_message_id: int | None = None,
+    ) -> None:
+        """Install ``spec`` into ``scope``, showing progress in one message (sent, or ``edit_message_id``)."""
+        async with self.guard.slot(user_id):
+            progress = ProgressMessage(
+                bot,
+                chat_id,
+                api_thread_id,
+                f"📦 Installing <b>{esc(shorten(spec, 100))}</b>…",
+                message_id=edit_message_id,
+            )
+            await progress.start("resolving")
+
+            async def call() -> Any:
+                return await self.host.addons.install(
+                    spec, scope, force=force, assume_yes=assume_yes, progress=progress.callback, caller="bot"
+                )
+
+            await self._finish(progress, call, user_id=user_id, scope=scope, retry={"spec": spec, "force": force})
+
+    async def install_upload(
+        self,
+        bot: Bot,
+        message: Message,
+        user_id: int,
+        scope: Scope,
+    ) -> None:
+        """Install the .zip/.skill document of ``message`` (downloaded to a temporary folder, extracted
+        by the shared safe-extraction pipeline through :class:`UploadSource`)."""
+        document = message.document
+        assert document is not None
+        name = Path(document.file_name or "upload.zip").name
+        if not name.lower().endswith(UPLOAD_SUFFIXES):
+            raise SpecError("send the add-on as a .zip, .skill or .tar.gz file")
+        size = document.file_size or 0
+        if size > self.options.download_limit_bytes:
+            raise LimitExceededError(
+                f"the file is {size / 1048576:.1f} MB; bots can download at most "
+                f"{self.options.download_limit_bytes // 1048576} MB from Telegram"
+            )
+        if size > self.settings.max_addon_size_bytes:
+            raise QuotaExceededError(f"the file is larger than the {self.settings.max_addon_size_mb} MB add-on limit")
+        _, api_thread_id = thread_of(message)
+        async with self.guard.slot(user_id):
+            progress = ProgressMessage(bot, message.chat.id, api_thread_id, f"📦 Installing <b>{esc(name)}</b>…")
+            await progress.start("downloading")
+            folder = Path(tempfile.mkdtemp(prefix="kiroclaw-upload-"))
+            try:
+                archive = folder / "upload.archive"  # the format is sniffed from the bytes, not the name
+                await bot.download(document, destination=archive)
+                source = UploadSource()
+                stem = next((name[: -len(s)] for s in UPLOAD_SUFFIXES if name.lower().endswith(s)), name)
+                ref = Ref(source=source.name, spec=f"upload:{name}", locator=str(archive), name=stem)
+
+                async def call() -> Any:
+                    return await self.host.addons.install_ref(
+                        source, ref, scope, assume_yes=False, progress=progress.callback, caller="bot"
+                    )
+
+                await self._finish(progress, call, user_id=user_id, scope=scope, retry=None)
+            finally:
+                await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def _finish(
+        self, progress: ProgressMessage, call: Any, *, user_id: int, scope: Scope, retry: dict[str, Any] | None
+    ) -> None:
+        try:
+            result = await call()
+        except ConfirmationRequired as exc:
+            reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
+            text = f"⚠️ {esc(exc.user_message)}{reasons}"
+            if retry is None:
+                await progress.done(text + "\n\nNot installed.")
+                return
+            yes = self.actions.put(user_id, {"op": "install", "yes": True, "global": scope.kind == "global", **retry})
+            no = self.actions.put(user_id, {"op": "dismiss", "text": "👍 Not installed."})
+            await progress.done(
+                text + "\n\nInstall anyway?", _keyboard([("⚠️ Install anyway", PREFIX + yes), ("Cancel", PREFIX + no)])
+            )
+            return
+        except KiroclawError as exc:
+            log.info("install refused for user %s: %s", user_id, exc.user_message)
+            await progress.done(_failure_text(exc))
+            return
+        except Exception:
+            log.exception("install failed unexpectedly for user %s", user_id)
+            await progress.done(APOLOGY)
+            return
+        root = self.host.paths(scope).root
+        text = await asyncio.to_thread(
+            installed_text,
+            result.record,
+            root,
+            scope=scope,
+            warnings=list(result.warnings),
+            skipped=list(result.skipped),
+        )
+        await progress.done(text)
+
+
+class UploadSource(Source):
+    """A one-off :class:`~kiroclaw.sources.Source` for an archive the user sent in chat: ``ref.locator`` is
+    the downloaded file; ``fetch`` unpacks it with :mod:`kiroclaw.acquire`'s safe extraction (size, count,
+    depth and link checks) into the staging folder. Not registered with the host: it cannot be typed."""
+
+    name = "upload"
+    description = "an archive sent in chat"
+
+    def parse(self, spec: str) -> Ref:
+        raise SpecError("uploaded add-ons are installed by sending the file again")
+
+    async def fetch(self, ref: Ref, staging_dir: Path, context: FetchContext) -> Fetched:
+        from ... import acquire
+
+        context.progress("extracting", None)
+        target = staging_dir / "upload"
+        limits = acquire.ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
+        await asyncio.to_thread(acquire.extract_archive, Path(ref.locator), target, limits)
+        return Fetched(root=target, origin={"upload": ref.spec.removeprefix("upload:")})
+
+
+def build_router() -> tuple[Router, list[BotCommand]]:
+    """A new router for ``/addon`` and its buttons, and its menu commands."""
+    router = Router(name="addons")
+
+    def runner(
+        host: Any, settings: Settings, install_guard: InstallGuard, actions: ActionStore, options: BotOptions
+    ) -> InstallRunner:
+        return InstallRunner(host, settings, install_guard, actions, options)
+
+    @router.message(F.document, F.caption.regexp(_INSTALL_CAPTION))
+    async def install_document(
+        message: Message,
+        host: Any,
+        settings: Settings,
+        install_guard: InstallGuard,
+        actions: ActionStore,
+        options: BotOptions,
+    ) -> None:
+        assert message.from_user is not None and message.bot is not None
+        match = _INSTALL_CAPTION.match(message.caption or "")
+        words = (match.group(1) if match else "").split()
+        _, is_global, _ = _split_flags(words)
+        scope = resolve_scope(message.from_user.id, is_global, settings)
+        await runner(host, settings, install_guard, actions, options).install_upload(
+            message.bot, message, message.from_user.id, scope
+        )
+
+    @router.message(Command("addon"))
+    async def addon(
+        message: Message,
+        command: CommandObject,
+        host: Any,
+        settings: Settings,
+        install_guard: InstallGuard,
+        actions: ActionStore,
+        options: BotOptions,
+    ) -> None:
+        assert message.from_user is not None and message.bot is not None
+        user_id = message.from_user.id
+        words = (command.args or "").split()
+        if not words or words[0].lower() in ("help", "-h", "--help"):
+            await message.answer(HELP)
+            return
+        sub, words = words[0].lower(), words[1:]
+        rest, is_global, force = _split_flags(words)
+        arg = " ".join(rest).strip()
+        _, api_thread_id = thread_of(message)
+
+        if sub == "search":
+            if not arg:
+                raise SpecError("say what to search for, e.g. /addon search weather")
+            await _search(message, host, actions, user_id, " ".join(words))
+        elif sub == "install":
+            if not arg:
+                raise SpecError("say what to install, e.g. /addon install weather-api or /addon install org/repo")
+            scope = resolve_scope(user_id, is_global, settings)
+            await runner(host, settings, install_guard, actions, options).install(
+                message.bot, message.chat.id, api_thread_id, user_id, arg, scope, force=force
+            )
+        elif sub in ("list", "ls"):
+            await message.answer(await asyncio.to_thread(_list_text, host, user_id))
+        elif sub == "info":
+            if not arg:
+                raise SpecError("say which add-on, e.g. /addon info weather-api")
+            await _info(message, host, actions, user_id, arg, resolve_scope(user_id, is_global, settings))
+        elif sub in ("remove", "uninstall", "rm"):
+            if not arg:
+                raise SpecError("say which add-on to remove, e.g. /addon remove weather-api")
+            scope = resolve_scope(user_id, is_global, settings)
+            record = host.addons.get(arg, scope)
+            yes = actions.put(user_id, {"op": "remove", "name": record.name, "global": scope.kind == "global"})
+            no = actions.put(user_id, {"op": "dismiss", "text": f"👍 Kept <b>{esc(record.name)}</b>."})
+            loses = f"\nYour agent loses: {esc(', '.join(record.skills))}" if record.skills else ""
+            where = " from the global add-ons" if scope.kind == "global" else ""
+            await message.answer(
+                f"🗑 Remove <b>{esc(record.name)}</b>{_version(record.version)}{where}?{loses}",
+                reply_markup=_keyboard([("🗑 Remove", PREFIX + yes), ("Keep it", PREFIX + no)]),
+            )
+        elif sub == "update":
+            scope = resolve_scope(user_id, is_global, settings)
+            await _update(message, host, install_guard, actions, user_id, arg or None, scope, force=force)
+        elif sub in ("enable", "disable"):
+            if not arg:
+                raise SpecError(f"say which add-on, e.g. /addon {sub} weather-api")
+            scope = resolve_scope(user_id, is_global, settings)
+            await message.answer(await _toggle(host, arg, scope, enable=sub == "enable"))
+        else:
+            await message.answer(f"Unknown subcommand <code>{esc(shorten(sub, 40))}</code>.\n\n{HELP}")
+
+    @router.callback_query(F.data.startswith(PREFIX))
+    async def pressed(
+        query: CallbackQuery,
+        host: Any,
+        settings: Settings,
+        install_guard: InstallGuard,
+        actions: ActionStore,
+        options: BotOptions,
+    ) -> None:
+        token = (query.data or "")[len(PREFIX) :]
+        user_id = query.from_user.id
+        message = query.message if isinstance(query.message, Message) else None
+        payload = actions.get(token, user_id)
+        if payload is None or message is None or query.bot is None:
+            await query.answer("This button has expired; run the command again.", show_alert=True)
+            return
+        op = payload["op"]
+        if op != "install":
+            actions.pop(token, user_id)
+        scope = resolve_scope(user_id, bool(payload.get("global")), settings)
+        bot = query.bot
+        if op == "dismiss":
+            await query.answer()
+            await message.edit_text(payload["text"], reply_markup=None)
+        elif op == "install":
+            await query.answer("Installing…")
+            confirm = bool(payload.get("yes"))
+            if confirm:
+                actions.pop(token, user_id)
+            _, api_thread_id = thread_of(message)
+            await runner(host, settings, install_guard, actions, options).install(
+                bot,
+                message.chat.id,
+                api_thread_id,
+                user_id,
+                payload["spec"],
+                scope,
+                assume_yes=confirm,
+                force=bool(payload.get("force")),
+                edit_message_id=message.message_id if confirm else None,
+            )
+        elif op == "remove":
+            await query.answer("Removing…")
+            record = await host.addons.remove(payload["name"], scope)
+            gone = f"\nSkills removed: {esc(', '.join(record.skills))}" if record.skills else ""
+            await message.edit_text(f"🗑 Removed <b>{esc(record.name)}</b>.{gone}", reply_markup=None)
+        elif op == "update":
+            await query.answer("Updating…")
+            await _update(message, host, install_guard, actions, user_id, payload.get("name"), scope, assume_yes=True)
+        else:
+            await query.answer()
+
+    return router, COMMANDS
+
+
+async def _search(message: Message, host: Any, actions: ActionStore, user_id: int, query: str) -> None:
+    hits = await host.addons.search(query, limit=8)
+    if not hits:
+        await message.answer(
+            f"🔎 No add-ons found for “{esc(shorten(query, 60))}”. Try another word, or install straight from "
+            "GitHub: <code>/addon install org/repo</code>"
+        )
+        return
+    lines = [f"🔎 Found {len(hits)} add-on{'s' if len(hits) != 1 else ''} for “{esc(shorten(query, 60))}”:", ""]
+    rows: list[list[tuple[str, str]]] = []
+    for index, hit in enumerate(hits, 1):
+        meta = [f"<b>{esc(hit.name)}</b>{_version(hit.version)}"]
+        if hit.owner:
+            meta.append(f"by {esc(hit.owner)}")
+        if hit.downloads is not None:
+            meta.append(f"⬇ {hit.downloads:,}")
+        if hit.stars:
+            meta.append(f"★ {hit.stars:,}")
+        if hit.source and hit.source != "kirohub":
+            meta.append(esc(hit.source))
+        lines.append(f"{index}. " + " · ".join(meta))
+        if hit.summary:
+            lines.append(f"   {esc(shorten(hit.summary, 160))}")
+        spec = hit.spec or hit.name
+        token = actions.put(user_id, {"op": "install", "spec": spec, "global": False})
+        rows.append([(f"📦 Install {shorten(hit.name, 40)}", PREFIX + token)])
+    await message.answer("\n".join(lines), reply_markup=_keyboard(*rows))
+
+
+def _list_text(host: Any, user_id: int) -> str:
+    mine = host.addons.list(Scope.user(user_id))
+    inherited = host.addons.list(Scope.global_())
+    lines: list[str] = []
+    if mine:
+        lines.append(f"📦 Your add-ons ({len(mine)}):")
+        lines.extend(_record_line(r) for r in sorted(mine, key=lambda r: r.name))
+    else:
+        lines.append("📦 You have no add-ons yet. Find some with <code>/addon search weather</code>.")
+    if inherited:
+        lines.append("")
+        lines.append(f"🌐 Global add-ons you inherit ({len(inherited)}):")
+        lines.extend(_record_line(r) for r in sorted(inherited, key=lambda r: r.name))
+    return "\n".join(lines)
+
+
+_ORIGIN_KEYS = ("registry", "slug", "owner", "url", "repo", "ref", "commit", "sha256")
+
+
+async def _info(message: Message, host: Any, actions: ActionStore, user_id: int, name: str, scope: Scope) -> None:
+    found = await host.addons.info(name, scope)
+    if isinstance(found, AddonRecord):
+        r = found
+        lines = [
+            f"📦 <b>{esc(r.name)}</b>{_version(r.version)} (installed{' globally' if scope.kind == 'global' else ''})",
+        ]
+        if r.description:
+            lines.append(esc(shorten(r.description, 300)))
+        lines.append(f"Source: {esc(r.source)} · spec <code>{esc(shorten(r.spec, 120))}</code>")
+        lines.append(
+            f"Status: {'enabled' if r.enabled else 'disabled'}{' · pinned' if r.pinned else ''} · "
+            f"installed {ago(r.installed_at)}" + (f" · updated {ago(r.updated_at)}" if r.updated_at else "")
+        )
+        if r.skills:
+            lines.append(f"Skills: {esc(', '.join(r.skills))}")
+        if r.recipes:
+            lines.append(f"Recipes: {esc(', '.join(r.recipes))}")
+        origin = [f"{k} {esc(shorten(str(r.origin[k]), 80))}" for k in _ORIGIN_KEYS if r.origin.get(k)]
+        if origin:
+            lines.append("Origin: " + " · ".join(origin))
+        if r.size_bytes:
+            lines.append(f"Size: {r.size_bytes / 1024:.1f} KiB")
+        await message.answer("\n".join(lines))
+        return
+    info: AddonInfo = found
+    lines = [f"📦 <b>{esc(info.name)}</b>{_version(info.latest_version)} ({esc(info.source)}, not installed)"]
+    if info.owner:
+        lines.append(f"By {esc(info.owner)}")
+    if info.description:
+        lines.append(esc(shorten(info.description, 400)))
+    if info.versions:
+        lines.append("Versions: " + esc(", ".join(info.versions[:6])) + (" …" if len(info.versions) > 6 else ""))
+    flags = [k for k in ("isSuspicious", "isMalwareBlocked") if info.moderation.get(k)]
+    if flags:
+        lines.append("⚠️ Registry flags: " + esc(", ".join(flags)))
+    if info.homepage:
+        lines.append(f"Home: {esc(shorten(info.homepage, 120))}")
+    token = actions.put(user_id, {"op": "install", "spec": name, "global": scope.kind == "global"})
+    await message.answer(
+        "\n".join(lines), reply_markup=_keyboard([(f"📦 Install {shorten(info.name, 40)}", PREFIX + token)])
+    )
+
+
+_UPDATE_ICONS = {"updated": "⬆️", "current": "✅", "pinned": "📌", "unsupported": "➖", "failed": "❌"}
+
+
+async def _update(
+    message: Message,
+    host: Any,
+    guard: InstallGuard,
+    actions: ActionStore,
+    user_id: int,
+    name: str | None,
+    scope: Scope,
+    *,
+    force: bool = False,
+    assume_yes: bool = False,
+) -> None:
+    async with guard.slot(user_id, count=False):
+        what = f"<b>{esc(name)}</b>" if name else "your add-ons" if scope.kind == "user" else "the global add-ons"
+        progress = ProgressMessage(message.bot, message.chat.id, thread_of(message)[1], f"🔄 Updating {what}…")  # type: ignore[arg-type]
+        await progress.start("resolving")
+        try:
+            results = await host.addons.update(
+                name, scope, force=force, assume_yes=assume_yes, progress=progress.callback
+            )
+        except ConfirmationRequired as exc:
+            reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
+            yes = actions.put(user_id, {"op": "update", "name": name, "global": scope.kind == "global"})
+            no = actions.put(user_id, {"op": "dismiss", "text": "👍 Not updated."})
+            await progress.done(
+                f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate anyway?",
+                _keyboard([("⚠️ Update anyway", PREFIX + yes), ("Cancel", PREFIX + no)]),
+            )
+            return
+        except KiroclawError as exc:
+            await progress.done(_failure_text(exc))
+            return
+        if not results:
+            await progress.done("Nothing to update: no add-ons installed.")
+            return
+        lines = ["🔄 Update results:"]
+        for result in results:
+            icon = _UPDATE_ICONS.get(result.status, "•")
+            line = f"{icon} <b>{esc(result.name)}</b>"
+            if result.status == "updated":
+                line += f": {esc(result.old or '?')} → {esc(result.new or '?')}"
+            elif result.status == "current":
+                line += f": up to date{(' (' + esc(result.old) + ')') if result.old else ''}"
+            elif result.status == "pinned":
+                line += f": pinned{(' at ' + esc(result.old)) if result.old else ''}"
+            if result.message and result.status in ("failed", "unsupported"):
+                line += f": {esc(shorten(result.message, 200))}"
+            lines.append(line)
+        await progress.done("\n".join(lines))
+
+
+async def _toggle(host: Any, name: str, scope: Scope, *, enable: bool) -> str:
+    if enable:
+        record = await host.addons.enable(name, scope)
+        return f"✅ Enabled <b>{esc(record.name)}</b>; your agent can use its skills again."
+    record = await host.addons.disable(name, scope)
+    return f"⏸ Disabled <b>{esc(record.name)}</b>; its skills are hidden from your agent until /addon enable."

@@ -1,0 +1,111 @@
+"""Talking to the agent: plain messages and documents go to the user's agent in the message's thread;
+``/cancel`` stops the running turn, ``/new`` starts a fresh ACP session, ``/model`` lists or sets the
+thread's model. Documents the user sends are saved into the thread folder (``inbox/``) and passed to the
+agent as attachments."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import BotCommand, Message
+
+from ...errors import AgentError, LimitExceededError
+from ...workspaces import Scope
+from ..format import esc, shorten
+from ..streaming import run_turn, thread_of
+
+COMMANDS = [
+    BotCommand(command="new", description="Start a fresh conversation in this thread"),
+    BotCommand(command="cancel", description="Stop the agent's current answer"),
+    BotCommand(command="model", description="Show or choose the agent's model"),
+]
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def safe_file_name(name: str | None, fallback: str = "file") -> str:
+    """A plain file name for something a user uploaded: no folders, no control or shell characters,
+    not hidden, at most 100 characters."""
+    base = Path(name or "").name
+    base = _UNSAFE_NAME.sub("_", base).strip(" .")
+    return (base or fallback)[:100]
+
+
+def _unique(folder: Path, name: str) -> Path:
+    candidate = folder / name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    counter = 1
+    while candidate.exists():
+        counter += 1
+        candidate = folder / (f"{stem}-{counter}.{suffix}" if suffix else f"{stem}-{counter}")
+    return candidate
+
+
+def build_router() -> tuple[Router, list[BotCommand]]:
+    """A new router for chat with the agent, and its menu commands."""
+    router = Router(name="chat")
+
+    @router.message(Command("cancel"))
+    async def cancel(message: Message, runtime: Any) -> None:
+        assert message.from_user is not None
+        stopped = await runtime.cancel(message.from_user.id, thread_of(message)[0])
+        await message.answer("⏹ Stopping the agent's answer." if stopped else "Nothing is running right now.")
+
+    @router.message(Command("new"))
+    async def new(message: Message, runtime: Any) -> None:
+        assert message.from_user is not None
+        await runtime.new_session(message.from_user.id, thread_of(message)[0])
+        await message.answer("🆕 Fresh start: the agent forgot this thread's conversation.")
+
+    @router.message(Command("model"))
+    async def model(message: Message, command: CommandObject, runtime: Any) -> None:
+        assert message.from_user is not None
+        thread_id = thread_of(message)[0]
+        wanted = (command.args or "").strip()
+        current, available = await runtime.list_models(message.from_user.id, thread_id)
+        if wanted:
+            if available and wanted not in available:
+                choices = ", ".join(available[:20])
+                raise AgentError(f"unknown model {shorten(wanted, 60)!r}; choose one of: {choices}")
+            await runtime.set_model(message.from_user.id, thread_id, wanted)
+            await message.answer(f"🤖 This thread now uses <code>{esc(wanted)}</code>.")
+            return
+        if not available:
+            await message.answer("🤖 The agent does not offer a choice of models.")
+            return
+        lines = ["🤖 Models (set one with <code>/model name</code>):"]
+        for model_id in available[:50]:
+            mark = "✅" if model_id == current else "•"
+            lines.append(f"{mark} <code>{esc(model_id)}</code>")
+        await message.answer("\n".join(lines))
+
+    @router.message(F.text & ~F.text.startswith("/"))
+    async def chat(message: Message, runtime: Any, options: Any) -> None:
+        await run_turn(message, message.text or "", runtime=runtime, options=options)
+
+    @router.message(F.document)
+    async def document(message: Message, runtime: Any, options: Any, host: Any) -> None:
+        assert message.from_user is not None and message.document is not None and message.bot is not None
+        doc = message.document
+        size = doc.file_size or 0
+        if size > options.download_limit_bytes:
+            raise LimitExceededError(
+                f"the file is {size / 1048576:.1f} MB; bots can download at most "
+                f"{options.download_limit_bytes // 1048576} MB from Telegram"
+            )
+        thread_id = thread_of(message)[0]
+        inbox = host.paths(Scope.user(message.from_user.id)).thread_dir(thread_id) / "inbox"
+        await asyncio.to_thread(inbox.mkdir, parents=True, exist_ok=True)
+        target = await asyncio.to_thread(_unique, inbox, safe_file_name(doc.file_name))
+        await message.bot.download(doc, destination=target)
+        text = (message.caption or "").strip() or f"I sent you the file {target.name}."
+        await run_turn(message, text, runtime=runtime, options=options, attachments=[target])
+
+    return router, COMMANDS

@@ -1,0 +1,233 @@
+"""One agent turn in chat: typing indicator, a streamed preview, the final reply (split at 4096), files.
+
+The preview uses ``sendMessageDraft`` (Bot API 9.3+, for all bots since 9.5) in private chats; where a
+draft is refused (groups answer ``TEXTDRAFT_PEER_INVALID``; an older Bot API server has no such method)
+the streamer falls back to sending one message and editing it. Updates are throttled to one per
+``BotOptions.stream_interval_seconds`` (drafts sent every 200 ms run into 429s). A draft is only a
+30-second preview, so the final text is always sent with ``sendMessage``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNotFound
+from aiogram.types import FSInputFile, Message
+
+from .format import MESSAGE_LIMIT_CHARS, agent_text_to_html, esc, split_html
+
+log = logging.getLogger(__name__)
+
+_draft_ids = itertools.count(int(time.time()) % 1_000_000 + 1)
+
+#: Preview text is cut to this many characters (the final reply is split, not cut).
+PREVIEW_LIMIT_CHARS = 3900
+
+
+def thread_of(message: Message) -> tuple[int, int | None]:
+    """(runtime thread id, Bot API ``message_thread_id``) of a message: the topic id for topic messages
+    (private-chat topics, forum topics), else ``(0, None)``."""
+    if message.is_topic_message and message.message_thread_id:
+        return message.message_thread_id, message.message_thread_id
+    return 0, None
+
+
+class ReplyStreamer:
+    """Shows an agent's reply while it is being generated, then sends the final text.
+
+    :param bot: the bot.
+    :param chat_id: where to write.
+    :param api_thread_id: ``message_thread_id`` for sends (``None`` outside topics).
+    :param use_drafts: try ``sendMessageDraft`` first (private chats).
+    :param interval_seconds: least time between two preview updates.
+    """
+
+    def __init__(
+        self, bot: Bot, chat_id: int, api_thread_id: int | None, *, use_drafts: bool, interval_seconds: float
+    ) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.api_thread_id = api_thread_id
+        self.mode = "draft" if use_drafts else "edit"
+        self.interval_seconds = interval_seconds
+        self.draft_id = next(_draft_ids)
+        self.text = ""
+        self.status = ""
+        self.placeholder_id: int | None = None
+        self.previews = 0
+        self._last_sent = 0.0
+        self._last_preview = ""
+        self._pending: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def on_update(self, update: Any) -> None:
+        """``AgentRuntime.prompt``'s ``on_update`` callback: collect text and tool status, schedule a preview."""
+        kind = getattr(update, "kind", "")
+        if kind == "text":
+            self.text += getattr(update, "text", "")
+            self.status = ""
+        elif kind == "thought":
+            self.status = "💭 thinking…"
+        elif kind in ("tool_call", "tool_call_update"):
+            title = getattr(update, "title", "") or "tool"
+            status = getattr(update, "status", "")
+            self.status = f"🔧 {title}" + (f" ({status})" if status and status not in ("pending",) else "")
+        else:
+            return
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        wait = self._last_sent + self.interval_seconds - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await self._flush()
+
+    def _preview_html(self) -> str:
+        body = self.text
+        if len(body) > PREVIEW_LIMIT_CHARS:
+            body = body[:PREVIEW_LIMIT_CHARS] + "…"
+        html = agent_text_to_html(body).strip()
+        parts = split_html(html, PREVIEW_LIMIT_CHARS) if html else []
+        preview = parts[0] if parts else ""
+        if self.status:
+            preview = (preview + "\n\n" if preview else "") + f"<i>{esc(self.status)}</i>"
+        return preview or "<i>…</i>"
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            preview = self._preview_html()
+            if preview == self._last_preview:
+                return
+            self._last_preview = preview
+            self._last_sent = time.monotonic()
+            self.previews += 1
+            if self.mode == "draft":
+                try:
+                    await self.bot.send_message_draft(
+                        chat_id=self.chat_id,
+                        draft_id=self.draft_id,
+                        text=preview,
+                        message_thread_id=self.api_thread_id,
+                    )
+                    return
+                except (TelegramBadRequest, TelegramNotFound) as exc:
+                    log.info("drafts unavailable in chat %s (%s); streaming by edits", self.chat_id, exc.message)
+                    self.mode = "edit"
+            try:
+                if self.placeholder_id is None:
+                    sent = await self.bot.send_message(
+                        chat_id=self.chat_id, text=preview, message_thread_id=self.api_thread_id
+                    )
+                    self.placeholder_id = sent.message_id
+                else:
+                    await self.bot.edit_message_text(text=preview, chat_id=self.chat_id, message_id=self.placeholder_id)
+            except TelegramAPIError as exc:  # a preview is best effort; the final reply still goes out
+                log.info("preview update failed in chat %s: %s", self.chat_id, exc.message)
+
+    async def _settle(self) -> None:
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pending
+        # a preview may be mid-flight (it holds the lock); wait for it so the final text comes after it
+        async with self._lock:
+            pass
+
+    async def finish(self, text: str, *, note: str = "") -> list[int]:
+        """Send the final reply: ``text`` (agent Markdown-ish) plus an optional ``note`` (HTML), split at
+        4096 characters. In edit mode the placeholder becomes the first part.
+
+        :returns: the message ids of the parts.
+        """
+        await self._settle()
+        html = agent_text_to_html(text).strip()
+        if note:
+            html = f"{html}\n\n{note}" if html else note
+        parts = split_html(html, MESSAGE_LIMIT_CHARS) or ["<i>(no reply)</i>"]
+        ids: list[int] = []
+        for index, part in enumerate(parts):
+            if index == 0 and self.placeholder_id is not None:
+                await self.bot.edit_message_text(text=part, chat_id=self.chat_id, message_id=self.placeholder_id)
+                ids.append(self.placeholder_id)
+                continue
+            sent = await self.bot.send_message(chat_id=self.chat_id, text=part, message_thread_id=self.api_thread_id)
+            ids.append(sent.message_id)
+        return ids
+
+    async def abort(self, note: str) -> None:
+        """The turn failed: keep what was streamed (if anything) with ``note`` (HTML) appended."""
+        await self._settle()
+        if self.text.strip() or self.placeholder_id is not None:
+            with contextlib.suppress(TelegramAPIError):
+                await self.finish(self.text, note=note)
+
+
+async def _keep_typing(bot: Bot, chat_id: int, api_thread_id: int | None, interval_seconds: float) -> None:
+    while True:
+        with contextlib.suppress(TelegramAPIError):
+            await bot.send_chat_action(chat_id=chat_id, action="typing", message_thread_id=api_thread_id)
+        await asyncio.sleep(interval_seconds)
+
+
+async def run_turn(
+    message: Message,
+    text: str,
+    *,
+    runtime: Any,
+    options: Any,
+    attachments: Sequence[Path] = (),
+) -> None:
+    """Send ``text`` to the user's agent in the message's thread and stream the reply back into the chat.
+
+    Files the agent marks for sending (``TurnResult.files``) follow as documents.
+
+    :raises kiroclaw.errors.AgentError: the agent failed (the error middleware shows its one line).
+    """
+    assert message.from_user is not None and message.bot is not None
+    bot = message.bot
+    thread_id, api_thread_id = thread_of(message)
+    streamer = ReplyStreamer(
+        bot,
+        message.chat.id,
+        api_thread_id,
+        use_drafts=message.chat.type == "private",
+        interval_seconds=options.stream_interval_seconds,
+    )
+    typing = asyncio.create_task(_keep_typing(bot, message.chat.id, api_thread_id, options.typing_interval_seconds))
+    try:
+        result = await runtime.prompt(
+            message.from_user.id, thread_id, text, on_update=streamer.on_update, attachments=list(attachments)
+        )
+    except Exception:
+        typing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await typing
+        await streamer.abort("<i>⚠️ interrupted</i>")
+        raise
+    typing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await typing
+    stop_reason = getattr(result, "stop_reason", "end_turn")
+    note = "<i>⏹ stopped</i>" if stop_reason == "cancelled" else ""
+    if stop_reason in ("max_tokens", "max_turn_requests"):
+        note = "<i>(the reply was cut short by the agent's limits)</i>"
+    await streamer.finish(getattr(result, "text", "") or "", note=note)
+    for path in getattr(result, "files", []) or []:
+        path = Path(path)
+        try:
+            await bot.send_document(
+                chat_id=message.chat.id,
+                document=FSInputFile(path, filename=path.name),
+                message_thread_id=api_thread_id,
+            )
+        except FileNotFoundError:
+            log.warning("agent file vanished before sending: %s", path.name)
