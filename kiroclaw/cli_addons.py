@@ -130,6 +130,12 @@ def addon() -> None:
 @click.option("--version", "version", metavar="V", help="Install this exact version/tag/commit (pins it).")
 @click.option("--force", is_flag=True, help="Replace an add-on that is already installed.")
 @click.option("--yes", "assume_yes", is_flag=True, help="Confirm policy warnings and registry flags up front.")
+@click.option(
+    "--progress/--no-progress",
+    "show_progress",
+    default=None,
+    help="Progress lines on stderr (default: when stderr is a terminal and without --json).",
+)
 @json_option
 def install(
     specs: tuple[str, ...],
@@ -138,6 +144,7 @@ def install(
     version: str | None,
     force: bool,
     assume_yes: bool,
+    show_progress: bool | None,
     as_json: bool,
 ) -> None:
     """Install one or more add-ons: SPEC is a folder (./dir), org/repo, a URL or a registry name.
@@ -147,15 +154,17 @@ def install(
     """
     scope = _scope(user, global_)
     host = _host()
+    if show_progress is None:
+        show_progress = not as_json and sys.stderr.isatty()
 
     def progress(stage: str, detail: str | None = None) -> None:
-        if not as_json:
+        if show_progress:
             click.echo(f"  {stage}" + (f": {detail}" if detail else ""), err=True)
 
     async def run_all() -> list[dict[str, Any]]:
         outcomes: list[dict[str, Any]] = []
         for spec in specs:
-            if not as_json:
+            if show_progress:
                 click.echo(f"installing {spec} into {scope.label}", err=True)
             try:
                 result = await host.addons.install(
@@ -165,8 +174,6 @@ def install(
                 outcomes.append(_error_json(spec, exc))
                 if not as_json:
                     click.echo(f"error: {spec}: {exc.user_message}", err=True)
-                    for problem in getattr(exc, "problems", [])[1:]:
-                        click.echo(f"  also: {problem}", err=True)
                 continue
             record = result.record
             outcomes.append(

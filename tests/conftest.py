@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -121,3 +122,22 @@ def cli_env(workspace: Path) -> dict[str, str]:
     env["WORKSPACE_BASE_PATH"] = str(workspace)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+KIROCLAW_BIN = Path(__import__("sys").executable).parent / "kiroclaw"
+
+
+def run_kiroclaw(
+    *args: str, env: Mapping[str, str], cwd: Path | None = None, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``kiroclaw`` console script as a real subprocess; output captured as text."""
+    return subprocess.run(
+        [str(KIROCLAW_BIN), *args],
+        env=dict(env),
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
