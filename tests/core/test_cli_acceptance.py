@@ -184,9 +184,7 @@ def test_several_specs_are_reported_each_and_a_failure_does_not_undo_the_others(
     bad = tmp_path / "b" / "empty"
     bad.mkdir(parents=True)
     good2 = write_package(tmp_path / "c" / "pack", skills=["gamma"], recipes=["deploy/prod"])
-    proc = run_kiroclaw(
-        "addon", "install", str(good1), str(bad), str(good2), "--user", "7", "--json", env=cli_env
-    )
+    proc = run_kiroclaw("addon", "install", str(good1), str(bad), str(good2), "--user", "7", "--json", env=cli_env)
     assert proc.returncode == 1
     results = json.loads(proc.stdout)["results"]
     assert [r["ok"] for r in results] == [True, False, True]
@@ -241,7 +239,7 @@ def test_two_processes_installing_into_one_user_never_lose_an_entry(cli_env, tmp
         for specs in batches
     ]
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     listing = _json(run_kiroclaw("addon", "list", "--user", "9", "--json", env=cli_env))
     expected = sorted(f"skill-{p}-{i}" for p in range(2) for i in range(6))
