@@ -1,0 +1,379 @@
+"""The agent runtime facade the bot and ``kiroclaw ask`` use: one per process, one agent per (user, thread).
+
+A turn: take the (user, thread) slot of the :class:`~kiroclaw.agent.pool.ProcessPool` (starting
+``kiro-cli acp`` with the user's freshly provisioned ``KIRO_HOME`` if needed, or restarting it when the
+user's add-ons changed since it started) → open the thread's ACP session (``session/load`` of the id in the
+:class:`~kiroclaw.agent.sessions.SessionStore`, else ``session/new``) → ``session/prompt`` streaming
+:class:`AgentUpdate`s → collect the files the agent wrote into ``{thread}/outbox/`` (moved to ``sent/``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AgentError
+from ..workspaces import Scope
+from .acp_client import (
+    AgentDiedError,
+    AgentProcess,
+    AgentUpdate,
+    LaunchSpec,
+    SessionInfo,
+    SessionLoadError,
+    SessionLockedError,
+    build_env,
+    kill_group,
+    pid_alive,
+    process_home,
+)
+from .home import agent_name, input_stamp, provision_home
+from .pool import PoolEntry, ProcessPool
+from .sessions import SessionStore
+
+if TYPE_CHECKING:
+    from ..host import Host
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AgentRuntime", "AgentUpdate", "TurnResult"]
+
+#: Seconds a cancelled turn may take to end before its process is killed.
+CANCEL_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The end of one turn.
+
+    :ivar text: everything the agent streamed as message text (all of it, also when cancelled).
+    :ivar stop_reason: ACP stop reason: ``end_turn``, ``cancelled``, ``max_tokens``, ``refusal``…
+    :ivar files: files the agent wrote into ``{thread_dir}/outbox/`` during the turn, now in
+        ``{thread_dir}/sent/`` (absolute paths, in name order).
+    """
+
+    text: str
+    stop_reason: str
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _Running:
+    entry: PoolEntry
+    session_id: str
+    cancelled: bool = False
+
+
+class AgentRuntime:
+    """Each user's kiro-cli agent over ACP (see ``docs/agent.md``).
+
+    :param host: the host (settings, paths, resolver).
+    :param store: the session store (default: ``SESSION_DB_PATH`` or ``WORKSPACE_BASE_PATH/sessions.db``).
+    """
+
+    def __init__(self, host: Host, *, store: SessionStore | None = None) -> None:
+        from .hooks import ensure_refresher
+
+        self.host = host
+        settings = host.settings
+        self.store = store or SessionStore(settings.session_db_path or settings.workspace_base_path / "sessions.db")
+        self.pool = ProcessPool(
+            self._start_process,
+            max_processes=settings.max_processes,
+            max_per_user=settings.max_processes_per_user,
+            idle_timeout_s=settings.idle_timeout_seconds,
+        )
+        self._running: dict[tuple[int, int], _Running] = {}
+        ensure_refresher(host)
+
+    # --- public API ---------------------------------------------------------------------------
+
+    async def prompt(
+        self,
+        user_id: int,
+        thread_id: int,
+        text: str,
+        *,
+        on_update: Callable[[AgentUpdate], Awaitable[None]] | None = None,
+        attachments: Sequence[Path] = (),
+    ) -> TurnResult:
+        """Send one message to the user's agent in a thread and stream its reply.
+
+        :param on_update: awaited for every streamed update, in order (text chunks, thoughts, tool calls).
+        :param attachments: files to mention to the agent (paths it can read; best inside the thread folder).
+        :returns: the streamed text, the stop reason and the files the agent marked for sending.
+        :raises AgentError: the agent could not start, crashed mid-turn (``partial_text`` holds what was
+            streamed), or the pool is shutting down. The next message starts a fresh process.
+        """
+        import acp
+
+        key = (user_id, thread_id)
+        thread_dir = self._thread_dir(user_id, thread_id)
+        entry = await self._acquire(user_id, thread_id)
+        try:
+            session = await self._ensure_session(entry, thread_dir)
+            outbox = thread_dir / "outbox"
+            outbox.mkdir(parents=True, exist_ok=True)
+            blocks = [acp.text_block(text)]
+            if attachments:
+                listed = "\n".join(f"- {_display(p, thread_dir)}" for p in attachments)
+                blocks.append(acp.text_block(f"\n\nAttached files:\n{listed}"))
+            running = _Running(entry, session.session_id)
+            self._running[key] = running
+            assert entry.process is not None
+            try:
+                outcome = await entry.process.prompt(session.session_id, blocks, on_update)
+            except AgentDiedError as exc:
+                partial = getattr(exc, "partial_text", "")
+                await self.pool.discard(entry)
+                if running.cancelled:  # we killed it ourselves because the cancel was not obeyed
+                    return TurnResult(partial, "cancelled", await asyncio.to_thread(_collect, thread_dir))
+                log.warning("agent of user %s thread %s died mid-turn: %s", user_id, thread_id, exc.detail)
+                raise AgentError(
+                    "your agent stopped unexpectedly; send your message again to start a fresh one", detail=exc.detail
+                ) from exc
+            finally:
+                self._running.pop(key, None)
+            stop = "cancelled" if running.cancelled and outcome.stop_reason == "end_turn" else outcome.stop_reason
+            files = await asyncio.to_thread(_collect, thread_dir)
+            return TurnResult(outcome.text, stop, files)
+        finally:
+            await self.pool.release(entry)
+
+    async def cancel(self, user_id: int, thread_id: int) -> bool:
+        """Cancel the running turn of (user, thread) (``session/cancel``; the process is killed if it does
+        not stop within a few seconds). The pending :meth:`prompt` returns what was streamed so far.
+
+        :returns: ``True`` if a turn was running.
+        """
+        running = self._running.get((user_id, thread_id))
+        if running is None or running.entry.process is None:
+            return False
+        running.cancelled = True
+        process = running.entry.process
+        await process.cancel(running.session_id)
+
+        async def _enforce() -> None:
+            await asyncio.sleep(CANCEL_GRACE_S)
+            if self._running.get((user_id, thread_id)) is running:
+                log.warning("agent of user %s ignored session/cancel; killing it", user_id)
+                await process.stop()
+
+        task = asyncio.create_task(_enforce())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return True
+
+    async def new_session(self, user_id: int, thread_id: int) -> None:
+        """Forget the thread's ACP session: the next message starts a new conversation (the model is kept)."""
+        await self.store.set_session(user_id, thread_id, None)
+        entry = self.pool.get(user_id, thread_id)
+        if entry is not None:
+            entry.session = None
+
+    async def list_models(self, user_id: int, thread_id: int) -> tuple[str | None, list[str]]:
+        """The current model of the thread's session and the models the agent offers.
+
+        :raises AgentError: the agent could not start.
+        """
+        entry = await self._acquire(user_id, thread_id)
+        try:
+            session = await self._ensure_session(entry, self._thread_dir(user_id, thread_id))
+            return session.current_model, list(session.models)
+        finally:
+            await self.pool.release(entry)
+
+    async def set_model(self, user_id: int, thread_id: int, model_id: str) -> None:
+        """Switch the thread's session to ``model_id`` (``session/set_model``) and remember it across restarts.
+
+        :raises AgentError: unknown model (the message lists the available ones) or the agent failed.
+        """
+        entry = await self._acquire(user_id, thread_id)
+        try:
+            session = await self._ensure_session(entry, self._thread_dir(user_id, thread_id))
+            if session.models and model_id not in session.models:
+                raise AgentError(f"unknown model {model_id!r}; available: {', '.join(session.models)}")
+            assert entry.process is not None
+            await entry.process.set_model(session.session_id, model_id)
+            entry.session = SessionInfo(session.session_id, model_id, session.models)
+            await self.store.set_model(user_id, thread_id, model_id)
+        finally:
+            await self.pool.release(entry)
+
+    async def aclose(self) -> None:
+        """Kill every agent process group and close the session store."""
+        await self.pool.aclose()
+        await self.store.close()
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _thread_dir(self, user_id: int, thread_id: int) -> Path:
+        return self.host.paths(Scope.user(user_id)).thread_dir(thread_id).absolute()
+
+    async def _acquire(self, user_id: int, thread_id: int) -> PoolEntry:
+        entry = await self.pool.acquire(user_id, thread_id)
+        try:
+            stamp = await asyncio.to_thread(input_stamp, self.host, user_id)
+            if entry.stamp != stamp:
+                log.info("add-ons of user %s changed; restarting their agent", user_id)
+                await self.pool.restart(entry)
+        except BaseException:
+            await self.pool.release(entry)
+            raise
+        return entry
+
+    async def _start_process(self, user_id: int, thread_id: int) -> tuple[AgentProcess, Any]:
+        settings = self.host.settings
+        thread_dir = self._thread_dir(user_id, thread_id)
+        stamp = await asyncio.to_thread(input_stamp, self.host, user_id)
+        provisioned = await asyncio.to_thread(provision_home, self.host, user_id)
+        await asyncio.to_thread(thread_dir.mkdir, parents=True, exist_ok=True)
+        command = resolve_cli(settings.kiro_cli_path)
+        api_key = settings.kiro_api_key.get_secret_value() if settings.kiro_api_key else None
+        spec = LaunchSpec(
+            argv=(command, "acp", "--agent", agent_name(settings), "--agent-engine", "v2"),
+            env=build_env(provisioned.home, api_key=api_key),
+            cwd=thread_dir,
+            kiro_home=provisioned.home,
+        )
+        process = AgentProcess(
+            spec, permission_policy=settings.permission_policy, start_timeout_s=settings.agent_start_timeout_seconds
+        )
+        await process.start()
+        log.info(
+            "started agent pid %s for user %s thread %s with %d skills",
+            process.pid,
+            user_id,
+            thread_id,
+            len(provisioned.skills),
+        )
+        return process, stamp
+
+    async def _ensure_session(self, entry: PoolEntry, thread_dir: Path) -> SessionInfo:
+        if entry.session is not None:
+            return entry.session
+        user_id, thread_id = entry.key
+        process = entry.process
+        assert process is not None
+        stored = await self.store.get(user_id, thread_id)
+        session: SessionInfo | None = None
+        if stored is not None and stored.session_id:
+            session = await self._load(entry, thread_dir, stored.session_id)
+        if session is None:
+            session = await process.new_session(thread_dir)
+            await self.store.set_session(user_id, thread_id, session.session_id)
+        if stored is not None and stored.model_id and stored.model_id != session.current_model:
+            try:
+                await process.set_model(session.session_id, stored.model_id)
+                session = SessionInfo(session.session_id, stored.model_id, session.models)
+            except AgentDiedError:
+                raise
+            except AgentError as exc:
+                log.warning("could not re-apply model %s for user %s: %s", stored.model_id, user_id, exc.detail)
+        entry.session = session
+        return session
+
+    async def _load(self, entry: PoolEntry, thread_dir: Path, session_id: str) -> SessionInfo | None:
+        """``session/load``; on a lock held by a stale or leftover agent, kill it and retry once."""
+        assert entry.process is not None
+        home = entry.process.spec.kiro_home
+        for attempt in (1, 2):
+            try:
+                return await entry.process.load_session(thread_dir, session_id)
+            except SessionLockedError as exc:
+                if attempt == 2 or not await self._clear_lock(exc.pid, home, session_id):
+                    log.warning(
+                        "session %s of user %s stays locked by pid %s; starting a new one",
+                        session_id,
+                        entry.key[0],
+                        exc.pid,
+                    )
+                    return None
+            except SessionLoadError as exc:
+                log.info(
+                    "session %s of user %s cannot be loaded (%s); starting a new one",
+                    session_id,
+                    entry.key[0],
+                    exc.detail,
+                )
+                return None
+        return None
+
+    async def _clear_lock(self, pid: int, home: Path, session_id: str) -> bool:
+        """Make a session lock go away if its holder is ours to end. :returns: ``True`` if it was cleared.
+
+        Killable: a process in a group this pool started, or a leftover agent whose environment names this
+        very ``KIRO_HOME`` (an earlier KiroClaw run). A dead holder's lock file is removed.
+        """
+        lock = home / "sessions" / "cli" / f"{session_id}.lock"
+        if pid <= 1 or pid == os.getpid():
+            return False
+        if not pid_alive(pid):
+            lock.unlink(missing_ok=True)
+            return True
+        try:
+            pgid = os.getpgid(pid)
+        except ProcessLookupError:
+            lock.unlink(missing_ok=True)
+            return True
+        ours = pgid in self.pool.pgids()
+        holder_home = process_home(pid)
+        leftover = holder_home is not None and Path(holder_home).resolve() == home.resolve()
+        if not (ours or leftover) or pgid == os.getpgrp():
+            log.warning("session lock held by pid %s, which is not an agent of this home; leaving it", pid)
+            return False
+        log.warning("killing stale agent process group %s holding session %s", pgid, session_id)
+        await kill_group(pgid, grace_s=2.0)
+        return not pid_alive(pid)
+
+
+def resolve_cli(path: str) -> str:
+    """``KIRO_CLI_PATH`` resolved on ``PATH`` (a bare name) or as given (a path).
+
+    :raises AgentError: not found or not executable.
+    """
+    if os.sep in path:
+        candidate = Path(path).expanduser()
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate.absolute())
+    else:
+        found = shutil.which(path)
+        if found:
+            return found
+    raise AgentError(
+        "the agent program (kiro-cli) is not installed on this server; run `kiroclaw doctor`",
+        detail=f"KIRO_CLI_PATH={path!r} not found or not executable",
+    )
+
+
+def _display(path: Path, thread_dir: Path) -> str:
+    try:
+        return path.absolute().relative_to(thread_dir).as_posix()
+    except ValueError:
+        return str(path.absolute())
+
+
+def _collect(thread_dir: Path) -> list[Path]:
+    """Move the regular files in ``outbox/`` to ``sent/`` (never following links). :returns: new paths."""
+    outbox = thread_dir / "outbox"
+    sent = thread_dir / "sent"
+    moved: list[Path] = []
+    if not outbox.is_dir() or outbox.is_symlink():
+        return moved
+    for item in sorted(outbox.iterdir()):
+        if item.is_symlink() or not item.is_file():
+            continue
+        sent.mkdir(exist_ok=True)
+        target = sent / item.name
+        counter = 1
+        while target.exists():
+            target = sent / f"{item.stem}-{counter}{item.suffix}"
+            counter += 1
+        os.replace(item, target)
+        moved.append(target)
+    return moved
