@@ -64,7 +64,7 @@ def test_parse_pins_semver_and_keeps_owner(make_host, hub: Hub) -> None:  # type
     source = make_host(hub.url).sources["kirohub"]
     ref = source.parse("@Alice/Weather-API@2.1.0")
     assert (ref.locator, ref.version, dict(ref.extra)) == ("weather-api", "2.1.0", {"owner": "Alice"})
-    with pytest.raises(SpecError, match="semantic versions"):
+    with pytest.raises(SpecError, match=r"semantic versions"):
         source.parse("weather-api@latest")
     with pytest.raises(SpecError):
         source.parse("org/repo")
@@ -152,7 +152,7 @@ async def test_install_pinned_version_by_spec_and_by_option(make_host, hub: Hub)
     other = Scope.user(43)
     record = (await host.addons.install("weather-api", other, version="1.0.0")).record
     assert (record.version, record.pinned) == ("1.0.0", True)
-    with pytest.raises(NotFoundError, match="9.9.9"):
+    with pytest.raises(NotFoundError, match=r"9.9.9"):
         await host.addons.install("weather-api@9.9.9", Scope.user(44))
 
 
@@ -198,7 +198,7 @@ async def test_malware_blocked_is_always_refused(make_host, hub: Hub, workspace:
     host = make_host(hub.url)
     before = snapshot(workspace)
     for kwargs in ({}, {"assume_yes": True}, {"assume_yes": True, "force": True}):
-        with pytest.raises(PolicyBlockedError, match="malicious.stealer"):
+        with pytest.raises(PolicyBlockedError, match=r"malicious.stealer"):
             await host.addons.install("evil-tool", USER, **kwargs)
     assert snapshot(workspace) == before
     assert not hub.hits("/api/v1/download")
@@ -260,10 +260,10 @@ async def test_latest_falls_back_to_recorded_version_when_resolve_has_no_match(m
 async def test_not_found_and_gone(make_host, hub: Hub, workspace: Path) -> None:  # type: ignore[no-untyped-def]
     host = make_host(hub.url)
     before = snapshot(workspace)
-    with pytest.raises(NotFoundError, match="no-such-skill"):
+    with pytest.raises(NotFoundError, match=r"no-such-skill"):
         await host.addons.install("no-such-skill", USER)
     hub.fault("/api/v1/download", "status", status=410, text="Version removed by a moderator")
-    with pytest.raises(SourceError, match="removed") as caught:
+    with pytest.raises(SourceError, match=r"removed") as caught:
         await host.addons.install("weather-api", USER)
     assert "\n" not in caught.value.user_message
     assert snapshot(workspace) == before
@@ -286,7 +286,7 @@ async def test_429_with_a_long_retry_after_fails_at_once(make_host, hub: Hub, wo
     host = make_host(hub.url)
     hub.fault("/api/v1/search", "status", status=429, text="Rate limit exceeded", headers={"Retry-After": "3600"})
     started = time.monotonic()
-    with pytest.raises(SourceError, match="rate-limiting.*3600 s"):
+    with pytest.raises(SourceError, match=r"rate-limiting.*3600 s"):
         await host.addons.search("weather")
     assert time.monotonic() - started < 2
     assert len(hub.hits("/api/v1/search")) == 1
@@ -304,7 +304,7 @@ async def test_registry_that_keeps_failing_gives_one_clear_error(make_host, hub:
     host = make_host(hub.url, kirohub_retries=1)
     hub.fault("/api/v1/skills", "status", status=503, text="down", times=10)
     before = snapshot(workspace)
-    with pytest.raises(SourceError, match="unavailable .HTTP 503.; installed add-ons keep working"):
+    with pytest.raises(SourceError, match=r"unavailable .HTTP 503.; installed add-ons keep working"):
         await host.addons.install("weather-api", USER)
     assert snapshot(workspace) == before
 
@@ -314,7 +314,7 @@ async def test_stalling_registry_times_out(make_host, hub: Hub, workspace: Path)
     hub.fault("/api/v1/skills/weather-api", "stall", times=5)
     before = snapshot(workspace)
     started = time.monotonic()
-    with pytest.raises(SourceError, match="not reachable .timed out after 2 attempts"):
+    with pytest.raises(SourceError, match=r"not reachable .timed out after 2 attempts"):
         await host.addons.install("weather-api", USER)
     assert time.monotonic() - started < 4
     assert snapshot(workspace) == before
@@ -324,7 +324,7 @@ async def test_registry_down_leaves_installed_addons_working(make_host, hub: Hub
     host = make_host(hub.url)
     await host.addons.install("weather-api", USER)
     dead = make_host("http://127.0.0.1:9", kirohub_retries=0)  # discard port: nothing listens
-    with pytest.raises(SourceError, match="not reachable"):
+    with pytest.raises(SourceError, match=r"not reachable"):
         await dead.addons.search("weather")
     [result] = await dead.addons.update("weather-api", USER)
     assert result.status == "failed" and "not reachable" in result.message
@@ -336,10 +336,10 @@ async def test_malformed_json_is_a_clean_error(make_host, hub: Hub, workspace: P
     host = make_host(hub.url)
     before = snapshot(workspace)
     hub.fault("/api/v1/skills/weather-api", "body", body=b'{"skill": {"slug": ')
-    with pytest.raises(SourceError, match="invalid answer"):
+    with pytest.raises(SourceError, match=r"invalid answer"):
         await host.addons.install("weather-api", USER)
     hub.fault("/api/v1/skills/weather-api", "body", body=b'{"skill": null}')  # required keys missing
-    with pytest.raises(SourceError, match="invalid answer"):
+    with pytest.raises(SourceError, match=r"invalid answer"):
         await host.addons.install("weather-api", USER)
     assert snapshot(workspace) == before
 
@@ -372,7 +372,7 @@ async def test_download_that_does_not_match_the_file_list_is_refused(
         headers={"Content-Type": "application/zip"},
     )
     before = snapshot(workspace)
-    with pytest.raises(UnsafeContentError, match="scripts/run.sh"):
+    with pytest.raises(UnsafeContentError, match=r"scripts/run.sh"):
         await host.addons.install("weather-api", USER)
     assert snapshot(workspace) == before
 
