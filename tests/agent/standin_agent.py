@@ -17,7 +17,7 @@ It follows kiro-cli's documented behaviour (``reference/kiro-cli.md``), not Kiro
   "Session is active in another process (PID N)" in the error data. ``session/load`` without
   ``mcpServers`` gets no response (as kiro-cli).
 
-Prompts: ``list skills`` → names found, one per line, sorted · ``echo WORDS`` → streamed word chunks ·
+Prompts: ``list skills`` → names found, one per line, sorted · ``list skill paths`` → ``name folder`` lines · ``echo WORDS`` → streamed word chunks ·
 ``slow WORDS`` → one word every 0.2 s (cancellable) · ``permission`` → asks for a permission ·
 ``write file NAME [TEXT]`` → writes ``outbox/NAME`` in its cwd · ``history`` → the earlier prompts of the
 session · ``model`` → the current model · ``pid`` → its PID · ``crash`` → exits mid-turn · else ``I got: …``.
@@ -270,6 +270,10 @@ class StandinAgent:
             reply = "\n".join(names) if names else "(no skills)"
             for line in reply.splitlines(keepends=True):
                 await self._say(session_id, line)
+            return reply, "end_turn"
+        if lower == "list skill paths":
+            reply = "\n".join(sorted(f"{name} {path.parent}" for name, path in self.discovery.skills))
+            await self._say(session_id, reply or "(no skills)")
             return reply, "end_turn"
         if lower.startswith("echo "):
             return await self._stream(session_id, text[5:], delay_s=0.0)
