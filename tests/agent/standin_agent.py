@@ -17,7 +17,8 @@ It follows kiro-cli's documented behaviour (``reference/kiro-cli.md``), not Kiro
   "Session is active in another process (PID N)" in the error data. ``session/load`` without
   ``mcpServers`` gets no response (as kiro-cli).
 
-Prompts: ``list skills`` → names found, one per line, sorted · ``list skill paths`` → ``name folder`` lines · ``echo WORDS`` → streamed word chunks ·
+Prompts: ``list skills`` → names found, one per line, sorted ·
+``list skill paths`` → ``name folder`` lines · ``echo WORDS`` → streamed word chunks ·
 ``slow WORDS`` → one word every 0.2 s (cancellable) · ``permission`` → asks for a permission ·
 ``write file NAME [TEXT]`` → writes ``outbox/NAME`` in its cwd · ``history`` → the earlier prompts of the
 session · ``model`` → the current model · ``pid`` → its PID · ``crash`` → exits mid-turn · else ``I got: …``.
@@ -38,8 +39,11 @@ from pathlib import Path
 from typing import Any
 
 VERSION = "2.12.2"
-MODELS = [{"modelId": "auto", "name": "Auto"}, {"modelId": "claude-sonnet-4", "name": "Claude Sonnet 4"},
-          {"modelId": "claude-haiku-4.5", "name": "Claude Haiku 4.5"}]
+MODELS = [
+    {"modelId": "auto", "name": "Auto"},
+    {"modelId": "claude-sonnet-4", "name": "Claude Sonnet 4"},
+    {"modelId": "claude-haiku-4.5", "name": "Claude Haiku 4.5"},
+]
 
 
 def _frontmatter(path: Path) -> dict[str, str]:
@@ -113,7 +117,7 @@ class Discovery:
         if custom:
             for resource in self.config.get("resources", []) or []:
                 if isinstance(resource, str) and resource.startswith("skill://"):
-                    found += self._resource(resource[len("skill://"):])
+                    found += self._resource(resource[len("skill://") :])
         seen: set[Path] = set()
         self.skills: list[tuple[str, Path]] = []
         for name, path in found:
@@ -171,8 +175,9 @@ class StandinAgent:
 
     # --- ACP methods ----------------------------------------------------------------------------
 
-    async def initialize(self, protocol_version: int, client_capabilities: Any = None, client_info: Any = None,
-                         **kwargs: Any) -> Any:
+    async def initialize(
+        self, protocol_version: int, client_capabilities: Any = None, client_info: Any = None, **kwargs: Any
+    ) -> Any:
         from acp.schema import AgentCapabilities, Implementation, InitializeResponse, PromptCapabilities
 
         return InitializeResponse(
@@ -191,9 +196,13 @@ class StandinAgent:
         self._lock(session_id)
         self.models[session_id] = model
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._announce(session_id)))
-        return _Raw({"sessionId": session_id, "modes": {"currentModeId": self.discovery.agent_name,
-                                                       "availableModes": []},
-                     "models": {"currentModelId": model, "availableModels": MODELS}})
+        return _Raw(
+            {
+                "sessionId": session_id,
+                "modes": {"currentModeId": self.discovery.agent_name, "availableModes": []},
+                "models": {"currentModelId": model, "availableModels": MODELS},
+            }
+        )
 
     async def load_session(self, cwd: str, session_id: str, mcp_servers: Any = None, **kwargs: Any) -> Any:
         from acp import RequestError, text_block, update_agent_message, update_user_message
@@ -213,12 +222,19 @@ class StandinAgent:
         self._lock(session_id)
         self.models[session_id] = str(meta.get("model") or "auto")
         for event in self._events(session_id):
-            update = (update_user_message(text_block(event["text"])) if event["role"] == "user"
-                      else update_agent_message(text_block(event["text"])))
+            update = (
+                update_user_message(text_block(event["text"]))
+                if event["role"] == "user"
+                else update_agent_message(text_block(event["text"]))
+            )
             await self.conn.session_update(session_id=session_id, update=update)
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._announce(session_id)))
-        return _Raw({"modes": {"currentModeId": self.discovery.agent_name, "availableModes": []},
-                     "models": {"currentModelId": self.models[session_id], "availableModels": MODELS}})
+        return _Raw(
+            {
+                "modes": {"currentModeId": self.discovery.agent_name, "availableModes": []},
+                "models": {"currentModelId": self.models[session_id], "availableModels": MODELS},
+            }
+        )
 
     async def set_model(self, session_id: str, model_id: str) -> dict[str, Any]:
         from acp import RequestError
@@ -245,9 +261,9 @@ class StandinAgent:
         await self._say(session_id, "thinking…", thought=True)
         reply, stop = await self._answer(session_id, text, previous)
         self._append(session_id, "agent", reply)
-        await self.conn.ext_notification("kiro.dev/metadata", {"sessionId": session_id,
-                                                                "contextUsagePercentage": 1.5,
-                                                                "turnDurationMs": 3})
+        await self.conn.ext_notification(
+            "kiro.dev/metadata", {"sessionId": session_id, "contextUsagePercentage": 1.5, "turnDurationMs": 3}
+        )
         return PromptResponse(stop_reason=stop)
 
     async def ext_method(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -281,35 +297,46 @@ class StandinAgent:
             return await self._stream(session_id, text[5:], delay_s=0.2)
         if lower == "permission":
             call_id = f"call-{uuid.uuid4().hex[:8]}"
-            await self.conn.session_update(session_id=session_id, update=start_tool_call(
-                call_id, "Run shell command", kind="execute", status="pending"))
+            await self.conn.session_update(
+                session_id=session_id,
+                update=start_tool_call(call_id, "Run shell command", kind="execute", status="pending"),
+            )
             answer = await self.conn.request_permission(
                 session_id=session_id,
                 tool_call=ToolCallUpdate(tool_call_id=call_id, title="Run shell command"),
-                options=[PermissionOption(option_id="allow", name="Yes", kind="allow_once"),
-                         PermissionOption(option_id="trust", name="Always", kind="allow_always"),
-                         PermissionOption(option_id="deny", name="No", kind="reject_once")],
+                options=[
+                    PermissionOption(option_id="allow", name="Yes", kind="allow_once"),
+                    PermissionOption(option_id="trust", name="Always", kind="allow_always"),
+                    PermissionOption(option_id="deny", name="No", kind="reject_once"),
+                ],
             )
             outcome = answer.outcome
             granted = getattr(outcome, "outcome", "") == "selected" and getattr(outcome, "option_id", "") in (
-                "allow", "trust")
-            await self.conn.session_update(session_id=session_id, update=update_tool_call(
-                call_id, status="completed" if granted else "failed", title="Run shell command"))
+                "allow",
+                "trust",
+            )
+            await self.conn.session_update(
+                session_id=session_id,
+                update=update_tool_call(
+                    call_id, status="completed" if granted else "failed", title="Run shell command"
+                ),
+            )
             reply = "permission granted" if granted else "permission denied"
             await self._say(session_id, reply)
             return reply, "end_turn"
         if lower.startswith("write file "):
-            parts = text[len("write file "):].split(" ", 1)
+            parts = text[len("write file ") :].split(" ", 1)
             name = os.path.basename(parts[0])
             body = parts[1] if len(parts) > 1 else f"content of {name}\n"
             call_id = f"call-{uuid.uuid4().hex[:8]}"
-            await self.conn.session_update(session_id=session_id, update=start_tool_call(
-                call_id, f"Writing outbox/{name}", kind="edit", status="in_progress"))
+            await self.conn.session_update(
+                session_id=session_id,
+                update=start_tool_call(call_id, f"Writing outbox/{name}", kind="edit", status="in_progress"),
+            )
             outbox = Path.cwd() / "outbox"
             outbox.mkdir(exist_ok=True)
             (outbox / name).write_text(body, encoding="utf-8")
-            await self.conn.session_update(session_id=session_id, update=update_tool_call(
-                call_id, status="completed"))
+            await self.conn.session_update(session_id=session_id, update=update_tool_call(call_id, status="completed"))
             reply = f"wrote outbox/{name}"
             await self._say(session_id, reply)
             return reply, "end_turn"
@@ -357,17 +384,20 @@ class StandinAgent:
     async def _announce(self, session_id: str) -> None:
         if self.discovery.agent_not_found:
             await self.conn.ext_notification("kiro.dev/agent/not_found", {"agent": self.discovery.agent_not_found})
-        prompts = [{"name": name, "serverName": f"skill:{name}", "meta": {"hint": ""}}
-                   for name, _ in self.discovery.skills]
-        await self.conn.ext_notification("kiro.dev/commands/available",
-                                         {"sessionId": session_id, "commands": [], "prompts": prompts})
+        prompts = [
+            {"name": name, "serverName": f"skill:{name}", "meta": {"hint": ""}} for name, _ in self.discovery.skills
+        ]
+        await self.conn.ext_notification(
+            "kiro.dev/commands/available", {"sessionId": session_id, "commands": [], "prompts": prompts}
+        )
 
     # --- storage ----------------------------------------------------------------------------------
 
     def _save_meta(self, session_id: str, cwd: str, model: str) -> None:
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
         (self.sessions_dir / f"{session_id}.json").write_text(
-            json.dumps({"id": session_id, "cwd": cwd, "model": model, "updated": time.time()}))
+            json.dumps({"id": session_id, "cwd": cwd, "model": model, "updated": time.time()})
+        )
 
     def _lock(self, session_id: str) -> None:
         lock = self.sessions_dir / f"{session_id}.lock"
@@ -450,8 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     kiro_home = Path(os.environ.get("KIRO_HOME") or Path.home() / ".kiro")
     discovery = Discovery(kiro_home, Path.cwd(), args.agent)
-    print(f"stand-in kiro-cli {VERSION}: agent {discovery.agent_name}, {len(discovery.skills)} skills",
-          file=sys.stderr)
+    print(f"stand-in kiro-cli {VERSION}: agent {discovery.agent_name}, {len(discovery.skills)} skills", file=sys.stderr)
     agent = StandinAgent(discovery, kiro_home)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(agent))

@@ -56,7 +56,8 @@ async def test_each_user_sees_exactly_their_effective_set(
     assert await _list(runtime, 42) == ["greeter", "weather-api"]
     paths = (await runtime.prompt(42, 0, "list skill paths")).text.splitlines()
     user_home = (workspace / "42" / ".kiro").resolve()
-    assert paths == [f"greeter {user_home / 'skills' / 'greeter'}", f"weather-api {user_home / 'skills' / 'weather-api'}"]
+    skills = user_home / "skills"
+    assert paths == [f"greeter {skills / 'greeter'}", f"weather-api {skills / 'weather-api'}"]
     assert await _list(runtime, 43) == ["greeter"]
 
     effective = agent_host.effective_set(42)
