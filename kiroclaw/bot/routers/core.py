@@ -49,8 +49,8 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             if example and example != f"/{command.command}":
                 lines.append(f"   e.g. <code>{esc(example)}</code>")
         lines.append("")
-        lines.append("Anything that is not a command goes to your agent. Send a .zip or .skill file with the")
-        lines.append("caption <code>/addon install</code> to install it.")
+        lines.append("Anything that is not a command goes to your agent.")
+        lines.append("Send a .zip or .skill file with the caption <code>/addon install</code> to install it.")
         await message.answer("\n".join(lines))
 
     return router, COMMANDS

@@ -1,0 +1,174 @@
+"""``kiroclaw run``: check the configuration, then run the Telegram bot by long polling or as a webhook.
+
+Start-up names every missing or invalid setting at once (``BOT_TOKEN``, webhook settings…) and exits with
+status 2 before anything connects. ``TELEGRAM_API_BASE`` points the bot at a local Bot API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import signal
+from urllib.parse import urlparse
+
+import click
+
+from ..config import Settings, load_settings
+from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"^[0-9]{3,20}:[A-Za-z0-9_-]{20,}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def check_config(settings: Settings, *, webhook: bool = False) -> tuple[list[str], list[str]]:
+    """Check the bot's settings without connecting anywhere.
+
+    :returns: (problems that stop start-up, warnings), one line each naming the environment variable.
+    """
+    problems: list[str] = []
+    warnings: list[str] = []
+    token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
+    if not token:
+        problems.append("BOT_TOKEN is not set: create a bot with @BotFather (/newbot) and put its token in .env")
+    elif not _TOKEN.match(token):
+        problems.append("BOT_TOKEN does not look like a BotFather token (<digits>:<secret>)")
+    try:
+        from .middlewares import parse_rate
+
+        parse_rate(settings.install_rate_limit)
+    except ConfigError as exc:
+        problems.append(exc.user_message)
+    if settings.telegram_api_base:
+        parsed = urlparse(settings.telegram_api_base)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            problems.append("TELEGRAM_API_BASE must be an http(s) URL such as http://127.0.0.1:8081")
+    if webhook:
+        if not settings.webhook_url:
+            problems.append("WEBHOOK_URL is not set: the public https:// URL Telegram should post updates to")
+        else:
+            parsed = urlparse(settings.webhook_url)
+            if parsed.scheme != "https" and not settings.telegram_api_base:
+                problems.append("WEBHOOK_URL must start with https:// (Telegram delivers webhooks over HTTPS only)")
+            if not parsed.netloc:
+                problems.append("WEBHOOK_URL has no host name")
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+        if not secret:
+            problems.append("WEBHOOK_SECRET is not set: 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        elif not _SECRET.match(secret):
+            problems.append("WEBHOOK_SECRET may only hold 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        if not 0 < settings.webhook_port < 65536:
+            problems.append("WEBHOOK_PORT must be a TCP port (1-65535)")
+    if not settings.allowed_telegram_ids:
+        warnings.append(
+            "ALLOWED_TELEGRAM_IDS is empty, so nobody may use the bot; anyone who writes to it is told their "
+            "numeric id, which you can then add"
+        )
+    not_allowed = sorted(set(settings.admin_telegram_ids) - set(settings.allowed_telegram_ids))
+    if not_allowed:
+        warnings.append(f"ADMIN_TELEGRAM_IDS {', '.join(map(str, not_allowed))} are not in ALLOWED_TELEGRAM_IDS")
+    cli_path = settings.kiro_cli_path
+    if not shutil.which(cli_path):
+        warnings.append(
+            f"KIRO_CLI_PATH {cli_path!r} was not found: add-on commands work, chatting with the agent will not "
+            "(run `kiroclaw doctor`)"
+        )
+    try:
+        settings.workspace_base_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problems.append(f"WORKSPACE_BASE_PATH cannot be created ({exc.strerror})")
+    return problems, warnings
+
+
+async def serve(settings: Settings, *, webhook: bool = False, stop: asyncio.Event | None = None) -> None:
+    """Run the bot until a signal (or ``stop``) arrives; closes agents, sources and the HTTP session."""
+    from ..agent.runtime import AgentRuntime
+    from ..host import Host
+    from .app import build_dispatcher, create_bot
+
+    assert settings.bot_token is not None
+    host = Host(settings)
+    await host.start()
+    runtime = AgentRuntime(host)
+    dp = build_dispatcher(host, runtime)
+    bot = create_bot(settings.bot_token.get_secret_value(), api_base=settings.telegram_api_base)
+    try:
+        me = await bot.get_me()
+        click.echo(f"kiroclaw: bot @{me.username} ({'webhook' if webhook else 'long polling'})", err=True)
+        if webhook:
+            await _serve_webhook(settings, dp, bot, stop)
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, close_bot_session=False))
+            await _wait_for_stop(stop, polling)
+            if not polling.done():
+                await dp.stop_polling()
+            await polling
+    finally:
+        await runtime.aclose()
+        await host.aclose()
+        await bot.session.close()
+
+
+async def _wait_for_stop(stop: asyncio.Event | None, *tasks: asyncio.Task[object]) -> None:
+    event = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, event.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+            pass
+    waiter = asyncio.create_task(event.wait())
+    await asyncio.wait({waiter, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+
+
+async def _serve_webhook(settings: Settings, dp: object, bot: object, stop: asyncio.Event | None) -> None:
+    from aiogram import Bot, Dispatcher
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiohttp import web
+
+    assert isinstance(dp, Dispatcher) and isinstance(bot, Bot)
+    assert settings.webhook_url and settings.webhook_secret
+    secret = settings.webhook_secret.get_secret_value()
+    path = urlparse(settings.webhook_url).path or "/"
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
+    setup_application(app, dp, bot=bot)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    await site.start()
+    await bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=dp.resolve_used_update_types())
+    click.echo(f"kiroclaw: webhook listening on {settings.webhook_host}:{settings.webhook_port}{path}", err=True)
+    try:
+        await _wait_for_stop(stop)
+    finally:
+        await runner.cleanup()
+
+
+@click.command()
+@click.option(
+    "--webhook",
+    is_flag=True,
+    help="Receive updates by webhook (WEBHOOK_URL/HOST/PORT/SECRET) instead of long polling.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every update (DEBUG).")
+def run(webhook: bool, verbose: bool) -> None:
+    """Run the Telegram bot (settings from .env: BOT_TOKEN, ALLOWED_TELEGRAM_IDS, ADMIN_TELEGRAM_IDS, ...)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_settings()
+    problems, warnings = check_config(settings, webhook=webhook)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if problems:
+        click.echo("kiroclaw run cannot start; set these in .env or the environment:", err=True)
+        for problem in problems:
+            click.echo(f"  - {problem}", err=True)
+        raise click.exceptions.Exit(2)
+    asyncio.run(serve(settings, webhook=webhook))
