@@ -1,0 +1,441 @@
+"""Run git for the GitHub source: a hardened environment, killable process groups, fetch → archive → extract.
+
+Imported lazily by :mod:`kiroclaw_github` (it pulls in GitPython). Every git command runs through
+GitPython's :class:`git.Git` command object, in a new session (its own process group), with:
+
+* an environment that turns off everything a hostile repository or server could use (security catalogue
+  §2 "safe recipe"): no system/global config, empty ``HOME``, no prompts, ``GIT_ALLOW_PROTOCOL`` limited to
+  the base URL's scheme, config passed as ``GIT_CONFIG_COUNT``/``KEY``/``VALUE`` (``core.symlinks=false``,
+  ``core.hooksPath=/dev/null``, ``core.fsmonitor=false``, no submodules, LFS smudge off, fsck on transfer,
+  low-speed abort), and ``GIT_DIR`` pinned to our own bare repository;
+* a wall-clock deadline (``GIT_TIMEOUT_SECONDS``) and a size watchdog on the git folder; either kills the
+  whole process group (git, ``git-remote-http``, ``upload-pack``) with SIGKILL.
+
+Nothing is checked out: the commit is fetched into a bare repository (``--depth=1``, single ref, no tags)
+and its tree is streamed through ``git archive`` into :func:`kiroclaw.acquire.extract_tar_stream`, the same
+extractor every archive goes through (links, devices, bad names and the caps are refused there). The bare
+repository is deleted afterwards, so no ``.git`` is ever installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kiroclaw import LimitExceededError, SourceError
+from kiroclaw.acquire import ExtractLimits, extract_tar_stream, remove_tree
+
+log = logging.getLogger("kiroclaw_github")
+
+#: Seconds between checks of the deadline, the size watchdog and cancellation.
+POLL_SECONDS = 0.1
+_HEX = re.compile(r"^[0-9a-f]{7,64}$")
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class Cancelled(Exception):
+    """The caller cancelled the operation; the process group was killed."""
+
+
+@dataclass(frozen=True)
+class GitSetup:
+    """How to reach one repository.
+
+    :ivar base_url: ``GITHUB_BASE_URL`` without a trailing ``/`` (``https://github.com``, ``file:///srv/git``).
+    :ivar org: validated owner; :ivar repo: validated repository name (no ``.git``).
+    :ivar token: ``GITHUB_TOKEN`` or ``None``; sent only as an HTTP header scoped to ``base_url``.
+    :ivar timeout_seconds: wall-clock budget of the whole operation.
+    """
+
+    base_url: str
+    org: str
+    repo: str
+    token: str | None
+    timeout_seconds: float
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/{self.org}/{self.repo}.git"
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.base_url).scheme.lower()
+
+    @property
+    def label(self) -> str:
+        return f"{self.org}/{self.repo}"
+
+
+@dataclass(frozen=True)
+class FetchedTree:
+    """A fetched and extracted commit: ``commit`` (full SHA), ``is_tag`` when the ref was a tag, the
+    extracted ``tree`` folder and its counts."""
+
+    commit: str
+    is_tag: bool
+    tree: Path
+    files: int
+    size_bytes: int
+
+
+def build_env(setup: GitSetup, home: Path, git_dir: Path) -> dict[str, str]:
+    """The environment of every git command (values override the inherited environment).
+
+    :param home: an empty folder used as ``HOME``/``XDG_CONFIG_HOME`` and template dir.
+    :param git_dir: our bare repository (``GIT_DIR``).
+    """
+    scheme = setup.scheme
+    config: list[tuple[str, str]] = [
+        ("core.symlinks", "false"),
+        ("core.hooksPath", "/dev/null"),
+        ("core.fsmonitor", "false"),
+        ("core.autocrlf", "false"),
+        ("core.askPass", ""),
+        ("credential.helper", ""),
+        ("submodule.recurse", "false"),
+        ("fetch.recurseSubmodules", "false"),
+        ("protocol.allow", "never"),
+        (f"protocol.{scheme}.allow", "always"),
+        ("protocol.ext.allow", "never"),
+        ("safe.bareRepository", "explicit"),
+        ("transfer.fsckObjects", "true"),
+        ("http.lowSpeedLimit", "1000"),
+        ("http.lowSpeedTime", "20"),
+        ("filter.lfs.process", ""),
+        ("filter.lfs.smudge", ""),
+        ("filter.lfs.required", "false"),
+        ("gc.auto", "0"),
+        ("maintenance.auto", "false"),
+        ("init.defaultBranch", "main"),
+    ]
+    if setup.token:
+        basic = base64.b64encode(f"x-access-token:{setup.token}".encode()).decode("ascii")
+        config.append((f"http.{setup.base_url}/.extraHeader", f"Authorization: Basic {basic}"))
+    env = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_SYSTEM": os.devnull,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_PARAMETERS": "",
+        "GIT_TEMPLATE_DIR": str(home),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "",
+        "SSH_ASKPASS": "",
+        "GCM_INTERACTIVE": "never",
+        "GIT_ALLOW_PROTOCOL": scheme,
+        "GIT_PROTOCOL_FROM_USER": "0",
+        "GIT_LFS_SKIP_SMUDGE": "1",
+        "GIT_TRACE_REDACT": "1",
+        "GIT_OPTIONAL_LOCKS": "0",
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        "GIT_DIR": str(git_dir),
+        "GIT_WORK_TREE": str(home),
+        "GIT_INDEX_FILE": str(home / "index"),
+        "GIT_OBJECT_DIRECTORY": str(git_dir / "objects"),
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
+        "LC_ALL": "C",
+        "LANGUAGE": "C",
+        "GIT_CONFIG_COUNT": str(len(config)),
+    }
+    for index, (key, value) in enumerate(config):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
+def redact(text: str, token: str | None) -> str:
+    """Strip terminal escapes/control characters and any form of ``token`` from git output."""
+    clean = _CONTROL.sub("", text)
+    if token:
+        clean = clean.replace(token, "***")
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
+        clean = clean.replace(basic, "***")
+    return clean
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        proc.communicate(timeout=5)
+    except (subprocess.TimeoutExpired, ValueError, OSError):  # pragma: no cover - a child escaped the group
+        proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=1)
+
+
+class GitRunner:
+    """Runs git commands for one operation under one deadline.
+
+    :param setup: repository and limits.
+    :param work: a folder we own; the bare repository and the empty home are created inside it.
+    :param cancel: set from another thread to kill the running command.
+    :param max_git_bytes: size watchdog for the bare repository, in bytes.
+    """
+
+    def __init__(self, setup: GitSetup, work: Path, cancel: threading.Event, *, max_git_bytes: int) -> None:
+        self.setup = setup
+        self.cancel = cancel
+        self.deadline = time.monotonic() + setup.timeout_seconds
+        self.max_git_bytes = max_git_bytes
+        self.home = work / ".git-home"
+        self.git_dir = work / ".git-fetch"
+        self.home.mkdir(mode=0o700)
+        self.env = build_env(setup, self.home, self.git_dir)
+
+    def cleanup(self) -> None:
+        """Delete the bare repository and the home folder."""
+        remove_tree(self.git_dir)
+        remove_tree(self.home)
+
+    def _popen(self, args: list[str]) -> subprocess.Popen[bytes]:
+        import git
+        from git.cmd import Git
+
+        Git.check_unsafe_options(options=args, unsafe_options=git.Repo.unsafe_git_clone_options)
+        handle = Git(str(self.home)).execute(["git", *args], as_process=True, env=self.env, start_new_session=True)
+        # GitPython's handle terminates the process when it is garbage-collected: keep it until the next
+        # command (by then this one has been waited for).
+        self._handle = handle
+        proc: subprocess.Popen[bytes] = handle.proc  # type: ignore[assignment]
+        return proc
+
+    def _timeout_error(self) -> LimitExceededError:
+        return LimitExceededError(
+            f"fetching {self.setup.label} took longer than {self.setup.timeout_seconds:g} s; gave up"
+        )
+
+    def run(self, args: list[str], *, watch: bool = False) -> tuple[int, str, str]:
+        """Run ``git <args>`` to completion; returns (exit code, stdout, stderr) with output redacted.
+
+        :raises LimitExceededError: the deadline passed or the size watchdog fired (group killed).
+        :raises Cancelled: :attr:`cancel` was set (group killed).
+        """
+        proc = self._popen(args)
+        while True:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                _kill_group(proc)
+                raise self._timeout_error()
+            try:
+                out, err = proc.communicate(timeout=min(POLL_SECONDS, remaining))
+                break
+            except subprocess.TimeoutExpired:
+                if self.cancel.is_set():
+                    _kill_group(proc)
+                    raise Cancelled() from None
+                if watch and _tree_bytes(self.git_dir) > self.max_git_bytes:
+                    _kill_group(proc)
+                    raise LimitExceededError(
+                        f"{self.setup.label} is larger than {self.max_git_bytes // (1024 * 1024)} MB; gave up"
+                    ) from None
+        token = self.setup.token
+        return (
+            proc.returncode,
+            redact(out.decode("utf-8", "replace"), token),
+            redact(err.decode("utf-8", "replace"), token),
+        )
+
+    def check(self, args: list[str], *, watch: bool = False) -> str:
+        """Like :meth:`run` but a non-zero exit raises the classified :class:`SourceError`."""
+        code, out, err = self.run(args, watch=watch)
+        if code != 0:
+            raise self.classify(err)
+        return out
+
+    def classify(self, stderr: str, ref: str | None = None) -> SourceError:
+        """Turn git's stderr into one clear message (the raw text goes to the log only)."""
+        text = stderr.lower()
+        label = self.setup.label
+        log.info("git failed for %s: %s", label, stderr.strip()[-2000:])
+        if "couldn't find remote ref" in text or "not our ref" in text or "no such remote ref" in text:
+            what = f" {ref!r}" if ref else ""
+            return SourceError(f"{label} has no branch, tag or commit{what}", detail=stderr[-2000:])
+        if any(
+            marker in text
+            for marker in (
+                "repository not found",
+                "not found",
+                "does not appear to be a git repository",
+                "could not read username",
+                "authentication failed",
+                "terminal prompts disabled",
+                "the requested url returned error: 40",
+                "could not read from remote repository",
+            )
+        ):
+            return SourceError(
+                f"GitHub repository {label} was not found or is private "
+                "(private repositories need GITHUB_TOKEN on the server)",
+                detail=stderr[-2000:],
+            )
+        if "could not resolve host" in text or "failed to connect" in text or "connection refused" in text:
+            return SourceError(f"cannot reach the git server for {label}", detail=stderr[-2000:])
+        return SourceError(f"git could not fetch {label}", detail=stderr[-2000:])
+
+    # --- operations -------------------------------------------------------------------------------
+
+    def init(self) -> None:
+        self.check(["init", "--quiet"])  # GIT_DIR + GIT_WORK_TREE (the empty home): nothing is checked out
+
+    def fetch(self, refspec: str, *, depth: int | None = 1) -> tuple[int, str]:
+        """``git fetch`` of one refspec from the repository URL; returns (exit code, stderr)."""
+        args = ["fetch", "--quiet", "--no-tags", "--no-recurse-submodules", "--no-auto-gc"]
+        if depth is not None:
+            args.append(f"--depth={depth}")
+        args += [self.setup.url, refspec]
+        code, _out, err = self.run(args, watch=True)
+        return code, err
+
+    def rev_parse(self, expression: str) -> str | None:
+        code, out, _err = self.run(["rev-parse", "--verify", "--quiet", "--end-of-options", expression])
+        return out.strip() if code == 0 and out.strip() else None
+
+    def fetch_commit(self, ref: str | None) -> tuple[str, bool]:
+        """Fetch ``ref`` (branch, tag, full/short SHA, or ``None`` for the default branch).
+
+        A full SHA is fetched directly (GitHub and protocol v2 servers allow it); a short SHA cannot be
+        asked for, so after a failed fetch by name the default branch's and all branches' full history is
+        fetched (bounded by the size watchdog and the deadline) and the SHA resolved locally.
+
+        :returns: (full commit SHA, whether the ref was a tag).
+        """
+        refspec = ref or "HEAD"
+        code, err = self.fetch(refspec)
+        if code == 0:
+            commit = self.rev_parse("FETCH_HEAD^{commit}")
+            if commit is None:
+                raise SourceError(f"{self.setup.label}: {refspec!r} is not a commit")
+            head = (self.git_dir / "FETCH_HEAD").read_text("utf-8", "replace")
+            return commit, "\ttag '" in head.split("\n", 1)[0]
+        lowered = err.lower()
+        missing_ref = "couldn't find remote ref" in lowered or "not our ref" in lowered or "no such" in lowered
+        if ref is None or not _HEX.match(ref) or not missing_ref:
+            raise self.classify(err, ref)
+        code, err = self.fetch("+refs/heads/*:refs/remotes/origin/*", depth=None)
+        if code != 0:
+            raise self.classify(err, ref)
+        commit = self.rev_parse(f"{ref}^{{commit}}")
+        if commit is None:
+            raise SourceError(f"{self.setup.label} has no commit {ref!r} (or the short SHA is ambiguous)")
+        return commit, False
+
+    def extract(self, treeish: str, dest: Path, limits: ExtractLimits) -> tuple[int, int]:
+        """Stream ``git archive`` of ``treeish`` into the new folder ``dest``; returns (files, bytes)."""
+        proc = self._popen(["archive", "--format=tar", treeish])
+        stop = threading.Event()
+        fired: list[str] = []
+
+        def watchdog() -> None:
+            while not stop.wait(POLL_SECONDS):
+                if time.monotonic() >= self.deadline or self.cancel.is_set():
+                    fired.append("cancel" if self.cancel.is_set() else "timeout")
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    return
+
+        thread = threading.Thread(target=watchdog, name="git-archive-watchdog", daemon=True)
+        thread.start()
+        try:
+            assert proc.stdout is not None
+            result = extract_tar_stream(proc.stdout, dest, limits)
+            proc.stdout.read()
+        except BaseException:
+            _kill_group(proc)
+            if fired:
+                raise (Cancelled() if fired[0] == "cancel" else self._timeout_error()) from None
+            raise
+        finally:
+            stop.set()
+            thread.join()
+        try:
+            _out, err = proc.communicate(timeout=max(self.deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise self._timeout_error() from None
+        if fired:
+            raise Cancelled() if fired[0] == "cancel" else self._timeout_error()
+        if proc.returncode != 0:
+            raise self.classify(redact(err.decode("utf-8", "replace"), self.setup.token))
+        return result.files, result.size_bytes
+
+    def ls_remote(self, ref: str | None) -> str | None:
+        """The commit ``ref`` (branch, tag, or ``None`` for HEAD) points to on the server, or ``None``."""
+        pattern = ref or "HEAD"
+        out = self.check(["ls-remote", self.setup.url, pattern])
+        found: dict[str, str] = {}
+        for line in out.splitlines():
+            sha, _, name = line.partition("\t")
+            found[name.strip()] = sha.strip()
+        if ref is None:
+            return found.get("HEAD")
+        for name in (f"refs/tags/{ref}^{{}}", f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
+            if name in found:
+                return found[name]
+        return None
+
+
+def fetch_tree(
+    setup: GitSetup,
+    work: Path,
+    ref: str | None,
+    subpath: str | None,
+    limits: ExtractLimits,
+    cancel: threading.Event,
+    progress: Callable[[str, str | None], None] | None = None,
+) -> FetchedTree:
+    """Fetch ``ref`` of the repository and extract its tree (or ``subpath`` of it) into ``work/tree``.
+
+    Blocking: run it in a thread. The bare repository is deleted before returning (success or not).
+
+    :raises SourceError: missing/private repository, unknown ref or sub-path, git failure.
+    :raises LimitExceededError: deadline or size watchdog (the process group was killed).
+    :raises UnsafeContentError: the tree holds links, devices or forbidden names.
+    :raises Cancelled: ``cancel`` was set.
+    """
+    runner = GitRunner(setup, work, cancel, max_git_bytes=2 * limits.max_bytes + 1024 * 1024)
+    try:
+        runner.init()
+        if progress is not None:
+            progress("downloading", setup.label)
+        commit, is_tag = runner.fetch_commit(ref)
+        treeish = commit if not subpath else f"{commit}:{subpath}"
+        if runner.rev_parse(f"{treeish}^{{tree}}") is None:
+            raise SourceError(f"{setup.label} has no folder {subpath!r} at {ref or 'its default branch'}")
+        if progress is not None:
+            progress("unpacking", setup.label)
+        files, size = runner.extract(treeish, work / "tree", limits)
+        return FetchedTree(commit=commit, is_tag=is_tag, tree=work / "tree", files=files, size_bytes=size)
+    finally:
+        runner.cleanup()
+
+
+def remote_commit(setup: GitSetup, work: Path, ref: str | None, cancel: threading.Event) -> str | None:
+    """``git ls-remote`` through the same hardened environment; blocking."""
+    runner = GitRunner(setup, work, cancel, max_git_bytes=16 * 1024 * 1024)
+    try:
+        runner.init()
+        return runner.ls_remote(ref)
+    finally:
+        runner.cleanup()
