@@ -56,6 +56,7 @@ PREFIX = "ad:"
 #: files accepted by "send a file with caption /addon install".
 UPLOAD_SUFFIXES = (".zip", ".skill", ".tar.gz", ".tgz")
 _INSTALL_CAPTION = re.compile(r"^/addon(?:@\w+)?\s+install\b(.*)$", re.IGNORECASE | re.DOTALL)
+_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 _FLAGS_GLOBAL = {"-g", "--global"}
 _FLAGS_FORCE = {"-f", "--force"}
 
@@ -101,7 +102,12 @@ def resolve_scope(user_id: int, is_global: bool, settings: Settings) -> Scope:
 
 
 def _version(version: str | None) -> str:
-    return f" v{esc(version.removeprefix('v'))}" if version else ""
+    """`` v1.2.0`` for versions, `` @07d4960`` for commit ids (git sources), ``""`` for none."""
+    if not version:
+        return ""
+    if _COMMIT.match(version):
+        return f" @{esc(version)}"
+    return f" v{esc(version.removeprefix('v'))}"
 
 
 def _record_line(record: AddonRecord) -> str:
