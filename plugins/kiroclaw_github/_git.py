@@ -312,6 +312,11 @@ class GitRunner:
         code, out, _err = self.run(["rev-parse", "--verify", "--quiet", "--end-of-options", expression])
         return out.strip() if code == 0 and out.strip() else None
 
+    def object_type(self, expression: str) -> str | None:
+        """``git cat-file -t`` of an object expression (``<commit>:<path>``), or ``None`` if missing."""
+        code, out, _err = self.run(["cat-file", "-t", expression])
+        return out.strip() if code == 0 else None
+
     def fetch_commit(self, ref: str | None) -> tuple[str, bool]:
         """Fetch ``ref`` (branch, tag, full/short SHA, or ``None`` for the default branch).
 
@@ -421,7 +426,7 @@ def fetch_tree(
             progress("downloading", setup.label)
         commit, is_tag = runner.fetch_commit(ref)
         treeish = commit if not subpath else f"{commit}:{subpath}"
-        if runner.rev_parse(f"{treeish}^{{tree}}") is None:
+        if subpath and runner.object_type(treeish) != "tree":
             raise SourceError(f"{setup.label} has no folder {subpath!r} at {ref or 'its default branch'}")
         if progress is not None:
             progress("unpacking", setup.label)

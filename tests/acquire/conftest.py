@@ -62,6 +62,11 @@ class GitRepo:
     def skill(self, rel_parent: str, name: str, description: str | None = None) -> None:
         write_skill(self.work / rel_parent if rel_parent else self.work, name, description or f"The {name} skill.")
 
+    def root_skill(self, name: str, description: str | None = None) -> None:
+        """``SKILL.md`` at the repository root (a single-skill repo)."""
+        text = f"---\nname: {name}\ndescription: {description or f'The {name} skill.'}\n---\n# {name}\n"
+        self.write("SKILL.md", text)
+
     def commit(self, message: str = "change") -> str:
         git("add", "-A", cwd=self.work)
         git("commit", "-q", "--allow-empty", "-m", message, cwd=self.work)
@@ -139,7 +144,12 @@ def lstat_snapshot(root: Path) -> dict[str, tuple[int, int, int, int]]:
             rel = full.relative_to(root).as_posix()
             if rel.endswith("/.lock") or rel == f"{USER}/.lock":
                 continue  # the lock file is touched by every operation by design
-            result[rel] = (st.st_mode, st.st_size if not stat.S_ISDIR(st.st_mode) else 0, st.st_mtime_ns, st.st_ino)
+            if stat.S_ISDIR(st.st_mode):
+                # A folder's mtime moves when the core creates and removes .staging/.lock inside it; any
+                # real change below it shows up as an added, removed or changed entry.
+                result[rel] = (st.st_mode, 0, 0, st.st_ino)
+            else:
+                result[rel] = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino)
     return result
 
 
@@ -308,6 +318,7 @@ class HttpServer:
     port: int = 0
     routes: dict[str, bytes | Handler | tuple[bytes, dict[str, str]]] = field(default_factory=dict)
     hits: list[str] = field(default_factory=list)
+    fallback: Handler | None = None
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
@@ -322,6 +333,9 @@ async def http_server() -> AsyncIterator[HttpServer]:
     async def dispatch(request: web.Request) -> web.StreamResponse:
         server.hits.append(request.path)
         route = server.routes.get(request.path)
+        if route is None and server.fallback is not None:
+            fallback: web.StreamResponse = await server.fallback(request)
+            return fallback
         if route is None:
             return web.Response(status=404, text="not found")
         if isinstance(route, bytes):
