@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections import OrderedDict, deque
@@ -96,23 +97,22 @@ class AllowlistMiddleware(BaseMiddleware):
         if user.id in self.allowed_ids:
             return await handler(event, data)
         log.info("refused update from unknown Telegram user %s", user.id)
+        message, query = _reply_target(event)
+        if query is not None:  # always answered, or the button keeps spinning
+            await query.answer(f"This bot is private. Your Telegram id is {user.id}.", show_alert=True)
+            return None
         now = time.monotonic()
         last = self._noticed.get(user.id)
-        if last is not None and now - last < self.notice_interval_seconds:
+        if message is None or (last is not None and now - last < self.notice_interval_seconds):
             return None
         self._noticed[user.id] = now
         self._noticed.move_to_end(user.id)
         while len(self._noticed) > 10_000:
             self._noticed.popitem(last=False)
-        text = (
+        await message.answer(
             f"🔒 This bot is private. Your Telegram id is <code>{user.id}</code>; "
             "send it to the bot's admin to be added to ALLOWED_TELEGRAM_IDS."
         )
-        message, query = _reply_target(event)
-        if query is not None:
-            await query.answer(f"This bot is private. Your Telegram id is {user.id}.", show_alert=True)
-        elif message is not None:
-            await message.answer(text)
         return None
 
 
@@ -166,7 +166,7 @@ class InstallGuard:
         while history and now - history[0] >= self.window_seconds:
             history.popleft()
         if len(history) >= self.limit:
-            wait = int(self.window_seconds - (now - history[0])) + 1 if history else int(self.window_seconds)
+            wait = max(1, math.ceil(self.window_seconds - (now - history[0])))
             raise LimitExceededError(
                 f"install limit reached ({self.limit} per {_window_text(self.window_seconds)}); "
                 f"try again in {_duration_text(wait)}"
