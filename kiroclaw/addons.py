@@ -454,8 +454,8 @@ class AddonManager:
             if layout.kind == "skill":
                 dest_rel = f".kiro/skills/{layout.skills[0].name}"
             else:
-                dest_rel = f".kiro/plugins/{fetched.package_dir or package_dir_for(record.name)}"
-                package_dir_for(Path(dest_rel).name)  # validates a source-provided package_dir too
+                # package_dir_for also validates a source-provided folder name (one safe segment)
+                dest_rel = f".kiro/plugins/{package_dir_for(fetched.package_dir or record.name)}"
             record = record.model_copy(update={"path": dest_rel})
             dest = paths.root / dest_rel
 
@@ -591,6 +591,7 @@ class AddonManager:
         """Rename the staged tree into place and write the registry; undo the renames if that fails."""
         write_marker(new_root, record)
         moved_aside: list[tuple[Path, Path]] = []  # (original place, where it is in staging)
+        created: list[Path] = []
         placed = False
         try:
             old_places = {dest}
@@ -601,7 +602,7 @@ class AddonManager:
                     aside = staging / f"old-{index}"
                     os.replace(old, aside)
                     moved_aside.append((old, aside))
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            created = _make_parents(dest.parent, paths.root)
             os.rename(new_root, dest)
             placed = True
             kept = [r for r in doc.addons if r.name != record.name and (replaced is None or r.name != replaced.name)]
@@ -613,6 +614,9 @@ class AddonManager:
             for old, aside in reversed(moved_aside):
                 with contextlib.suppress(OSError):
                     os.replace(aside, old)
+            for folder in reversed(created):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
             if isinstance(exc, OSError):
                 raise StorageError(
                     f"could not install {record.name} ({exc.strerror or exc}); nothing was changed", detail=str(exc)
@@ -820,6 +824,18 @@ def _find(doc: RegistryDocument, name: str, scope: Scope) -> AddonRecord:
             return record
     names = ", ".join(sorted(r.name for r in doc.addons)) or "none"
     raise NotFoundError(f"{text!r} is not installed in {scope.label} (installed: {names})")
+
+
+def _make_parents(folder: Path, root: Path) -> list[Path]:
+    """``mkdir -p folder`` below ``root``; returns the folders it created, outermost first (for undo)."""
+    missing: list[Path] = []
+    current = folder
+    while current != root and not current.exists():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+    return list(reversed(missing))
 
 
 def _remove_tree(path: Path) -> None:
