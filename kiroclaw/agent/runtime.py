@@ -135,9 +135,11 @@ class AgentRuntime:
                 if running.cancelled:  # we killed it ourselves because the cancel was not obeyed
                     return TurnResult(partial, "cancelled", await asyncio.to_thread(_collect, thread_dir))
                 log.warning("agent of user %s thread %s died mid-turn: %s", user_id, thread_id, exc.detail)
-                raise AgentError(
+                error = AgentError(
                     "your agent stopped unexpectedly; send your message again to start a fresh one", detail=exc.detail
-                ) from exc
+                )
+                error.partial_text = partial  # type: ignore[attr-defined]
+                raise error from exc
             finally:
                 self._running.pop(key, None)
             stop = "cancelled" if running.cancelled and outcome.stop_reason == "end_turn" else outcome.stop_reason

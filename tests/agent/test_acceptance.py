@@ -145,6 +145,7 @@ async def test_killed_agent_gives_clear_error_and_next_message_starts_fresh(runt
         await asyncio.wait_for(turn, 10)
     assert "stopped unexpectedly" in info.value.user_message
     assert "/" not in info.value.user_message
+    assert info.value.partial_text.startswith("x")  # type: ignore[attr-defined]
     second_pid = int((await runtime.prompt(42, 0, "pid")).text)
     assert second_pid != first_pid
     # the new process loaded the same conversation
