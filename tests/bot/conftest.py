@@ -117,7 +117,9 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Bot
     harnesses: list[BotHarness] = []
     handlers: list[logging.Handler] = []
 
-    async def start(*, options: BotOptions | None = None, runtime: Any = None, **overrides: Any) -> BotHarness:
+    async def start(
+        *, options: BotOptions | None = None, runtime: Any = None, as_tasks: bool = False, **overrides: Any
+    ) -> BotHarness:
         fake = FakeTelegram(TOKEN)
         await fake.start()
         settings = bot_settings(tmp_path, **overrides)
@@ -138,7 +140,7 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Bot
                 bot,
                 handle_signals=False,
                 polling_timeout=1,
-                handle_as_tasks=False,
+                handle_as_tasks=as_tasks,
                 backoff_config=BackoffConfig(min_delay=0.05, max_delay=0.2, factor=1.5, jitter=0),
             )
         )

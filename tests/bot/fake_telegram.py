@@ -281,7 +281,8 @@ class FakeTelegram:
         number = next(self._file_ids)
         file_id = f"doc-{number}"
         size = declared_size if declared_size is not None else len(data)
-        self.files[file_id] = (f"documents/file_{number}_{file_name}", data, size)
+        suffix = "".join(c for c in file_name.rpartition(".")[2] if c.isalnum())[:8] if "." in file_name else "bin"
+        self.files[file_id] = (f"documents/file_{number}.{suffix}", data, size)
         shown = f"📎 {file_name}" + (f" — {caption}" if caption else "")
         message = self._user_message(user, chat_id, thread_id, shown, document=file_name)
         message["document"] = {

@@ -104,7 +104,11 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         inbox = host.paths(Scope.user(message.from_user.id)).thread_dir(thread_id) / "inbox"
         await asyncio.to_thread(inbox.mkdir, parents=True, exist_ok=True)
         target = await asyncio.to_thread(_unique, inbox, safe_file_name(doc.file_name))
-        await message.bot.download(doc, destination=target)
+        try:
+            await message.bot.download(doc, destination=target)
+        except BaseException:
+            target.unlink(missing_ok=True)  # no half-written file for the agent to find later
+            raise
         text = (message.caption or "").strip() or f"I sent you the file {target.name}."
         await run_turn(message, text, runtime=runtime, options=options, attachments=[target])
 
