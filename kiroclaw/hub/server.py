@@ -44,12 +44,8 @@ def _json(body: dict[str, Any]) -> web.Response:
 
 
 async def _call(request: web.Request, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a catalog call in a worker thread; its :class:`CatalogError` becomes the text response."""
+    """Run a catalog call in a worker thread; a :class:`CatalogError` it raises becomes the text response."""
     return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-def _text_error(status: int, text: str) -> CatalogError:
-    return CatalogError(status, text)
 
 
 @web.middleware
@@ -73,7 +69,7 @@ async def well_known(request: web.Request) -> web.Response:
 async def search(request: web.Request) -> web.Response:
     mode = request.query.get("mode")
     if mode not in (None, "", "exact"):
-        raise _text_error(400, "Invalid mode")
+        raise CatalogError(400, "Invalid mode")
     catalog = request.app[CATALOG_KEY]
     body = await _call(
         request,
@@ -121,7 +117,7 @@ async def version(request: web.Request) -> web.Response:
 async def resolve(request: web.Request) -> web.Response:
     slug = request.query.get("slug")
     if not slug:
-        raise _text_error(400, "Missing slug")
+        raise CatalogError(400, "Missing slug")
     catalog = request.app[CATALOG_KEY]
     return _json(await _call(request, catalog.resolve_response, slug, request.query.get("hash", ""), _owner(request)))
 
@@ -129,7 +125,7 @@ async def resolve(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.Response:
     slug = request.query.get("slug")
     if not slug:
-        raise _text_error(400, "Missing slug")
+        raise CatalogError(400, "Missing slug")
     catalog = request.app[CATALOG_KEY]
     filename, data = await _call(
         request,

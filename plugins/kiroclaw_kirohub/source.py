@@ -325,9 +325,9 @@ class KirohubSource(Source):
     async def latest(self, installed: AddonRecord) -> str | None:
         """The version to update to, or ``None`` when the installed one is current (protocol §7):
 
-        1. ``matched`` = ``resolve(slug, hash=<recorded fingerprint>).match``, else the recorded version when
-           the recorded fingerprint is the one taken at download time (``origin.fingerprint``, the
-           ``origin.json`` fallback of the ``clawhub`` CLI), else the recorded version;
+        1. ``matched`` = ``resolve(slug, hash=<recorded fingerprint>).match``; when the registry knows no
+           such hash (the public one hashes files without the ``_meta.json`` it adds to zips), the recorded
+           version, as the ``clawhub`` CLI falls back to ``origin.json``;
         2. ``latest`` = ``resolve.latestVersion`` (or skill info's ``latestVersion``);
         3. ``None`` when ``matched >= latest`` (semver).
 

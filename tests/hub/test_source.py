@@ -393,3 +393,51 @@ async def test_no_staging_left_behind(make_host, hub: Hub, workspace: Path) -> N
     staging = host.paths(USER).staging_dir
     assert not staging.exists() or not any(staging.iterdir())
     await asyncio.sleep(0)
+
+
+async def test_update_refuses_a_skill_the_registry_now_blocks(make_host, hub: Hub) -> None:  # type: ignore[no-untyped-def]
+    host = make_host(hub.url)
+    await host.addons.install("plain-notes", USER)
+    write_version(hub.catalog, "plain-notes", "2.1.0")
+    (hub.catalog / "plain-notes" / "skill.json").write_text(
+        '{"moderation": {"isSuspicious": true, "isMalwareBlocked": true, "reasonCodes": ["malicious.x"]}}'
+    )
+    [result] = await host.addons.update("plain-notes", USER, force=True, assume_yes=True)
+    assert result.status == "failed" and "malicious" in result.message
+    assert "v2.0.0" in (skill_dir(host, "plain-notes") / "SKILL.md").read_text()
+    (hub.catalog / "plain-notes" / "skill.json").write_text('{"moderation": {"isSuspicious": true}}')
+    [unconfirmed] = await host.addons.update("plain-notes", USER)
+    assert unconfirmed.status == "failed" and "suspicious" in unconfirmed.message
+    [confirmed] = await host.addons.update("plain-notes", USER, assume_yes=True)
+    assert (confirmed.status, confirmed.new) == ("updated", "2.1.0")
+
+
+async def test_site_without_well_known_is_one_clear_error(make_host, hub: Hub) -> None:  # type: ignore[no-untyped-def]
+    hub.fault("/.well-known/", "status", status=404, text="Not found", times=2)
+    host = make_host("http://127.0.0.1:9", kirohub_site=hub.url)
+    with pytest.raises(SourceError, match=r"could not discover the registry"):
+        await host.addons.search("weather")
+
+
+def test_retry_after_parsing() -> None:
+    from kiroclaw_kirohub.client import backoff_seconds, parse_retry_after
+
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+    assert 0.3 <= backoff_seconds(1) <= 0.6 and backoff_seconds(20) <= 5.3
+
+
+def test_plugin_import_stays_light(cli_env: dict[str, str]) -> None:
+    """Loading the plugin (as every CLI call does) must not import aiohttp."""
+    code = (
+        "import sys\nfrom kiroclaw.host import Host\nfrom kiroclaw.config import Settings\n"
+        "h = Host(Settings(_env_file=None))\nassert 'kirohub' in h.sources\n"
+        "h.sources['kirohub'].parse('@a/b@1.0.0')\nprint('aiohttp' in sys.modules)"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], env=cli_env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
