@@ -192,8 +192,8 @@ def verify_sha256(path: Path, expected: str) -> str:
 def check_member_name(raw: str, limits: ExtractLimits) -> tuple[str, ...] | None:
     """Validate one archive member name and split it into NFC-normalised segments.
 
-    ``dir/../ok.txt`` style detours that stay inside are *not* normalised away: ``..`` is refused outright.
-    A trailing ``/`` (zip directories) and ``./`` segments are dropped.
+    ``..`` segments are resolved lexically: ``dir/../ok.txt`` becomes ``ok.txt``; one that climbs above the
+    root is refused. A trailing ``/`` (zip directories) and ``./`` segments are dropped.
 
     :returns: the segments, or ``None`` for a member to skip (under ``.git/`` or ``__MACOSX/``, or the
         root ``./`` itself).
@@ -215,12 +215,20 @@ def check_member_name(raw: str, limits: ExtractLimits) -> tuple[str, ...] | None
         raise UnsafeContentError(f"the archive has a member name with a backslash: {shown!r}")
     if raw.startswith("/") or _DRIVE.match(raw):
         raise UnsafeContentError(f"the archive has an absolute member path (outside destination): {shown!r}")
-    parts = [p for p in raw.split("/") if p not in {"", "."}]
+    parts: list[str] = []
+    for segment in raw.split("/"):
+        if segment in {"", "."}:
+            continue
+        if segment == "..":
+            # ``dir/../ok.txt`` stays inside and becomes ``ok.txt``; a ``..`` above the root is an escape.
+            if not parts:
+                raise UnsafeContentError(f"the archive has a member outside destination ('..'): {shown!r}")
+            parts.pop()
+            continue
+        parts.append(segment)
     if not parts:
         return None
-    if ".." in parts:
-        raise UnsafeContentError(f"the archive has a member outside destination ('..'): {shown!r}")
-    if len(parts) > limits.max_depth:
+    if len(parts) > limits.max_depth or raw.count("/") > 4 * limits.max_depth:
         raise LimitExceededError(f"the archive has a path deeper than {limits.max_depth} folders")
     normalised = tuple(unicodedata.normalize("NFC", p) for p in parts)
     for part in normalised:
@@ -860,10 +868,27 @@ async def download(
         ) from exc
     except aiohttp.ClientError as exc:
         dest.unlink(missing_ok=True)
-        raise SourceError(f"the download failed: {_short(exc)}") from exc
+        raise SourceError(f"the download failed: {_describe_client_error(exc)}", detail=_short(exc)) from exc
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
+
+
+def _describe_client_error(exc: BaseException) -> str:
+    """One fixed phrase per aiohttp failure (the server's own bytes never reach the user)."""
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "the server's TLS certificate is not valid (certificate verification failed)"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "cannot connect to the server"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the server sent a broken response body"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return "the server sent an invalid HTTP response"
+    return type(exc).__name__
 
 
 async def _download(
