@@ -14,6 +14,7 @@ size are then checked. ``latest`` uses ``resolve`` with the recorded fingerprint
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -30,7 +31,7 @@ from kiroclaw.errors import (
     SpecError,
     UnsafeContentError,
 )
-from kiroclaw.fingerprint import file_sha256, iter_files, tree_fingerprint
+from kiroclaw.fingerprint import file_sha256, tree_fingerprint
 from kiroclaw.sources import AddonInfo, FetchContext, Fetched, Ref, SearchHit, Source, require_no_explicit_prefix
 
 from .client import MAX_JSON_BYTES, RegistryClient, StatusError, parse_model, status_error
@@ -379,8 +380,8 @@ async def _extract(archive: Path, dest: Path, context: FetchContext) -> None:
 
 
 def _verify_files(root: Path, files: Sequence[FileModel], what: str) -> None:
-    """Every file of the version detail must be present with its size and sha256; nothing else may be,
-    except :data:`EXTRA_ZIP_FILES`.
+    """Every file of the version detail must be present with its size and sha256; no other file may be
+    (dot-files included), except :data:`EXTRA_ZIP_FILES`.
 
     :raises UnsafeContentError: a missing, changed or unlisted file.
     """
@@ -390,12 +391,14 @@ def _verify_files(root: Path, files: Sequence[FileModel], what: str) -> None:
         if path.is_absolute() or ".." in path.parts or "\\" in f.path:
             raise UnsafeContentError(f"the registry lists an unsafe file path for {what}")
         expected[path.as_posix()] = (f.size, f.sha256.lower() if f.sha256 else None)
-    present = dict(iter_files(root))
+    present = {
+        (Path(dirpath) / name).relative_to(root).as_posix(): Path(dirpath) / name
+        for dirpath, _dirs, names in os.walk(root)
+        for name in names
+    }
     for rel, (size, digest) in expected.items():
         full = present.get(rel)
         if full is None:
-            if rel.split("/")[0].startswith(".") or "node_modules" in rel.split("/"):
-                continue
             raise UnsafeContentError(f"the download of {what} lacks {rel}, which the registry lists")
         if size is not None and full.stat().st_size != size:
             raise UnsafeContentError(f"the download of {what} does not match the registry: {rel} has another size")
