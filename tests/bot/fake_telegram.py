@@ -327,6 +327,23 @@ class FakeTelegram:
                     )
         raise AssertionError(f"no button {button!r} on message {message_id}: {msg.buttons}")
 
+    def press_data(self, user: FakeUser, message_id: int, data: str) -> int:
+        """A callback with arbitrary ``data`` on a bot message (an old or forged button); returns the update id."""
+        msg = self.messages[message_id]
+        cbq_id = f"cbq-{next(self._file_ids)}"
+        self.callbacks[cbq_id] = False
+        return self.push(
+            {
+                "callback_query": {
+                    "id": cbq_id,
+                    "from": user.as_json(),
+                    "chat_instance": f"ci-{msg.chat_id}",
+                    "data": data,
+                    "message": self._message_json(msg),
+                }
+            }
+        )
+
     async def wait_acked(self, update_id: int, timeout: float = 20.0) -> None:
         """Wait until the bot confirmed ``update_id`` (with ``handle_as_tasks=False`` its handler has
         returned by then)."""

@@ -18,8 +18,9 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 def normalise(text: str) -> str:
-    """Mask what differs between runs: short commit ids (git versions)."""
-    return re.sub(r"@[0-9a-f]{7}\b", "@<sha>", text)
+    """Mask what differs between runs: short commit ids (git versions), loopback ports."""
+    text = re.sub(r"@[0-9a-f]{7}\b", "@<sha>", text)
+    return re.sub(r"127\.0\.0\.1:[0-9]+", "127.0.0.1:<port>", text)
 
 
 def check_golden(name: str, text: str) -> None:

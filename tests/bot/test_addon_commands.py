@@ -1,0 +1,87 @@
+"""The rest of ``/addon`` through the real bot and the KiroHub test registry: help, info, update (old →
+new), enable/disable, suspicious add-ons behind a confirm button, blocked ones, expired and foreign
+buttons. The whole chat is compared with a golden transcript."""
+
+from __future__ import annotations
+
+from tests.bot.conftest import ALICE, BOB
+from tests.bot.test_conversation import check_golden, normalise
+from tests.hub.conftest import write_version
+
+
+async def test_addon_management(start_bot, hub) -> None:
+    h = await start_bot(kirohub_registry_url=hub.url)
+    fake = h.fake
+
+    await h.say(ALICE, "/addon")
+    assert "/addon search weather" in h.last(ALICE) and "-g" in h.last(ALICE)
+
+    await h.say(ALICE, "/addon info weather-api")
+    info = fake.last_bot(ALICE.id)
+    assert "weather-api v1.1.0 (kirohub, not installed)" in info.text and "By alice" in info.text
+    assert "Versions: 1.1.0, 1.0.0" in info.text
+
+    await h.say(ALICE, "/addon install weather-api@1.0.0")
+    assert "Installed weather-api v1.0.0" in h.last(ALICE)
+    await h.say(ALICE, "/addon update")
+    assert "weather-api: pinned" in h.last(ALICE)
+    await h.say(ALICE, "/addon install --force weather-api")
+    assert "Installed weather-api v1.1.0" in h.last(ALICE)
+    write_version(hub.catalog, "weather-api", "1.2.0")
+    await h.say(ALICE, "/addon update weather-api")
+    assert "⬆️ weather-api: 1.1.0 → 1.2.0" in h.last(ALICE)
+    await h.say(ALICE, "/addon update")
+    assert "✅ weather-api: up to date" in h.last(ALICE)
+
+    await h.say(ALICE, "/addon info weather-api")
+    details = h.last(ALICE)
+    assert "weather-api v1.2.0 (installed)" in details and "Skills: weather-api" in details
+    assert str(h.settings.workspace_base_path) not in details
+
+    await h.say(ALICE, "/addon disable weather-api")
+    assert "Disabled weather-api" in h.last(ALICE)
+    await h.say(ALICE, "/skills")
+    assert "no skills yet" in h.last(ALICE)
+    await h.say(ALICE, "/addon list")
+    assert "⏸ weather-api v1.2.0 · kirohub · disabled" in h.last(ALICE)
+    await h.say(ALICE, "/addon enable weather-api")
+    assert "Enabled weather-api" in h.last(ALICE)
+    await h.say(ALICE, "/skills")
+    assert "weather-api" in h.last(ALICE)
+
+    # suspicious: a confirm button; pressing it installs in the same message
+    await h.say(ALICE, "/addon install shady-tool")
+    confirm = fake.last_bot(ALICE.id)
+    assert confirm.text.startswith("⚠️") and "Install anyway?" in confirm.text
+    assert not (h.settings.workspace_base_path / str(ALICE.id) / ".kiro" / "skills" / "shady-tool").exists()
+    await h.press(ALICE, confirm.message_id, "Install anyway")
+    assert "Installed shady-tool v0.1.0" in fake.messages[confirm.message_id].text
+    # the confirm button is one-shot
+    update_id = fake.press_data(ALICE, confirm.message_id, confirm_data(fake, confirm))
+    await fake.wait_acked(update_id)
+    assert fake.api_calls("answerCallbackQuery")[-1].params["text"].startswith("This button has expired")
+
+    # malware-blocked: refused outright, no button
+    await h.say(ALICE, "/addon install evil-tool")
+    blocked = fake.last_bot(ALICE.id)
+    assert blocked.text.startswith("❌") and not blocked.buttons
+
+    # a search button pressed by someone else (in a group) is refused
+    group = -100999
+    await h.say(ALICE, "/addon search weather", chat_id=group)
+    results = fake.last_bot(group)
+    await h.press(BOB, results.message_id, "Install weather-api")
+    assert fake.api_calls("answerCallbackQuery")[-1].params["text"].startswith("This button has expired")
+    assert not (h.settings.workspace_base_path / str(BOB.id) / "addons.json").exists()
+
+    h.assert_clean(ALICE.id, group)
+    assert not h.errors(), h.errors()
+    check_golden("addon_management_alice.txt", normalise(fake.transcript(ALICE.id)))
+
+
+def confirm_data(fake, message) -> str:  # type: ignore[no-untyped-def]
+    """The callback data of the "Install anyway" button that was on ``message`` before it was pressed."""
+    for call in fake.api_calls("editMessageText"):
+        if call.params.get("message_id") == str(message.message_id) and call.params.get("reply_markup"):
+            return call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    raise AssertionError("no confirm button was sent")
