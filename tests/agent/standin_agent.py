@@ -19,7 +19,8 @@ It follows kiro-cli's documented behaviour (``reference/kiro-cli.md``), not Kiro
 
 Prompts: ``list skills`` → names found, one per line, sorted ·
 ``list skill paths`` → ``name folder`` lines · ``echo WORDS`` → streamed word chunks ·
-``slow WORDS`` → one word every 0.2 s (cancellable) · ``permission`` → asks for a permission ·
+``slow WORDS`` → one word every 0.2 s (cancellable) ·
+``stubborn WORDS`` → the same, ignoring cancel · ``permission`` → asks for a permission ·
 ``write file NAME [TEXT]`` → writes ``outbox/NAME`` in its cwd · ``history`` → the earlier prompts of the
 session · ``model`` → the current model · ``pid`` → its PID · ``crash`` → exits mid-turn · else ``I got: …``.
 """
@@ -295,6 +296,11 @@ class StandinAgent:
             return await self._stream(session_id, text[5:], delay_s=0.0)
         if lower.startswith("slow "):
             return await self._stream(session_id, text[5:], delay_s=0.2)
+        if lower.startswith("stubborn "):  # ignores session/cancel
+            for word in text[9:].split():
+                await self._say(session_id, word + " ")
+                await asyncio.sleep(0.2)
+            return text[9:], "end_turn"
         if lower == "permission":
             call_id = f"call-{uuid.uuid4().hex[:8]}"
             await self.conn.session_update(

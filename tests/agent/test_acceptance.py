@@ -168,3 +168,25 @@ async def test_no_agent_process_remains_after_shutdown(agent_host: Host, workspa
     with pytest.raises(AgentError):
         await asyncio.wait_for(busy, 10)
     assert agent_processes(workspace) == []
+
+
+async def test_an_agent_ignoring_cancel_is_killed_and_the_turn_still_returns(
+    runtime: AgentRuntime, monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    import kiroclaw.agent.runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "CANCEL_GRACE_S", 0.5)
+    pid = int((await runtime.prompt(42, 0, "pid")).text)
+    started = asyncio.Event()
+
+    async def on_update(update: AgentUpdate) -> None:
+        if update.kind == "text":
+            started.set()
+
+    turn = asyncio.create_task(runtime.prompt(42, 0, "stubborn " + "z " * 100, on_update=on_update))
+    await asyncio.wait_for(started.wait(), 20)
+    assert await runtime.cancel(42, 0)
+    result = await asyncio.wait_for(turn, 10)
+    assert result.stop_reason == "cancelled" and result.text.startswith("z ")
+    assert pid not in agent_processes(workspace)
+    assert int((await runtime.prompt(42, 0, "pid")).text) != pid

@@ -236,3 +236,16 @@ async def test_agent_environment_is_minimal(
     assert environ["KIRO_HOME"] == str((workspace / "42" / ".kiro").resolve())
     assert os.readlink(f"/proc/{pid}/cwd") == str((workspace / "42" / "0").resolve())
     assert os.getpgid(pid) == pid  # its own process group
+
+
+async def test_kiro_extension_notifications_are_tolerated_and_logged(
+    runtime: AgentRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="kiroclaw.agent.acp_client"):
+        assert (await runtime.prompt(42, 0, "echo fine")).text == "fine"
+        await asyncio.sleep(0.1)
+    ignored = [r.getMessage() for r in caplog.records if "extension notification" in r.getMessage()]
+    assert any("_kiro.dev/metadata" in m for m in ignored)
+    assert any("_kiro.dev/commands/available" in m for m in ignored)
