@@ -118,10 +118,11 @@ def build_plugin_manager(
     infos: dict[str, PluginInfo] = {}
     blocked = {name.strip() for name in disabled if name.strip()}
 
+    own_version = _own_version() if DEFAULT_PLUGINS else ""
     for module_name in DEFAULT_PLUGINS:
         module = importlib.import_module(module_name)
         pm.register(module, name=module_name)
-        infos[module_name] = _info(pm, module_name, module, "kiroclaw", _own_version(), builtin=True)
+        infos[module_name] = _info(pm, module_name, module, "kiroclaw", own_version, builtin=True)
 
     specs = list(discover_entry_points() if entry_points is None else entry_points)
     seen: dict[str, EntryPointSpec] = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from kiroclaw.config import Settings
 from kiroclaw.host import Host
 from kiroclaw.workspaces import Scope
@@ -108,3 +110,37 @@ async def test_resolving_20_add_ons_with_200_skills_is_fast(host, tmp_path: Path
     elapsed = time.perf_counter() - start
     assert len(effective.skills) == 200
     assert elapsed < 0.5, f"resolving took {elapsed:.3f} s"  # typically a few ms; see bench/
+
+
+FRONTMATTERS = [
+    "name: code-review\ndescription: Review a diff for bugs.\n",
+    "name: code-review\ndescription: Review: a diff\n",
+    "name: code-review\ndescription: >\n  folded\n  text\n",
+    "name: 'quoted'\ndescription: x\n",
+    "name: yes\ndescription: x\n",
+    "name: 123\ndescription: x\n",
+    "name: a\ndescription: with # comment\n",
+    "name: a\nmetadata:\n  version: '1.0'\n  author: me\ndescription: after nested\n",
+    "name: a\ndescription: x\nallowed-tools:\n  - Read\n  - Bash\n",
+    "name: a\nname: b\ndescription: x\n",
+    "name: a\ndescription: ends with colon:\n",
+    "- a list\n",
+    'name: a\ndescription: "escaped \\u00e9"\n',
+    "# comment\nname: with-comment\ndescription: Plain (parens), commas, slashes/ok.\n",
+]
+
+
+@pytest.mark.parametrize("text", FRONTMATTERS)
+def test_fast_frontmatter_agrees_with_yaml_or_defers(text: str) -> None:
+    import yaml
+
+    from kiroclaw.resolver import _simple_frontmatter
+
+    fast = _simple_frontmatter(text.splitlines(keepends=True))
+    if fast is None:
+        return  # YAML decides
+    try:
+        full = yaml.safe_load(text)
+    except yaml.YAMLError:
+        pytest.fail("the fast path accepted a frontmatter YAML rejects")
+    assert {k: full[k] for k in fast} == fast

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): ``python -m bench <name>`` runs ``bench/bench_<name>.py``."""
