@@ -11,6 +11,7 @@ import logging
 import re
 import shutil
 import signal
+import sys
 from urllib.parse import urlparse
 
 import click
@@ -170,5 +171,5 @@ def run(webhook: bool, verbose: bool) -> None:
         click.echo("kiroclaw run cannot start; set these in .env or the environment:", err=True)
         for problem in problems:
             click.echo(f"  - {problem}", err=True)
-        raise click.exceptions.Exit(2)
+        sys.exit(2)  # click.Exit would be swallowed under standalone_mode=False
     asyncio.run(serve(settings, webhook=webhook))

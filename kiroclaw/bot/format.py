@@ -83,7 +83,8 @@ def split_html(text: str, limit_chars: int = MESSAGE_LIMIT_CHARS) -> list[str]:
     while rest.strip():
         prefix = "".join(opening for _, opening in stack)
         if len(prefix) + len(rest) <= limit_chars:
-            parts.append(prefix + rest)
+            if _visible(rest).strip():
+                parts.append(prefix + rest)
             break
         budget = limit_chars - len(prefix)
         while True:

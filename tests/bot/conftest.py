@@ -118,12 +118,17 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Bot
     handlers: list[logging.Handler] = []
 
     async def start(
-        *, options: BotOptions | None = None, runtime: Any = None, as_tasks: bool = False, **overrides: Any
+        *,
+        options: BotOptions | None = None,
+        runtime: Any = None,
+        as_tasks: bool = False,
+        plugins: tuple[tuple[str, object], ...] = (),
+        **overrides: Any,
     ) -> BotHarness:
         fake = FakeTelegram(TOKEN)
         await fake.start()
         settings = bot_settings(tmp_path, **overrides)
-        host = Host(settings)
+        host = Host(settings, extra_plugins=plugins)
         if runtime is None:
             from kiroclaw.agent.runtime import AgentRuntime
 
