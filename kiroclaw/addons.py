@@ -28,8 +28,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import filelock
-
 from .errors import (
     AlreadyInstalledError,
     ConfirmationRequired,
@@ -216,6 +214,8 @@ class AddonManager:
                 paths.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StorageError(f"cannot create the add-on folder of {scope.label}", detail=str(exc)) from exc
+            import filelock  # not at module level: ``addon list`` and the bot's reads never lock
+
             flock = filelock.FileLock(
                 str(paths.lock_file), timeout=self._settings.lock_timeout_seconds, thread_local=False
             )
@@ -228,7 +228,9 @@ class AddonManager:
                 ) from None
             except asyncio.CancelledError:
                 # the worker thread may still get the lock: release it as soon as it does
-                acquiring.add_done_callback(lambda f: flock.release() if not f.exception() else None)
+                acquiring.add_done_callback(
+                    lambda f: flock.release() if not f.cancelled() and f.exception() is None else None
+                )
                 raise
             try:
                 yield paths
@@ -283,7 +285,7 @@ class AddonManager:
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
-                log.warning("search in source %s failed: %s", src.name, result)
+                log.info("search in source %s failed: %s", src.name, result)
                 errors.append(result)
                 continue
             lists.append(list(result))
