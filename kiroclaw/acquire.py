@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import bz2
+import errno
 import gzip
 import hashlib
 import ipaddress
@@ -51,7 +52,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urljoin, urlsplit
 
-from .errors import LimitExceededError, QuotaExceededError, SourceError, SpecError, UnsafeContentError
+from .errors import (
+    LimitExceededError,
+    QuotaExceededError,
+    SourceError,
+    SpecError,
+    StorageError,
+    UnsafeContentError,
+)
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -261,11 +269,24 @@ class _Writer:
         self.size_bytes = 0
         self.skipped: list[str] = []
         self._kinds: dict[str, str] = {}  # fold key → "file" | "dir"
+        self._resolved: dict[tuple[str, ...], Path] = {}
+        self._made: set[Path] = {self.root}
 
     def _target(self, parts: tuple[str, ...]) -> Path:
-        target = self.root.joinpath(*parts)
-        if not target.resolve().is_relative_to(self.root):
+        # Containment on resolved paths (never string prefixes). The parent folder's resolution is cached:
+        # nothing but plain folders is ever created under the root, so it cannot change between members.
+        parent_key = parts[:-1]
+        parent = self._resolved.get(parent_key)
+        if parent is None:
+            parent = self.root.joinpath(*parent_key).resolve()
+            if not parent.is_relative_to(self.root):
+                raise UnsafeContentError("the archive has a member outside destination")
+            self._resolved[parent_key] = parent
+        target = parent / parts[-1]
+        if target.parent != parent or not target.is_relative_to(self.root) or target == self.root:
             raise UnsafeContentError("the archive has a member outside destination")
+        if target.is_symlink():
+            raise UnsafeContentError("the archive has a member outside destination (through a link)")
         return target
 
     def _claim(self, parts: tuple[str, ...], kind: str) -> bool:
@@ -289,11 +310,16 @@ class _Writer:
             f"{'/'.join(parts)[:80]!r}"
         )
 
+    def _mkdirs(self, folder: Path) -> None:
+        if folder not in self._made:
+            folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+            self._made.add(folder)
+
     def add_dir(self, parts: tuple[str, ...]) -> None:
         if self._claim(parts, "dir"):
             return
         target = self._target(parts)
-        target.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self._mkdirs(target)
 
     def add_file(self, parts: tuple[str, ...], declared_size: int | None, mode: int | None, source: IO[bytes]) -> None:
         self._claim(parts, "file")
@@ -303,9 +329,10 @@ class _Writer:
         if declared_size is not None and self.size_bytes + declared_size > self.limits.max_bytes:
             raise QuotaExceededError(self._too_big())
         target = self._target(parts)
-        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self._mkdirs(target.parent)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(target, flags, 0o600)
+        os.fchmod(fd, _file_mode(mode))
         with os.fdopen(fd, "wb") as out:
             while True:
                 chunk = source.read(CHUNK_BYTES)
@@ -315,7 +342,6 @@ class _Writer:
                 if self.size_bytes > self.limits.max_bytes:
                     raise QuotaExceededError(self._too_big())
                 out.write(chunk)
-        os.chmod(target, _file_mode(mode))
 
     def _too_big(self) -> str:
         return f"the archive unpacks to more than {self.limits.max_bytes // (1024 * 1024)} MB"
@@ -488,6 +514,8 @@ def extract_tar_stream(stream: IO[bytes], dest: Path, limits: ExtractLimits) -> 
             _tar_loop(tar, writer)
     except (tarfile.TarError, EOFError, zipfile.BadZipFile) as exc:
         raise UnsafeContentError(f"corrupt tar archive ({_short(exc)})") from exc
+    except OSError as exc:
+        raise _storage_error(exc) from exc
     return writer.result()
 
 
@@ -637,8 +665,17 @@ def extract_archive(archive: Path, dest: Path, limits: ExtractLimits) -> Extract
     except OSError as exc:
         if "Invalid data stream" in str(exc) or "CRC" in str(exc):
             raise UnsafeContentError(f"corrupt or truncated archive ({_short(exc)})") from exc
-        raise
+        raise _storage_error(exc) from exc
     return writer.result()
+
+
+def _storage_error(exc: OSError) -> Exception:
+    """Disk full / quota / I/O errors while writing become a :class:`StorageError`; others stay as they are."""
+    if exc.errno in {errno.ENOSPC, errno.EDQUOT}:
+        return StorageError("not enough disk space to unpack the add-on")
+    if exc.errno == errno.EIO:
+        return StorageError("an I/O error happened while unpacking the add-on")
+    return exc
 
 
 def _short(exc: BaseException) -> str:

@@ -221,7 +221,6 @@ class GitHubSource(Source):
         :raises UnsafeContentError: links, devices or forbidden names in the tree.
         """
         from kiroclaw.acquire import ExtractLimits
-        from kiroclaw.layout import detect_layout
 
         from ._git import fetch_tree
 
@@ -234,7 +233,7 @@ class GitHubSource(Source):
         warnings: list[str] = []
         if not ref.subpath:
             root, warnings = await asyncio.to_thread(_arrange_marketplace, fetched.tree, staging_dir)
-        layout = await asyncio.to_thread(detect_layout, root)
+        single = await asyncio.to_thread(_single_skill_name, root)
         pinned = ref.version is not None and bool(FULL_SHA.match(ref.version) or SHORT_SHA.match(ref.version))
         pinned = pinned and fetched.commit.startswith(ref.version or "")
         version = ref.version if fetched.is_tag else fetched.commit[:7]
@@ -245,13 +244,13 @@ class GitHubSource(Source):
         }
         if ref.subpath:
             origin["path"] = ref.subpath
-        if layout.kind == "skill":
+        if single is not None:
             return Fetched(
                 root=root,
                 version=version,
                 resolved_ref=fetched.commit,
                 origin=origin,
-                name=layout.skills[0].name,
+                name=single,
                 pinned=pinned,
                 warnings=tuple(warnings),
             )
@@ -291,6 +290,20 @@ class GitHubSource(Source):
             raise SourceError(f"{ref.locator} has no branch or tag {ref.version or 'HEAD'!r} any more")
         recorded = installed.origin.get("commit")
         return None if commit == recorded else commit
+
+
+def _single_skill_name(root: Path) -> str | None:
+    """The skill name when ``root`` (or its one sub-folder) is a single skill, else ``None`` (a package).
+
+    The full layout check and validation are the core's (:func:`kiroclaw.layout.detect_layout`).
+    """
+    from kiroclaw.layout import detect_layout
+
+    top = [p for p in root.iterdir()]
+    if (root / "SKILL.md").is_file() or (len(top) == 1 and (top[0] / "SKILL.md").is_file()):
+        layout = detect_layout(root)
+        return layout.skills[0].name if layout.kind == "skill" else None
+    return None
 
 
 def _arrange_marketplace(tree: Path, staging_dir: Path) -> tuple[Path, list[str]]:
