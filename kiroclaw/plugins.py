@@ -22,7 +22,7 @@ from .errors import PluginConflictError, PluginError, PluginLoadError
 log = logging.getLogger(__name__)
 
 #: Core behaviour registered directly (like pytest's essential plugins): cannot be disabled.
-DEFAULT_PLUGINS: tuple[str, ...] = ("kiroclaw.default_plugins.layers", "kiroclaw.bot.plugin", "kiroclaw.agent.hooks")
+DEFAULT_PLUGINS: tuple[str, ...] = ("kiroclaw.default_plugins.layers", "kiroclaw.bot.plugin", "kiroclaw.agent.hooks", "kiroclaw.audit")
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 
