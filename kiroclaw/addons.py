@@ -489,7 +489,7 @@ class AddonManager:
                 )
 
             warnings = list(fetched.warnings) + list(layout.warnings)
-            warnings.extend(self._run_policy(record, layout.root, scope, assume_yes))
+            warnings.extend(await asyncio.to_thread(self._run_policy, record, layout.root, scope, assume_yes))
             record = record.model_copy(update={"warnings": warnings})
 
             report("installing", record.path)
@@ -707,6 +707,7 @@ class AddonManager:
         force: bool = False,
         assume_yes: bool = False,
         progress: ProgressCallback | None = None,
+        caller: str = "cli",
     ) -> builtins.list[UpdateResult]:
         """Update one add-on (``name``) or every add-on of the scope; one result per add-on, in name order.
 
@@ -714,12 +715,18 @@ class AddonManager:
         files were edited since install (fingerprint differs) is not overwritten unless ``force``.
         A failure of one add-on is reported in its result and does not stop the others.
 
+        :param caller: ``cli`` or ``bot`` (passed to the source as for install: the bot's local folders
+            must still be under ``LOCAL_SOURCE_ROOTS``).
         :raises NotFoundError: ``name`` is not installed.
         """
         records = [self.get(name, scope)] if name is not None else self.list(scope)
         results: list[UpdateResult] = []
         for record in records:
-            results.append(await self._update_one(record, scope, force=force, assume_yes=assume_yes, progress=progress))
+            results.append(
+                await self._update_one(
+                    record, scope, force=force, assume_yes=assume_yes, progress=progress, caller=caller
+                )
+            )
         return results
 
     async def _update_one(
@@ -730,6 +737,7 @@ class AddonManager:
         force: bool,
         assume_yes: bool,
         progress: ProgressCallback | None,
+        caller: str,
     ) -> UpdateResult:
         old = short_version(record)
         if record.pinned:
@@ -765,7 +773,7 @@ class AddonManager:
                 force=True,
                 assume_yes=assume_yes,
                 progress=progress,
-                caller="cli",
+                caller=caller,
                 previous=record,
             )
         except KiroclawError as exc:

@@ -165,6 +165,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp creates 0600; the registry holds nothing secret
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -130,7 +130,12 @@ KIROCLAW_BIN = Path(__import__("sys").executable).parent / "kiroclaw"
 def run_kiroclaw(
     *args: str, env: Mapping[str, str], cwd: Path | None = None, input: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``kiroclaw`` console script as a real subprocess; output captured as text."""
+    """Run the installed ``kiroclaw`` console script as a real subprocess; output captured as text.
+
+    Runs in ``cwd`` or else next to the workspace, so a developer's ``.env`` is never read.
+    """
+    if cwd is None and "WORKSPACE_BASE_PATH" in env:
+        cwd = Path(env["WORKSPACE_BASE_PATH"]).parent
     return subprocess.run(
         [str(KIROCLAW_BIN), *args],
         env=dict(env),

@@ -232,6 +232,7 @@ def test_two_processes_installing_into_one_user_never_lose_an_entry(cli_env, tmp
         subprocess.Popen(
             [str(Path(sys.executable).parent / "kiroclaw"), "addon", "install", *specs, "--user", "9"],
             env=cli_env,
+            cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -267,6 +268,7 @@ def test_addon_and_skills_commands_do_not_import_heavy_libraries(cli_env, tmp_pa
     proc = subprocess.run(
         [sys.executable, "-c", LIGHT_SCRIPT, str(skill)],
         env=cli_env,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,

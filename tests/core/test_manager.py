@@ -259,3 +259,11 @@ async def test_manager_works_across_event_loops(host, tmp_path: Path) -> None:
 
     await asyncio.to_thread(other_loop)
     assert manager.list(USER) == []
+
+
+async def test_a_folder_named_like_an_installed_add_on_is_judged_by_its_content(host, tmp_path: Path) -> None:
+    await host.addons.install(str(write_package(tmp_path / "a" / "tools", skills=["x-one"])), USER)
+    # a different folder with the same base name holding a single skill called "hammer"
+    result = await host.addons.install(str(write_skill(tmp_path / "b", "hammer", folder="tools")), USER)
+    assert result.record.name == "hammer"
+    assert [r.name for r in host.addons.list(USER)] == ["hammer", "tools"]
