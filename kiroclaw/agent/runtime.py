@@ -10,6 +10,7 @@ user's add-ons changed since it started) → open the thread's ACP session (``se
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import shutil
@@ -90,6 +91,7 @@ class AgentRuntime:
             idle_timeout_s=settings.idle_timeout_seconds,
         )
         self._running: dict[tuple[int, int], _Running] = {}
+        self._enforcers: set[asyncio.Task[None]] = set()
         ensure_refresher(host)
 
     # --- public API ---------------------------------------------------------------------------
@@ -168,7 +170,8 @@ class AgentRuntime:
                 await process.stop()
 
         task = asyncio.create_task(_enforce())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._enforcers.add(task)
+        task.add_done_callback(self._enforcers.discard)
         return True
 
     async def new_session(self, user_id: int, thread_id: int) -> None:
@@ -209,6 +212,8 @@ class AgentRuntime:
 
     async def aclose(self) -> None:
         """Kill every agent process group and close the session store."""
+        for task in list(self._enforcers):
+            task.cancel()
         await self.pool.aclose()
         await self.store.close()
 
@@ -232,6 +237,7 @@ class AgentRuntime:
     async def _start_process(self, user_id: int, thread_id: int) -> tuple[AgentProcess, Any]:
         settings = self.host.settings
         thread_dir = self._thread_dir(user_id, thread_id)
+        await asyncio.to_thread(importlib.import_module, "acp")  # the SDK's first import is slow: off the loop
         stamp = await asyncio.to_thread(input_stamp, self.host, user_id)
         provisioned = await asyncio.to_thread(provision_home, self.host, user_id)
         await asyncio.to_thread(thread_dir.mkdir, parents=True, exist_ok=True)
