@@ -56,7 +56,7 @@ def clawhub(served: ServedHub, tmp_path: Path):  # type: ignore[no-untyped-def]
     home.mkdir()
     workdir = tmp_path / "wd"
     workdir.mkdir()
-    env = {
+    base_env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
@@ -66,10 +66,11 @@ def clawhub(served: ServedHub, tmp_path: Path):  # type: ignore[no-untyped-def]
         "NO_COLOR": "1",
     }
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = {k: v for k, v in {**base_env, **(env or {})}.items() if v}
         return subprocess.run(
             [str(binary), "--workdir", str(workdir), "--no-input", *args],
-            env=env,
+            env=full_env,
             capture_output=True,
             text=True,
             timeout=60,
@@ -123,3 +124,14 @@ def test_clawhub_cli_honours_our_moderation_flags(clawhub) -> None:  # type: ign
     assert shady.returncode != 0 and "suspicious" in (shady.stdout + shady.stderr).lower()
     assert not (clawhub.workdir / "skills" / "evil-tool").exists()
     assert not (clawhub.workdir / "skills" / "shady-tool").exists()
+
+
+def test_clawhub_cli_inspect_explore_and_site_discovery(clawhub, served: ServedHub) -> None:  # type: ignore[no-untyped-def]
+    inspected = clawhub("inspect", "weather-api", "--versions", "--files")
+    out = inspected.stdout + inspected.stderr
+    assert inspected.returncode == 0, out
+    assert "1.1.0" in out and "1.0.0" in out and "scripts/run.sh" in out
+    explored = clawhub("explore")
+    assert explored.returncode == 0 and "plain-notes" in explored.stdout and "evil-tool" not in explored.stdout
+    found = clawhub("search", "forecasts", env={"CLAWHUB_REGISTRY": "", "CLAWHUB_SITE": served.url})
+    assert found.returncode == 0 and "weather-api" in found.stdout, found.stderr
