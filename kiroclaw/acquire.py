@@ -600,6 +600,8 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
 def _extract_zip(path: Path, writer: _Writer) -> None:
     limits = writer.limits
     size = path.stat().st_size
+    if not _strict_zip_end(path, size):
+        raise UnsafeContentError("corrupt zip archive (data after the end record, or no end record)")
     declared = _zip_entry_count(path, size)
     if declared is not None and declared > 4 * limits.max_files + 16:
         raise LimitExceededError(f"the archive has more than {limits.max_files} members")

@@ -328,6 +328,7 @@ REFUSALS: list[tuple[str, str, Callable[[], bytes], type[Exception], str]] = [
         "duplicate",
     ),
     ("15-dup-local-header", "a.zip", duplicate_local_header_zip, UnsafeContentError, "zip"),
+    ("15-data-after-end", "a.zip", lambda: zip_with([]) + b"trailing bytes", UnsafeContentError, "after the end"),
     (
         "15-file-and-dir",
         "a.tar.gz",
