@@ -427,11 +427,14 @@ class AddonManager:
         settings = self._settings
         doc = load_registry(paths)
         by_name = {r.name: r for r in doc.addons}
-        # Cheap refusals before any download: the final name is only known after the fetch, so both
-        # checks run again below.
-        if ref.name in by_name and not force:
-            raise AlreadyInstalledError(f"{ref.name} is already installed in {scope.label}; use --force to reinstall")
-        self._check_quota(doc, ref.name, scope)
+        # Cheap refusals before any download. The final name is only known after the fetch (a single
+        # skill is named by its frontmatter), so these look at the same spec from the same source only,
+        # and both checks run again below with the final name.
+        same = next((r for r in doc.addons if r.source == source.name and r.spec == ref.spec), None)
+        if same is not None and not force and previous is None:
+            raise AlreadyInstalledError(f"{same.name} is already installed in {scope.label}; use --force to reinstall")
+        if same is None:
+            self._check_quota(doc, ref.name, scope)
 
         paths.staging_dir.mkdir(parents=True, exist_ok=True)
         staging = paths.staging_dir / secrets.token_hex(8)
