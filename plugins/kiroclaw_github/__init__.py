@@ -226,8 +226,14 @@ class GitHubSource(Source):
 
         setup = self._setup(ref.locator)
         limits = ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
+        loop = asyncio.get_running_loop()
+
+        def report(stage: str, detail: str | None = None) -> None:
+            # Progress callbacks belong to the event loop (the bot edits a message); never call them from git's thread.
+            loop.call_soon_threadsafe(context.progress, stage, detail)
+
         fetched = await _run_cancellable(
-            lambda cancel: fetch_tree(setup, staging_dir, ref.version, ref.subpath, limits, cancel, context.progress)
+            lambda cancel: fetch_tree(setup, staging_dir, ref.version, ref.subpath, limits, cancel, report)
         )
         root = fetched.tree
         warnings: list[str] = []

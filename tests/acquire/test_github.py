@@ -494,3 +494,18 @@ async def test_cancelling_an_install_kills_git(
     assert processes_mentioning(f"127.0.0.1:{stalled_server}") == []
     staging = workspace / str(USER) / ".staging"
     assert not staging.exists() or not any(staging.iterdir())
+
+
+async def test_progress_is_reported_on_the_event_loop(acq_host: Host, git_base: GitBase) -> None:
+    import threading
+
+    make_package(git_base)
+    seen: list[tuple[str, bool]] = []
+
+    def progress(stage: str, detail: str | None = None) -> None:
+        seen.append((stage, threading.current_thread() is threading.main_thread()))
+
+    await acq_host.addons.install("acme/tools", Scope.user(USER), progress=progress)
+    stages = [stage for stage, _ in seen]
+    assert "downloading" in stages and "unpacking" in stages and stages[-1] == "installed"
+    assert all(on_loop for _, on_loop in seen)

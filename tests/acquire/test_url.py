@@ -480,3 +480,29 @@ async def test_self_signed_certificate_is_refused(
         "download failed",
     )
     assert "certificate" in exc.user_message.lower()
+
+
+async def test_cancelled_download_leaves_nothing_behind(
+    acq_host: Host, http_server: HttpServer, workspace: Path
+) -> None:
+    started = asyncio.Event()
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        started.set()
+        for _ in range(100):
+            await response.write(b"\x1f" * 1024)
+            await asyncio.sleep(0.05)
+        return response
+
+    http_server.routes["/cancel.tar.gz"] = trickle
+    task = asyncio.ensure_future(acq_host.addons.install(http_server.url("/cancel.tar.gz"), Scope.user(USER)))
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    staging = workspace / str(USER) / ".staging"
+    assert not staging.exists() or not any(staging.iterdir())
+    assert acq_host.addons.list(Scope.user(USER)) == []
