@@ -144,9 +144,11 @@ class Host:
             return self.source(name), rest
         name = self.pm.hook.resolve_source(spec=text, sources=self.sources)
         if name is None:
+            disabled = ", ".join(self.settings.kiroclaw_disable_plugins)
             raise SpecError(
                 f"no source understands {text!r}; try a registry name (weather-api), org/repo, "
                 "an https:// archive URL or ./folder"
+                + (f" (disabled on this server: {disabled})" if disabled else "")
             )
         return self.source(name), text
 

@@ -41,7 +41,7 @@ def test_disabled_local_plugin_is_absent_and_local_installs_fail_clearly(cli_env
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert "no source understands" in lines[0]
+    assert "no source understands" in lines[0] and "(disabled on this server: local)" in lines[0]
     proc = run_kiroclaw("addon", "install", f"local:{skill}", "--user", "42", env=env)
     assert proc.returncode == 1
     assert "'local' source is disabled on this server" in proc.stderr
