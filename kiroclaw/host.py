@@ -147,8 +147,7 @@ class Host:
             disabled = ", ".join(self.settings.kiroclaw_disable_plugins)
             raise SpecError(
                 f"no source understands {text!r}; try a registry name (weather-api), org/repo, "
-                "an https:// archive URL or ./folder"
-                + (f" (disabled on this server: {disabled})" if disabled else "")
+                "an https:// archive URL or ./folder" + (f" (disabled on this server: {disabled})" if disabled else "")
             )
         return self.source(name), text
 
