@@ -22,7 +22,12 @@ from .errors import PluginConflictError, PluginError, PluginLoadError
 log = logging.getLogger(__name__)
 
 #: Core behaviour registered directly (like pytest's essential plugins): cannot be disabled.
-DEFAULT_PLUGINS: tuple[str, ...] = ("kiroclaw.default_plugins.layers", "kiroclaw.bot.plugin", "kiroclaw.agent.hooks", "kiroclaw.audit")
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "kiroclaw.default_plugins.layers",
+    "kiroclaw.bot.plugin",
+    "kiroclaw.agent.hooks",
+    "kiroclaw.audit",
+)
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 
@@ -174,9 +179,7 @@ def _own_version() -> str:
         return "0+unknown"
 
 
-def _info(
-    pm: pluggy.PluginManager, name: str, plugin: object, dist: str, version: str, *, builtin: bool
-) -> PluginInfo:
+def _info(pm: pluggy.PluginManager, name: str, plugin: object, dist: str, version: str, *, builtin: bool) -> PluginInfo:
     callers = pm.get_hookcallers(plugin) or []
     module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
     return PluginInfo(
