@@ -34,7 +34,7 @@ import threading
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -231,12 +231,12 @@ class Catalog:
             topics = tuple(meta.tags)
         else:
             tags = dict(meta.tags)
-        skill = CatalogSkill(slug, meta, tuple(versions), topics=topics, tags=tags)
-        latest = skill.latest
+        draft = CatalogSkill(slug, meta, tuple(versions), topics=topics, tags=tags)
+        latest = draft.latest
         assert latest is not None
-        tags.setdefault("latest", latest.version)
         summary = meta.summary if meta.summary is not None else self._description(latest.path)
-        return CatalogSkill(slug, meta, tuple(versions), summary=summary, topics=topics, tags=tags)
+        # ``tags.latest`` always names the version served as latest (a stale tag is corrected).
+        return replace(draft, summary=summary, tags={**tags, "latest": latest.version})
 
     def skills(self) -> Iterable[CatalogSkill]:
         """Every readable skill (invalid ones are logged and left out)."""

@@ -32,8 +32,13 @@ USER = Scope.user(42)
 
 
 def snapshot(workspace: Path) -> dict[str, str]:
-    """Files under the workspace (sha256 each); lock files and empty folders are not state."""
-    return {k: v for k, v in _snapshot(workspace).items() if v != "dir" and not k.endswith(".lock")}
+    """Files under the workspace (sha256 each); lock files, empty folders and the audit log (which records
+    refusals on purpose) are not add-on state."""
+    return {
+        k: v
+        for k, v in _snapshot(workspace).items()
+        if v != "dir" and not k.endswith(".lock") and not k.startswith("audit.log")
+    }
 
 
 def skill_dir(host, name: str = "weather-api") -> Path:  # type: ignore[no-untyped-def]
