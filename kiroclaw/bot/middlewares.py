@@ -138,13 +138,16 @@ class ErrorMiddleware(BaseMiddleware):
     @staticmethod
     async def _tell(event: TelegramObject, html_text: str, plain: str) -> None:
         message, query = _reply_target(event)
-        try:
-            if query is not None:
-                await query.answer(plain[:190], show_alert=False)
-            if message is not None:
+        if query is not None:
+            try:  # fails harmlessly when the handler answered the button already
+                await query.answer(plain[:190])
+            except Exception:
+                log.debug("callback query already answered", exc_info=True)
+        if message is not None:
+            try:
                 await message.answer(html_text)
-        except Exception:  # the chat may be gone; the error itself is logged already
-            log.warning("could not report an error to the chat", exc_info=True)
+            except Exception:  # the chat may be gone; the error itself is logged already
+                log.warning("could not report an error to the chat", exc_info=True)
 
 
 class InstallGuard:

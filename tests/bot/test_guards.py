@@ -212,3 +212,18 @@ async def test_unexpected_errors_are_logged_and_apologised_for(start_bot) -> Non
     assert "/srv" not in transcript and "SECRET" not in transcript and "Traceback" not in transcript
     errors = [r for r in h.log_records if r.levelno >= logging.ERROR]
     assert errors and errors[0].exc_info is not None, "the traceback was not logged"
+
+
+async def test_an_error_after_a_button_press_still_reaches_the_chat(start_bot, hub) -> None:
+    h = await start_bot(kirohub_registry_url=hub.url)
+    await h.say(ALICE, "/addon install weather-api")
+    await h.say(ALICE, "/addon remove weather-api")
+    first = h.fake.last_bot(ALICE.id)
+    await h.say(ALICE, "/addon remove weather-api")
+    second = h.fake.last_bot(ALICE.id)
+    await h.press(ALICE, first.message_id, "Remove")
+    assert "Removed weather-api" in h.fake.messages[first.message_id].text
+    await h.press(ALICE, second.message_id, "Remove")
+    assert h.last(ALICE).startswith("⚠️") and "weather-api" in h.last(ALICE)
+    h.assert_clean(ALICE.id)
+    assert not h.errors(), h.errors()
