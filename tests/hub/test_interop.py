@@ -24,6 +24,9 @@ CLAWHUB_VERSION = "0.23.3"
 
 pytestmark = pytest.mark.network_npm
 
+#: the reason the npm install failed in this run (tried once per run, not once per test)
+_install_failure: list[str] = []
+
 
 def clawhub_bin() -> Path:
     """Path of the pinned ``clawhub`` CLI, installing it on first use; skips the test when impossible."""
@@ -35,17 +38,31 @@ def clawhub_bin() -> Path:
     prefix = Path(tempfile.gettempdir()) / f"kiroclaw-clawhub-{CLAWHUB_VERSION}"
     binary = prefix / "node_modules" / ".bin" / "clawhub"
     prefix.mkdir(parents=True, exist_ok=True)
+    if _install_failure:
+        pytest.skip(_install_failure[0])
     with FileLock(str(prefix) + ".lock", timeout=300):
         if not binary.exists():
             result = subprocess.run(
-                [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", f"clawhub@{CLAWHUB_VERSION}"],
+                [
+                    npm,
+                    "install",
+                    "--prefix",
+                    str(prefix),
+                    "--no-audit",
+                    "--no-fund",
+                    "--fetch-retries=1",
+                    f"clawhub@{CLAWHUB_VERSION}",
+                ],
                 capture_output=True,
                 text=True,
                 timeout=240,
                 check=False,
             )
             if result.returncode != 0 or not binary.exists():
-                pytest.skip(f"could not install clawhub@{CLAWHUB_VERSION} from npm: {result.stderr.strip()[-300:]}")
+                _install_failure.append(
+                    f"could not install clawhub@{CLAWHUB_VERSION} from npm: {result.stderr.strip()[-300:]}"
+                )
+                pytest.skip(_install_failure[0])
     return binary
 
 
