@@ -650,7 +650,10 @@ class AddonManager:
         record = _find(doc, name, scope)
         folder = paths.root / record.path
         paths.staging_dir.mkdir(parents=True, exist_ok=True)
-        trash = paths.staging_dir / f"remove-{secrets.token_hex(8)}"
+        staging = paths.staging_dir / secrets.token_hex(8)
+        staging.mkdir()
+        # the same shape as a replace (``old-N`` in a staging folder), so fsck can put it back after a crash
+        trash = staging / "old-0"
         moved = False
         try:
             if folder.exists() or folder.is_symlink():
@@ -666,7 +669,7 @@ class AddonManager:
                 raise StorageError(f"could not remove {record.name} ({exc.strerror or exc})") from exc
             raise
         finally:
-            _remove_tree(trash)
+            _remove_tree(staging)
             with contextlib.suppress(OSError):
                 paths.staging_dir.rmdir()
         return record
