@@ -113,3 +113,22 @@ def test_loading_the_bot_plugin_does_not_import_aiogram(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_button_payloads_belong_to_one_user_and_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiroclaw.bot import app as app_module
+    from kiroclaw.bot.app import ActionStore
+
+    now = [1000.0]
+    monkeypatch.setattr(app_module.time, "monotonic", lambda: now[0])
+    store = ActionStore(ttl_seconds=60, max_entries=3)
+    token = store.put(1, {"op": "install", "spec": "weather-api"})
+    assert len(token) <= 10 and len(f"ad:{token}".encode()) <= 64
+    assert store.get(token, 2) is None  # someone else's button
+    assert store.get(token, 1) == {"op": "install", "spec": "weather-api"}
+    assert store.pop(token, 1) is not None and store.get(token, 1) is None  # one-shot
+    token = store.put(1, {"op": "remove"})
+    now[0] += 61
+    assert store.get(token, 1) is None  # expired
+    tokens = [store.put(1, {"n": i}) for i in range(5)]
+    assert len(store) == 3 and store.get(tokens[0], 1) is None and store.get(tokens[-1], 1) == {"n": 4}
