@@ -42,11 +42,12 @@ from .errors import (
     StorageError,
     UnsafeContentError,
 )
+from .faults import checkpoint
 from .fingerprint import tree_fingerprint
 from .layout import DetectedLayout, detect_layout
 from .models import AddonRecord, RegistryDocument, utcnow
 from .policy import PolicyDecision
-from .registry import CONTROL_PREFIX, load_registry, save_registry, write_marker
+from .registry import CONTROL_PREFIX, disk_error, load_registry, save_registry, write_marker
 from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
 from .workspaces import Scope, ScopePaths
 
@@ -451,7 +452,11 @@ class AddonManager:
             )
             fetch_dir = staging / "fetch"
             fetch_dir.mkdir()
-            fetched = await source.fetch(ref, fetch_dir, context)
+            try:
+                fetched = await source.fetch(ref, fetch_dir, context)
+            except OSError as exc:  # disk full while staging
+                raise disk_error(exc, "stage the add-on's files") from exc
+            checkpoint("after-download")
             report("validating", None)
             layout, scan = await asyncio.to_thread(self._check_staged, fetched, fetch_dir)
 
@@ -594,7 +599,11 @@ class AddonManager:
         replaced: AddonRecord | None,
     ) -> None:
         """Rename the staged tree into place and write the registry; undo the renames if that fails."""
-        write_marker(new_root, record)
+        try:
+            write_marker(new_root, record)
+        except OSError as exc:
+            raise disk_error(exc, f"install {record.name}") from exc
+        checkpoint("staged")
         moved_aside: list[tuple[Path, Path]] = []  # (original place, where it is in staging)
         created: list[Path] = []
         placed = False
@@ -609,6 +618,7 @@ class AddonManager:
                     moved_aside.append((old, aside))
             created = _make_parents(dest.parent, paths.root)
             os.rename(new_root, dest)
+            checkpoint("after-rename")
             placed = True
             kept = [r for r in doc.addons if r.name != record.name and (replaced is None or r.name != replaced.name)]
             save_registry(paths, RegistryDocument(schema_version=doc.schema_version, addons=[*kept, record]))
@@ -623,9 +633,7 @@ class AddonManager:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
             if isinstance(exc, OSError):
-                raise StorageError(
-                    f"could not install {record.name} ({exc.strerror or exc}); nothing was changed", detail=str(exc)
-                ) from exc
+                raise disk_error(exc, f"install {record.name}") from exc
             raise
 
     # --- remove, enable, disable --------------------------------------------------------------

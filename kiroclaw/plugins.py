@@ -27,6 +27,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kiroclaw.bot.plugin",
     "kiroclaw.agent.hooks",
     "kiroclaw.audit",
+    "kiroclaw.fsck",
 )
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME

@@ -15,6 +15,7 @@ Callers hold the scope's lock (see :mod:`kiroclaw.addons`) around read-modify-wr
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from pathlib import Path, PurePosixPath
 import pydantic
 
 from .errors import RegistryCorruptError, StorageError
+from .faults import checkpoint
 from .models import REGISTRY_SCHEMA_VERSION, AddonRecord, RegistryDocument
 from .workspaces import ScopePaths
 
@@ -116,7 +118,8 @@ def load_registry(paths: ScopePaths) -> RegistryDocument:
     """Read the scope's registry; a missing file is an empty registry.
 
     :raises RegistryCorruptError: the file is unreadable or invalid; it has been moved aside
-        (``quarantined_to`` holds the new file name) and the scope now has no registry file.
+        (``quarantined_to`` holds the new file name) and rebuilt from the completion markers
+        (:func:`kiroclaw.fsck.rebuild_registry`), so the next read succeeds.
     :raises StorageError: an I/O error other than "file not found".
     """
     path = paths.registry_file
@@ -133,11 +136,16 @@ def load_registry(paths: ScopePaths) -> RegistryDocument:
         return parse_registry(data)
     except ValueError as exc:
         moved = quarantine(path)
-        log.error("registry %s is corrupt (%s); moved aside to %s", path, exc, moved)
+        log.info("registry %s is corrupt (%s); moved aside to %s", path, exc, moved)  # the error says it
+        from .fsck import rebuild_registry  # rebuild from the completion markers; never leave it empty
+
+        try:
+            count = len(rebuild_registry(paths).addons)
+            tail = f"it was moved aside to {moved.name} and rebuilt from {count} installed add-on(s); try again"
+        except StorageError:
+            tail = f"it was moved aside to {moved.name}; run 'kiroclaw fsck --repair' to rebuild it"
         raise RegistryCorruptError(
-            f"the add-on registry was corrupt ({exc}); it was moved aside to {moved.name}. "
-            "Run 'kiroclaw fsck' to rebuild it from the installed folders",
-            quarantined_to=moved.name,
+            f"the add-on registry was corrupt ({exc}); {tail}", quarantined_to=moved.name
         ) from None
 
 
@@ -170,6 +178,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        checkpoint("mid-registry-write")
         os.replace(tmp, path)
         fsync_dir(path.parent)
     except OSError as exc:
@@ -177,7 +186,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             tmp.unlink()
         except OSError:
             pass
-        raise StorageError(f"could not write {path.name} ({exc.strerror or exc})", detail=str(path)) from exc
+        raise disk_error(exc, f"write {path.name}") from exc
+
+
+def disk_error(exc: OSError, what: str) -> StorageError:
+    """The user-facing error for an ``OSError`` while writing: "disk full" for ENOSPC/EDQUOT, "I/O error"
+    for EIO, else the OS's reason. ``what`` completes "could not …" (``write addons.json``)."""
+    if exc.errno in {errno.ENOSPC, errno.EDQUOT}:
+        message = f"disk full: could not {what}; nothing was changed"
+    elif exc.errno == errno.EIO:
+        message = f"I/O error (the disk may be failing): could not {what}; nothing was changed"
+    else:
+        message = f"could not {what} ({exc.strerror or type(exc).__name__}); nothing was changed"
+    return StorageError(message, detail=str(exc))
 
 
 def fsync_dir(folder: Path) -> None:

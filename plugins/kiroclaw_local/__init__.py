@@ -43,6 +43,7 @@ from kiroclaw import (
     UnsafeContentError,
     hookimpl,
 )
+from kiroclaw.faults import checkpoint
 
 _PATH_SPEC = re.compile(r"^(?:\.{1,2}|~|\.{1,2}/.*|~/.*|/.*)$", re.S)
 _SKIPPED_DIRS = frozenset({".git"})
@@ -102,6 +103,7 @@ def copy_tree_safely(
             if total > max_bytes:
                 raise QuotaExceededError(f"the folder is larger than {max_bytes // (1024 * 1024)} MB")
             _copy_file(source_file, target_dir / name, max_bytes - (total - st.st_size))
+            checkpoint("mid-extract")
             if progress is not None:
                 progress(files, total)
     return files, total
