@@ -198,10 +198,11 @@ class LocalSource(Source):
         if not folder.is_dir():
             raise NotFoundError("the folder it was installed from no longer exists")
         root = folder
-        if installed.kind == "skill" and not (folder / "SKILL.md").is_file():
-            only = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
-            if len(only) == 1:
-                root = only[0]
+        # the core installs the folder's only sub-folder when the top holds no add-on (layout detection)
+        if not any((folder / name).exists() for name in ("SKILL.md", "skills", "recipes")):
+            entries = [p for p in folder.iterdir() if p.name not in {".git", "__MACOSX", ".DS_Store"}]
+            if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+                root = entries[0]
         current = await asyncio.to_thread(tree_fingerprint, root)
         return None if current == installed.fingerprint else current
 

@@ -170,3 +170,13 @@ async def test_version_from_metadata_and_update_follows_the_folder(host, tmp_pat
     src.rmdir()
     (result,) = await host.addons.update("versioned", USER)
     assert (result.status, result.message) == ("failed", "the folder it was installed from no longer exists")
+
+
+async def test_latest_of_a_wrapped_package_compares_the_same_tree(host, tmp_path: Path) -> None:
+    outer = tmp_path / "checkout"
+    write_package(outer / "inner-pack", skills=["wrapped"])
+    record = (await host.addons.install(str(outer), USER)).record
+    assert record.skills == ["wrapped"]
+    assert await host.sources["local"].latest(record) is None
+    (result,) = await host.addons.update(record.name, USER)
+    assert result.status == "current"
