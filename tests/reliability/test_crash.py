@@ -75,6 +75,7 @@ def _one_point(point: str, base: Path) -> list[dict[str, float | bool | str]]:
     first = run_kiroclaw("addon", "install", str(_skill(src, "base-skill", "1")), "--user", "42", env=env)
     assert first.returncode == 0, first.stderr
     results = []
+    base_version = "1"
     for run in range(RUNS):
         # every third run replaces the existing add-on (--force), the others install a new one
         replace = run % 3 == 2
@@ -87,7 +88,9 @@ def _one_point(point: str, base: Path) -> list[dict[str, float | bool | str]]:
         recovery = time.monotonic() - started
         listed = check_invariants(settings, scope)
         assert "base-skill" in listed, "the add-on installed before the crash disappeared"
-        assert listed["base-skill"] == "1" or (replace and listed["base-skill"] == version)
+        # a killed replace leaves the old version or (killed after the rename) the new one, never a mix
+        assert listed["base-skill"] == base_version or (replace and listed["base-skill"] == version)
+        base_version = listed["base-skill"]
         after = reconcile_all(Host(settings), repair=False)
         assert after.consistent and not after.problems, after.problems
         results.append(
