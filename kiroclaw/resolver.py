@@ -80,44 +80,80 @@ def _frontmatter(path: str) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-#: Plain YAML scalars that YAML would read as something other than the same string.
-_NON_STRING = re.compile(r"^(?:[-+]?[0-9][0-9_.:eE+-]*|[-+]?\.(?:inf|nan)|~|null|true|false|yes|no|on|off|y|n)$", re.I)
-_SIMPLE_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*):(?: (.*))?$")
-_PLAIN_START = re.compile(r"^[A-Za-z0-9(_/.,$]")
+#: Plain scalars YAML 1.1 reads as booleans or null (everything starting with a digit falls back anyway).
+_NON_STRING = re.compile(r"^(?:y|n|yes|no|on|off|true|false|null)$", re.I)
+_KEY_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*):(?: +(.*))?$")
+_PLAIN_START = re.compile(r"^[A-Za-z(_/$]")
+
+
+def _safe_plain(value: str) -> bool:
+    """A one-line plain YAML scalar that YAML reads as exactly this string."""
+    return (
+        bool(_PLAIN_START.match(value))
+        and not _NON_STRING.match(value)
+        and ": " not in value
+        and " #" not in value
+        and "\t" not in value
+        and not value.endswith(":")
+        and value.isprintable()
+    )
 
 
 def _simple_frontmatter(lines: list[str]) -> dict[str, object] | None:
-    """``name``/``description``/``title`` of a frontmatter whose lines are simple ``key: plain value``
-    pairs at the top level, without YAML (4x faster); ``None`` when YAML is needed to be exact.
+    """``name`` and ``description`` of a frontmatter made only of simple lines, without YAML (4x faster);
+    ``None`` when YAML is needed to be exact.
 
-    Other keys are not parsed: their lines only need to look like ordinary YAML (indented lines under a
-    key are allowed; they belong to that key).
+    Simple lines: ``key: plain value``; ``key:`` followed by a block of lines indented alike, each
+    ``- plain value`` or ``sub: plain value``; blank lines and comments. Anything else defers to YAML,
+    so a frontmatter YAML would reject is never accepted here.
     """
     data: dict[str, object] = {}
-    wanted = ("name", "description")
-    current: str | None = None
+    seen: set[str] = set()
+    block_indent: int | None = None
+    in_block = False
     for raw in lines:
-        line = raw.rstrip("\r\n")
-        if not line.strip() or line.lstrip().startswith("#"):
+        line = raw.rstrip("\r\n").rstrip(" ")
+        if not line.isprintable():
+            return None  # tabs, form feeds, control characters: YAML's rules
+        if not line or line.lstrip(" ").startswith("#"):
             continue
-        if line[0] in " \t-":
-            if current in wanted:
-                return None  # a multi-line value of a key we need
+        if line[0] == " ":
+            if not in_block:
+                return None  # indented text under a key that has a value: YAML rejects or folds it
+            indent = len(line) - len(line.lstrip(" "))
+            if block_indent is None:
+                block_indent = indent
+            if indent != block_indent:
+                return None
+            item = line[indent:]
+            if item.startswith("- "):
+                if not _safe_plain(item[2:].strip()):
+                    return None
+                continue
+            match = _KEY_LINE.match(item)
+            if match is None or (match.group(2) is not None and not _safe_plain(match.group(2).strip())):
+                return None
+            if match.group(2) is None:
+                return None  # a deeper block
             continue
-        match = _SIMPLE_LINE.match(line)
+        match = _KEY_LINE.match(line)
         if match is None:
             return None
-        key, value = match.group(1), (match.group(2) or "").strip()
-        current = key
-        if key not in wanted:
+        key, value = match.group(1), match.group(2)
+        if key in seen:
+            return None
+        seen.add(key)
+        block_indent = None
+        in_block = value is None
+        if value is None:
+            if key in ("name", "description"):
+                return None
             continue
-        if key in data or not value or not _PLAIN_START.match(value) or value.endswith(":"):
+        value = value.strip()
+        if not _safe_plain(value):
             return None
-        if ": " in value or " #" in value or "\t" in value:
-            return None
-        if _NON_STRING.match(value):
-            return None
-        data[key] = value
+        if key in ("name", "description"):
+            data[key] = value
     return data
 
 
