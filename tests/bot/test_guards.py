@@ -227,3 +227,21 @@ async def test_an_error_after_a_button_press_still_reaches_the_chat(start_bot, h
     assert h.last(ALICE).startswith("⚠️") and "weather-api" in h.last(ALICE)
     h.assert_clean(ALICE.id)
     assert not h.errors(), h.errors()
+
+
+async def test_one_install_in_flight_through_the_bot(start_bot, hub) -> None:
+    h = await start_bot(kirohub_registry_url=hub.url, as_tasks=True, kirohub_timeout_seconds=2.0, kirohub_retries=0)
+    hub.fault("/api/v1/skills/weather-api", "stall", times=5)
+    h.fake.send_text(ALICE, "/addon install weather-api")
+    await h.fake.wait_for(lambda: any("Installing" in t for t in h.fake.bot_texts(ALICE.id)), timeout=20)
+    progress = h.fake.last_bot(ALICE.id)
+    h.fake.send_text(ALICE, "/addon install plain-notes")
+    await h.fake.wait_for(lambda: any("still running" in t for t in h.fake.bot_texts(ALICE.id)), timeout=20)
+    # another user is not blocked meanwhile
+    h.fake.send_text(BOB, "/addon install plain-notes")
+    await h.fake.wait_for(lambda: any("Installed plain-notes" in t for t in h.fake.bot_texts(BOB.id)), timeout=20)
+    # the stalled install ends with one line, and the slot is free again
+    await h.fake.wait_for(lambda: progress.text.startswith("❌"), timeout=30)
+    h.fake.send_text(ALICE, "/addon install plain-notes")
+    await h.fake.wait_for(lambda: any("Installed plain-notes" in t for t in h.fake.bot_texts(ALICE.id)), timeout=20)
+    h.assert_clean(ALICE.id, BOB.id)
