@@ -15,7 +15,7 @@ Not a test: run it by hand::
   exactly 5 must succeed each time (the quota TOCTOU of catalogue case 48).
 * ``bombs`` — a 10 GiB gzip bomb, a 1,000,000-member tar and a 2,000-deep tar, extracted by
   ``kiroclaw.acquire.extract_archive`` in a child process: time to rejection, peak disk use of the
-  destination (sampled every 5 ms), the child's peak RSS against a child that only imports the module.
+  destination (sampled every 50 ms), the child's peak RSS against a child that only imports the module.
   The archives are built streaming (the 10 GiB bomb is ~10 MB of repeated gzip members).
 * ``crash`` — the kill matrix of ``tests/reliability/test_crash.py`` with more runs per point.
 """
@@ -172,6 +172,12 @@ async def bench_load(work: Path, users: int, size_kb: int) -> None:
         )
         host = Host(settings)
         specs = ["big-a", "big-b", "bench/big-c"]
+        # warm-up (not measured): the first install imports the HTTP and git clients inside the event loop
+        # (about 0.5 s once per process); a bot pays that once at its first install
+        with LagMonitor() as cold:
+            for spec in specs:
+                await host.addons.install(spec, Scope.user(999))
+        row("load: event-loop lag of the very first install (cold imports)", f"{cold.max_lag_seconds * 1000:.0f} ms")
         with LagMonitor() as lag:
             started = time.perf_counter()
             results = await asyncio.gather(
@@ -186,7 +192,7 @@ async def bench_load(work: Path, users: int, size_kb: int) -> None:
         latencies = [t for t, exc in results if exc is None]
         errors = [exc for _, exc in results if exc is not None]
         correct = sum(
-            sorted(r.name for r in host.addons.list(Scope.user(1000 + u))) == sorted(["big-a", "big-b", "bench/big-c"])
+            sorted(r.name for r in host.addons.list(Scope.user(1000 + u))) == ["big-a", "big-b", "big-c"]
             for u in range(users)
         )
         row(
@@ -317,6 +323,32 @@ def build_deep(path: Path, depth: int) -> None:
         tar.addfile(info, io.BytesIO(b""))
 
 
+def build_split_bomb(path: Path, total_bytes: int, member_bytes: int) -> None:
+    """Like :func:`build_gzip_bomb`, but as many members each below the size cap: only counting the bytes
+    really written can stop it (a lying or per-member check would not)."""
+    block = 1024 * 1024
+    zeros = _gzip_member(b"\0" * block)
+    with path.open("wb") as out:
+        skill = tarfile.TarInfo("bomb/SKILL.md")
+        body = b"---\nname: bomb\ndescription: zeros\n---\n"
+        skill.size = len(body)
+        out.write(_gzip_member(skill.tobuf(format=tarfile.PAX_FORMAT) + body + b"\0" * (-len(body) % 512)))
+        for index in range(total_bytes // member_bytes):
+            info = tarfile.TarInfo(f"bomb/zeros-{index}.bin")
+            info.size = member_bytes
+            out.write(_gzip_member(info.tobuf(format=tarfile.PAX_FORMAT)))
+            for _ in range(member_bytes // block):
+                out.write(zeros)
+        out.write(_gzip_member(b"\0" * 1024))
+
+
+BOMBS: dict[str, Callable[[Path], None]] = {
+    "10 GiB gzip bomb, one member": lambda p: build_gzip_bomb(p, 10 * 1024**3),
+    "10 GiB gzip bomb, 256 members of 40 MiB": lambda p: build_split_bomb(p, 10 * 1024**3, 40 * 1024**2),
+    "1,000,000-member tar": lambda p: build_many_members(p, 1_000_000),
+    "2,000-deep tar": lambda p: build_deep(p, 2000),
+}
+
 _CHILD = """
 import resource, sys, time
 from pathlib import Path
@@ -359,7 +391,7 @@ def run_child(archive: Path, dest: Path, mode: str) -> tuple[float, str, float, 
         while not done.is_set():
             if dest.exists():
                 peak_disk = max(peak_disk, du_bytes(dest))
-            time.sleep(0.005)
+            time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -380,27 +412,26 @@ def bench_bombs(work: Path) -> None:
     print(
         f"bombs (limits: {limits.max_bytes >> 20} MiB, {limits.max_files} files, depth {limits.max_depth})", flush=True
     )
-    cases: dict[str, Callable[[Path], None]] = {
-        "10 GiB gzip bomb": lambda p: build_gzip_bomb(p, 10 * 1024**3),
-        "1,000,000-member tar": lambda p: build_many_members(p, 1_000_000),
-        "2,000-deep tar": lambda p: build_deep(p, 2000),
-    }
+    cases = BOMBS
     _, _, base_rss, _ = run_child(work / "none", work / "none-dest", "import")
     row("bombs: child RSS after importing kiroclaw.acquire (baseline)", f"{base_rss:.0f} MiB")
-    for label, build in cases.items():
+    for label in cases:
         archive = work / f"bomb-{len(label)}.tar.gz"
         started = time.perf_counter()
-        build(archive)
+        # built in a child: the parent must stay small, or forked children would report its RSS
+        subprocess.run([sys.executable, __file__, "--build-bomb", label, str(archive)], check=True, cwd=ROOT)
         built = time.perf_counter() - started
         dest = work / f"bomb-dest-{len(label)}"
         seconds, outcome, rss, disk = run_child(archive, dest, "extract")
+        archive_mb = archive.stat().st_size / 1e6
         row(
-            f"bombs: {label} ({archive.stat().st_size / 1e6:.1f} MB archive, built in {built:.0f} s)",
+            f"bombs: {label} ({archive_mb:.1f} MB archive, built in {built:.0f} s)",
             f"rejected in {seconds:.2f} s; peak disk {disk / 1e6:.1f} MB; peak RSS {rss:.0f} MiB "
             f"(+{rss - base_rss:.0f}); {outcome[:90]}",
             "reject < 3 s, disk ≤ limit, RSS < +50 MB",
         )
         archive.unlink()
+        subprocess.run(["rm", "-rf", str(dest)], check=False)
 
 
 # --- crash matrix -----------------------------------------------------------------------------------
@@ -438,6 +469,9 @@ def bench_crash(work: Path, runs: int) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--build-bomb"]:
+        BOMBS[sys.argv[2]](Path(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="load,flood,quota,bombs,crash")
     parser.add_argument("--users", type=int, default=50)
