@@ -727,11 +727,14 @@ class AddonManager:
 
         Pinned add-ons are skipped; sources without ``latest`` report ``unsupported``; an add-on whose
         files were edited since install (fingerprint differs) is not overwritten unless ``force``.
-        A failure of one add-on is reported in its result and does not stop the others.
+        A failure of one add-on is reported in its result and does not stop the others, except
+        :class:`ConfirmationRequired` (policy warnings, registry flags), which is raised so the caller can
+        ask and run the update again with ``assume_yes`` (add-ons updated before it stay updated).
 
         :param caller: ``cli`` or ``bot`` (passed to the source as for install: the bot's local folders
             must still be under ``LOCAL_SOURCE_ROOTS``).
         :raises NotFoundError: ``name`` is not installed.
+        :raises ConfirmationRequired: an add-on's new version needs the user's confirmation.
         """
         records = [self.get(name, scope)] if name is not None else self.list(scope)
         results: list[UpdateResult] = []
@@ -790,6 +793,8 @@ class AddonManager:
                 caller=caller,
                 previous=record,
             )
+        except ConfirmationRequired:
+            raise  # the caller asks the user (CLI --yes, the bot's button) and runs the update again
         except KiroclawError as exc:
             return UpdateResult(record.name, "failed", old, latest, exc.user_message)
         new = short_version(result.record)

@@ -267,3 +267,21 @@ async def test_a_folder_named_like_an_installed_add_on_is_judged_by_its_content(
     result = await host.addons.install(str(write_skill(tmp_path / "b", "hammer", folder="tools")), USER)
     assert result.record.name == "hammer"
     assert [r.name for r in host.addons.list(USER)] == ["hammer", "tools"]
+
+
+async def test_update_that_needs_confirmation_raises_and_then_goes_through(settings, tmp_path: Path) -> None:
+    class WarnOnV2:
+        @hookimpl
+        def check_addon(self, addon):
+            return kiroclaw.warn("version 2 asks for network access") if addon.version == "2.0" else None
+
+    host = Host(settings, extra_plugins=[("warn-v2", WarnOnV2())])
+    src = write_skill(tmp_path, "guarded", extra={"metadata": {"version": "1.0"}})
+    await host.addons.install(str(src), USER)
+    write_skill(tmp_path, "guarded", extra={"metadata": {"version": "2.0"}})
+    with pytest.raises(kiroclaw.ConfirmationRequired) as info:
+        await host.addons.update("guarded", USER)
+    assert info.value.reasons == ["version 2 asks for network access"]
+    assert host.addons.get("guarded", USER).version == "1.0"
+    (result,) = await host.addons.update("guarded", USER, assume_yes=True)
+    assert (result.status, result.new) == ("updated", "2.0")
