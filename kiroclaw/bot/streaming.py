@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,8 +25,6 @@ from aiogram.types import FSInputFile, Message
 from .format import MESSAGE_LIMIT_CHARS, agent_text_to_html, esc, split_html
 
 log = logging.getLogger(__name__)
-
-_draft_ids = itertools.count(int(time.time()) % 1_000_000 + 1)
 
 #: Preview text is cut to this many characters (the final reply is split, not cut).
 PREVIEW_LIMIT_CHARS = 3900
@@ -58,7 +56,7 @@ class ReplyStreamer:
         self.api_thread_id = api_thread_id
         self.mode = "draft" if use_drafts else "edit"
         self.interval_seconds = interval_seconds
-        self.draft_id = next(_draft_ids)
+        self.draft_id = secrets.randbelow(2**31 - 2) + 1  # any non-zero id; a new one per reply
         self.text = ""
         self.status = ""
         self.placeholder_id: int | None = None
