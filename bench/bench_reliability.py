@@ -363,7 +363,8 @@ if mode == "extract":
         outcome = "ACCEPTED"
     except KiroclawError as exc:
         outcome = f"{type(exc).__name__}: {exc.user_message}"
-print(f"{time.perf_counter() - started:.3f}|{outcome}")
+hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+print(f"{time.perf_counter() - started:.3f}|{int(hwm) / 1024:.1f}|{outcome}")
 """
 
 
@@ -399,10 +400,12 @@ def run_child(archive: Path, dest: Path, mode: str) -> tuple[float, str, float, 
     done.set()
     sampler.join()
     assert proc.stdout is not None
-    seconds, _, outcome = proc.stdout.read().strip().partition("|")
+    # VmHWM is the child's own peak (reset at exec); wait4's ru_maxrss would include the forked parent's
+    seconds, _, rest = proc.stdout.read().strip().partition("|")
+    hwm, _, outcome = rest.partition("|")
     if os.waitstatus_to_exitcode(status) != 0:
         outcome = f"child failed ({os.waitstatus_to_exitcode(status)})"
-    return float(seconds or 0), outcome, usage.ru_maxrss / 1024, peak_disk
+    return float(seconds or 0), outcome, float(hwm or usage.ru_maxrss / 1024), peak_disk
 
 
 def bench_bombs(work: Path) -> None:
@@ -445,6 +448,9 @@ def bench_crash(work: Path, runs: int) -> None:
     from tests.reliability import test_crash
 
     test_crash.RUNS = runs
+    import logging
+
+    logging.getLogger("kiroclaw").setLevel(logging.ERROR)  # fsck's per-problem warnings are expected here
     print(f"crash: {len(POINTS)} kill points × {runs} runs (SIGKILL, then start-up fsck)", flush=True)
     with ThreadPoolExecutor(max_workers=len(POINTS)) as pool:
         futures = {p: pool.submit(test_crash._one_point, p, work / f"crash-{p}") for p in POINTS}
