@@ -28,9 +28,7 @@ def _split(value: Any) -> Any:
 class Settings(BaseSettings):
     """Every KiroClaw setting. Units are in the names (``_mb``, ``_seconds``, ``_bytes``)."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     # --- storage and quotas (core) ---
     workspace_base_path: Path = Field(Path("workspaces"), description="root of all per-user state")

@@ -100,8 +100,7 @@ def skill_name_problems(name: object) -> list[str]:
         return [f"name {name[:80]!r} is longer than {MAX_NAME_LENGTH} characters"]
     if not _NAME.match(name):
         return [
-            f"name {name!r} must be lowercase letters, digits and single hyphens, "
-            "not starting or ending with a hyphen"
+            f"name {name!r} must be lowercase letters, digits and single hyphens, not starting or ending with a hyphen"
         ]
     return []
 
