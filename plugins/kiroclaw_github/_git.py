@@ -333,11 +333,14 @@ class GitRunner:
         refspec = ref or "HEAD"
         code, err = self.fetch(refspec)
         if code == 0:
-            commit = self.rev_parse("FETCH_HEAD^{commit}")
+            first = (self.git_dir / "FETCH_HEAD").read_text("utf-8", "replace").split("\n", 1)[0]
+            is_tag = "\ttag '" in first
+            fetched = first.split("\t", 1)[0].strip()
+            # A branch or SHA names its commit directly; a tag may be an annotated tag object to peel.
+            commit = fetched if not is_tag and _HEX.match(fetched) else self.rev_parse("FETCH_HEAD^{commit}")
             if commit is None:
                 raise SourceError(f"{self.setup.label}: {refspec!r} is not a commit")
-            head = (self.git_dir / "FETCH_HEAD").read_text("utf-8", "replace")
-            return commit, "\ttag '" in head.split("\n", 1)[0]
+            return commit, is_tag
         lowered = err.lower()
         missing_ref = "couldn't find remote ref" in lowered or "not our ref" in lowered or "no such" in lowered
         if ref is None or not _HEX.match(ref) or not missing_ref:
