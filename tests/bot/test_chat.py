@@ -124,7 +124,7 @@ async def test_cancel_stops_a_running_turn(start_bot) -> None:
     texts = h.fake.bot_texts(ALICE.id)
     assert "⏹ Stopping the agent's answer." in texts
     final = next(t for t in texts if "stopped" in t and t != "⏹ Stopping the agent's answer.")
-    assert final.startswith("w0 w1") and "w39" not in final
+    assert final.startswith("w0") and final.endswith("⏹ stopped") and "w39" not in final
 
 
 def _package_with_recipes(root: Path) -> Path:
