@@ -263,6 +263,9 @@ def check_scope(paths: ScopePaths, label: str, *, repair: bool, move_unmanaged: 
     kept: list[AddonRecord] = []
     for record in doc.addons:
         folder = paths.root / record.path
+        if record.path.startswith(".kiro/recipes/") and (folder.exists() or folder.is_symlink()):
+            kept.append(record)  # standalone recipes carry no marker; the resolver checks them
+            continue
         if folder.is_dir() and not folder.is_symlink():
             from .registry import MARKER_FILE, read_marker
 
@@ -398,9 +401,9 @@ def reconcile_all(
             raise LimitExceededError(f"{scope.label} is busy (another process holds its lock)") from None
     report.duration_seconds = time.monotonic() - started
     for problem in report.repaired:
-        log.warning("fsck %s: %s %s (%s) — repaired", problem.scope, problem.kind, problem.path, problem.detail)
+        log.info("fsck %s: %s %s (%s) — repaired", problem.scope, problem.kind, problem.path, problem.detail)
     for problem in report.unrepaired:
-        log.warning("fsck %s: %s %s (%s)", problem.scope, problem.kind, problem.path, problem.detail)
+        log.info("fsck %s: %s %s (%s)", problem.scope, problem.kind, problem.path, problem.detail)
     return report
 
 
