@@ -371,12 +371,15 @@ def reconcile_all(
     repair: bool = True,
     move_unmanaged: bool = False,
     user: int | None = None,
+    skip_busy: bool = False,
 ) -> FsckReport:
     """Check (and by default repair) every scope, or one user's; blocking, call via ``asyncio.to_thread``.
 
     :param repair: fix what can be fixed (start-up and ``fsck --repair``); ``False`` only reports.
     :param move_unmanaged: move folders without a usable marker to ``.quarantine/`` (``fsck --repair``).
     :param user: only this Telegram user's scope.
+    :param skip_busy: do not wait for a scope whose lock another process holds (start-up): it is reported
+        as ``busy`` and left alone, since that process is alive and will finish or undo its own work.
     :raises StorageError: a repair could not be written (disk full…); earlier scopes stay repaired.
     :raises LimitExceededError: a scope's lock was held longer than ``LOCK_TIMEOUT_SECONDS``.
     """
@@ -393,12 +396,15 @@ def reconcile_all(
         if not paths.root.is_dir():
             continue
         report.scopes += 1
-        lock = filelock.FileLock(str(paths.lock_file), timeout=host.settings.lock_timeout_seconds, thread_local=False)
+        timeout = 0 if skip_busy else host.settings.lock_timeout_seconds
+        lock = filelock.FileLock(str(paths.lock_file), timeout=timeout, thread_local=False)
         try:
             with lock:
                 report.problems.extend(check_scope(paths, scope.label, repair=repair, move_unmanaged=move_unmanaged))
         except filelock.Timeout:
-            raise LimitExceededError(f"{scope.label} is busy (another process holds its lock)") from None
+            if not skip_busy:
+                raise LimitExceededError(f"{scope.label} is busy (another process holds its lock)") from None
+            report.problems.append(Problem(scope.label, "busy", ".lock", "another process holds the lock", False))
     report.duration_seconds = time.monotonic() - started
     for problem in report.repaired:
         log.info("fsck %s: %s %s (%s) — repaired", problem.scope, problem.kind, problem.path, problem.detail)
@@ -417,7 +423,7 @@ def startup(host: Host) -> Any:
         from .errors import KiroclawError
 
         try:
-            report = await asyncio.to_thread(reconcile_all, host, repair=True)
+            report = await asyncio.to_thread(reconcile_all, host, repair=True, skip_busy=True)
         except (KiroclawError, OSError) as exc:
             log.error("start-up fsck failed: %s", exc)
             return

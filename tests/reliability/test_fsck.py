@@ -79,3 +79,28 @@ async def test_rebuild_keeps_every_marked_add_on(host: Host) -> None:
     assert _kinds(host) == {"corrupt-registry": True}
     assert {r.name: r.fingerprint for r in load_registry(paths).addons} == before
     assert len(list(paths.root.glob("addons.json.corrupt-*"))) == 1
+
+
+async def test_startup_check_skips_a_scope_another_process_is_using(host: Host) -> None:
+    import subprocess
+    import sys
+    import time
+
+    lock = host.paths(SCOPE).lock_file
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import filelock,sys,time\nwith filelock.FileLock({str(lock)!r}):\n print(1, flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"1"
+        started = time.monotonic()
+        report = reconcile_all(host, skip_busy=True)
+        assert time.monotonic() - started < 5
+        assert [(p.kind, p.repaired) for p in report.problems] == [("busy", False)]
+    finally:
+        holder.kill()
+        holder.wait()
