@@ -129,6 +129,7 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Bot
         await fake.start()
         settings = bot_settings(tmp_path, **overrides)
         host = Host(settings, extra_plugins=plugins)
+        await host.start()
         if runtime is None:
             from kiroclaw.agent.runtime import AgentRuntime
 
