@@ -4,7 +4,7 @@ buttons. The whole chat is compared with a golden transcript."""
 
 from __future__ import annotations
 
-from tests.bot.conftest import ALICE, BOB
+from tests.bot.conftest import ADMIN, ALICE, BOB
 from tests.bot.test_conversation import check_golden, normalise
 from tests.hub.conftest import write_version
 
@@ -85,3 +85,20 @@ def confirm_data(fake, message) -> str:  # type: ignore[no-untyped-def]
         if call.params.get("message_id") == str(message.message_id) and call.params.get("reply_markup"):
             return call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     raise AssertionError("no confirm button was sent")
+
+
+async def test_skills_shows_provenance_and_shadowing(start_bot, hub) -> None:
+    h = await start_bot(kirohub_registry_url=hub.url)
+    await h.say(ADMIN, "/addon install -g weather-api@1.0.0")
+    await h.say(ADMIN, "/addon install -g plain-notes")
+    await h.say(ALICE, "/addon install weather-api")
+    await h.say(ALICE, "/skills")
+    text = h.last(ALICE)
+    assert "🧠 Your agent's skills (2):" in text
+    assert "• weather-api: The weather-api skill, version 1.1.0.\n   your add-on weather-api" in text
+    assert "• plain-notes: The plain-notes skill, version 2.0.0.\n   global plain-notes" in text
+    assert "🙈 Shadowed (1)" in text
+    assert "• weather-api (global weather-api) → hidden by weather-api (your add-on)" in text
+    await h.say(BOB, "/skills")
+    assert "Shadowed" not in h.last(BOB) and "global weather-api" in h.last(BOB)
+    h.assert_clean(ALICE.id, BOB.id)
