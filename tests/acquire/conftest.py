@@ -185,6 +185,11 @@ def processes_mentioning(marker: str) -> list[str]:
     return found
 
 
+def open_fds() -> int:
+    """How many file descriptors this process has open (sockets, pipes, files)."""
+    return len(os.listdir("/proc/self/fd"))
+
+
 @dataclass
 class Invariants:
     """Snapshots taken before an operation, compared after it failed."""

@@ -18,7 +18,7 @@ from kiroclaw import LimitExceededError, Scope, SourceError, SpecError, UnsafeCo
 from kiroclaw.config import Settings
 from kiroclaw.host import Host
 
-from .conftest import USER, GitBase, HttpServer, Invariants, expect_refusal, git, processes_mentioning
+from .conftest import USER, GitBase, HttpServer, Invariants, expect_refusal, git, open_fds, processes_mentioning
 
 
 def make_package(base: GitBase, org: str = "acme", name: str = "tools", skills: int = 3) -> tuple[object, str]:
@@ -442,8 +442,10 @@ async def stalled_server() -> AsyncIterator[int]:
     """A TCP server on 127.0.0.1 that accepts connections and never answers."""
     holders: list[asyncio.StreamWriter] = []
 
-    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         holders.append(writer)
+        await reader.read()  # never answer; return when the client goes away
+        writer.close()
 
     server = await asyncio.start_server(hold, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -465,6 +467,7 @@ async def test_stalled_git_server_is_given_up_at_the_timeout(
     host = Host(settings)
     invariants = Invariants(tmp_path, workspace)
     invariants.take()
+    fds_before = open_fds()
     started = time.monotonic()
     await expect_refusal(
         invariants,
@@ -475,6 +478,8 @@ async def test_stalled_git_server_is_given_up_at_the_timeout(
     )
     elapsed = time.monotonic() - started
     assert 1.9 <= elapsed < 4.0, elapsed
+    await asyncio.sleep(0.2)  # let the server side see the killed client's connection close
+    assert open_fds() <= fds_before  # no socket or pipe left open
 
 
 async def test_cancelling_an_install_kills_git(

@@ -20,7 +20,7 @@ from kiroclaw.acquire import check_url, ip_literal, is_public_address
 from kiroclaw.config import Settings
 from kiroclaw.host import Host
 
-from .conftest import USER, HttpServer, Invariants, TarMember, expect_refusal, make_tar, make_zip, skill_md
+from .conftest import USER, HttpServer, Invariants, TarMember, expect_refusal, make_tar, make_zip, open_fds, skill_md
 
 
 def package_zip() -> bytes:
@@ -306,6 +306,7 @@ async def test_one_byte_per_second_server_is_given_up_at_the_total_timeout(
     http_server.routes["/slow.tar.gz"] = trickle
     invariants = Invariants(tmp_path, workspace)
     invariants.take()
+    fds_before = open_fds()
     started = time.monotonic()
     await expect_refusal(
         invariants,
@@ -314,6 +315,8 @@ async def test_one_byte_per_second_server_is_given_up_at_the_total_timeout(
         "timed out",
     )
     assert 1.9 <= time.monotonic() - started < 4.0
+    await asyncio.sleep(0.1)  # let the test server notice the closed connection
+    assert open_fds() <= fds_before  # the client socket and the partial file are closed
 
 
 async def test_stall_after_headers_hits_the_read_timeout(
