@@ -27,7 +27,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommand, Message
 
-from ..errors import PluginConflictError
+from ..errors import PluginConflictError, PluginError
 from ..plugins import DEFAULT_PLUGINS
 from .middlewares import AllowlistMiddleware, ErrorMiddleware, FloodControlMiddleware, InstallGuard
 
@@ -103,6 +103,7 @@ def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
     plugin keep the order the plugin registered them in.
 
     :raises PluginConflictError: a command name is registered twice or is not a valid Telegram command.
+    :raises PluginError: a plugin's hook failed (chained to its exception).
     """
     collected: list[tuple[str, Router, list[BotCommand]]] = []
     for impl in host.pm.hook.register_bot_commands.get_hookimpls():
@@ -112,7 +113,14 @@ def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
                 raise PluginConflictError(f"plugin {_plugin!r} registered a bot router that is not an aiogram Router")
             collected.append((_plugin, router, list(commands)))
 
-        impl.function(register=register)
+        try:
+            impl.function(register=register)
+        except PluginError:
+            raise
+        except Exception as exc:  # a plugin's bug: name the plugin, keep its traceback
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} failed to register its bot commands: {type(exc).__name__}: {exc}"
+            ) from exc
 
     # sorted() is stable, so routers of one plugin keep their registration order
     core = sorted((e for e in collected if e[0] in DEFAULT_PLUGINS), key=lambda e: DEFAULT_PLUGINS.index(e[0]))

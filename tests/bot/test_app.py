@@ -132,3 +132,19 @@ def test_button_payloads_belong_to_one_user_and_expire(monkeypatch: pytest.Monke
     assert store.get(token, 1) is None  # expired
     tokens = [store.put(1, {"n": i}) for i in range(5)]
     assert len(store) == 3 and store.get(tokens[0], 1) is None and store.get(tokens[-1], 1) == {"n": 4}
+
+
+class BrokenPlugin:
+    @hookimpl
+    def register_bot_commands(self, register):  # type: ignore[no-untyped-def]
+        raise ImportError("No module named 'telegram_extras'")
+
+
+def test_a_failing_plugin_is_named(tmp_path: Path) -> None:
+    from kiroclaw.bot.app import build_dispatcher
+    from kiroclaw.errors import PluginError
+
+    host = Host(bot_settings(tmp_path), extra_plugins=[("extras", BrokenPlugin())])
+    with pytest.raises(PluginError, match="plugin 'extras' failed to register its bot commands: ImportError") as info:
+        build_dispatcher(host, runtime=None)
+    assert isinstance(info.value.__cause__, ImportError)
