@@ -334,8 +334,9 @@ def _arrange_marketplace(tree: Path, staging_dir: Path) -> tuple[Path, list[str]
     for plugin in plugins if isinstance(plugins, list) else []:
         if not isinstance(plugin, dict):
             continue
-        source = plugin.get("source", "./")
-        base = source if isinstance(source, str) else "./"
+        base = plugin.get("source", "./")
+        if not isinstance(base, str) or "://" in base:
+            continue  # a plugin that lives in another repository: not part of this one
         for item in plugin.get("skills") or []:
             if isinstance(item, str):
                 listed.append(posixpath.normpath(posixpath.join(base, item)))
