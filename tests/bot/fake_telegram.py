@@ -397,7 +397,7 @@ class FakeTelegram:
     def last_bot(self, chat_id: int) -> ChatMessage:
         return self.chat_messages(chat_id, sender="bot")[-1]
 
-    def transcript(self, chat_id: int) -> str:
+    def transcript(self, chat_id: int, *, live: bool = False) -> str:
         """The chat as text, one block per message::
 
         alice: /addon install weather-api
@@ -416,6 +416,18 @@ class FakeTelegram:
             lines.extend((pad + line).rstrip() for line in body_lines[1:])
             if msg.buttons:
                 lines.append(pad + " ".join(f"[ {b['text']} ]" for row in msg.buttons for b in row))
+        if live:  # what is on screen right now besides messages: "typing…" (5 s) and drafts
+            now = time.monotonic()
+            for chat, thread, t in self.typing:
+                if chat == chat_id and now - t < 5:
+                    prefix = f"#{thread} " if thread else ""
+                    lines.append(f"{prefix}bot  : (typing…)")
+                    break
+            for (chat, thread), drafts in self.drafts.items():
+                if chat == chat_id:
+                    prefix = f"#{thread} " if thread else ""
+                    for draft_id, text in drafts.items():
+                        lines.append(f"{prefix}bot  : (draft {draft_id}: {text!r})")
         return "\n".join(lines)
 
     def unanswered_callbacks(self) -> list[str]:

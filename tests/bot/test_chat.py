@@ -119,11 +119,14 @@ async def test_cancel_stops_a_running_turn(start_bot) -> None:
     words = " ".join(f"w{i}" for i in range(40))
     h.fake.send_text(ALICE, f"slow {words}")
     await h.fake.wait_for(lambda: len(h.fake.api_calls("sendMessageDraft")) >= 2, timeout=30)
+    live = h.fake.transcript(ALICE.id, live=True)
+    assert "bot  : (typing…)" in live and "bot  : (draft " in live, live
     h.fake.send_text(ALICE, "/cancel")
     await h.fake.wait_for(lambda: any("stopped" in t for t in h.fake.bot_texts(ALICE.id)), timeout=30)
     texts = h.fake.bot_texts(ALICE.id)
     assert "⏹ Stopping the agent's answer." in texts
     final = next(t for t in texts if "stopped" in t and t != "⏹ Stopping the agent's answer.")
+    assert "(draft " not in h.fake.transcript(ALICE.id, live=True), "the draft outlived the final message"
     assert final.startswith("w0") and final.endswith("⏹ stopped") and "w39" not in final
 
 
