@@ -7,6 +7,7 @@
    time the update was queued. Candidates: ``/addon list`` and ``/skills`` (registry read, effective-set
    resolution over 5 add-ons + formatting); baseline: ``/start`` (a static reply: transport, polling,
    middlewares only). Rounds alternate between the three commands; median and p95 are over all samples.
+   For reference the same commands are also timed one user at a time.
 2. Memory with 1,000 users who each have 5 add-ons: RSS of the bot process after start, then after every
    user ran ``/addon list`` and ``/skills`` once (all registries and effective sets read, replies sent).
 
@@ -137,6 +138,21 @@ async def main(rounds: int, users: int) -> None:
                 f"{command:<14}{p50:>9.1f}{p95:>9.1f}{max(values):>9.1f}"
                 f"{p50 / base_p50:>10.2f}×{p95 / base_p95:>10.2f}×"
             )
+
+        # reference: one user at a time (no burst), 30 requests per command
+        single: dict[str, list[float]] = {}
+        for command in samples:
+            single[command] = []
+            for person in people[:30]:
+                samples[command] = []
+                await round_of(command, [person])
+                single[command].extend(samples[command])
+        print("\nlatency, one user at a time (30 sequential requests, ms)")
+        print(f"{'command':<14}{'median':>9}{'p95':>9}{'ratio p50':>11}")
+        one_base = statistics.median(single["/start"])
+        for command, values in single.items():
+            p50 = statistics.median(values)
+            print(f"{command:<14}{p50:>9.1f}{_p95(values):>9.1f}{p50 / one_base:>10.2f}×")
 
         # memory: every user runs /addon list and /skills once, 100 at a time
         for start in range(0, users, 100):
