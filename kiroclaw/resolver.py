@@ -310,12 +310,15 @@ def resolve_layers(layers: tuple[Layer, ...], context: LayerContext) -> Effectiv
     recipes: dict[str, _Found] = {}
     shadowed_skills: list[ShadowedEntry] = []
     shadowed_recipes: list[ShadowedEntry] = []
+    registries: dict[Path | None, dict[str, AddonRecord]] = {}
     for layer in layers:
         root = layer.root(context)
         if root is None or not root.is_dir():
             continue
         registry_root = layer.registry(context) if layer.registry is not None else None
-        registry = _registry(registry_root)
+        if registry_root not in registries:  # standalone and plugins layers of a scope share one file
+            registries[registry_root] = _registry(registry_root)
+        registry = registries[registry_root]
         entries = scan_layer(layer, root, registry, _relative(root, registry_root))
         for item in sorted(entries, key=lambda f: f.qualified_name):
             table, shadowed = (skills, shadowed_skills) if item.kind == "skill" else (recipes, shadowed_recipes)
