@@ -276,3 +276,30 @@ def test_addon_and_skills_commands_do_not_import_heavy_libraries(cli_env, tmp_pa
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY=", proc.stdout
+
+
+def test_quota_holds_across_processes(cli_env, tmp_path: Path) -> None:
+    env = {**cli_env, "MAX_ADDONS_PER_USER": "5"}
+    procs = []
+    for p in range(4):
+        specs = [str(write_skill(tmp_path / f"q{p}", f"quota-{p}-{i}")) for i in range(2)]
+        procs.append(
+            subprocess.Popen(
+                [str(Path(sys.executable).parent / "kiroclaw"), "addon", "install", *specs, "--user", "11", "--json"],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outcomes = []
+    for proc in procs:
+        out, _err = proc.communicate(timeout=120)
+        outcomes.extend(json.loads(out)["results"])
+    assert sorted(r["ok"] for r in outcomes) == [False] * 3 + [True] * 5
+    assert {r["error"] for r in outcomes if not r["ok"]} == {"quota"}
+    listing = _json(run_kiroclaw("addon", "list", "--user", "11", "--json", env=cli_env))
+    assert len(listing["addons"]) == 5
+    skills_dir = Path(cli_env["WORKSPACE_BASE_PATH"]) / "11/.kiro/skills"
+    assert len(list(skills_dir.iterdir())) == 5
