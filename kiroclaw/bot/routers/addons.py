@@ -384,9 +384,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 message.bot, message.chat.id, api_thread_id, user_id, arg, scope, force=force
             )
         elif sub in ("list", "ls"):
-            # inline, not in a thread: two small JSON reads (~0.5 ms); a thread hand-off under load costs
-            # more than the work (bench/bench_bot.py: p95 730 ms with to_thread at 100 concurrent users)
-            await message.answer(_list_text(host, user_id))
+            await message.answer(await asyncio.to_thread(_list_text, host, user_id))
         elif sub == "info":
             if not arg:
                 raise SpecError("say which add-on, e.g. /addon info weather-api")

@@ -136,8 +136,8 @@ def build_router() -> tuple[Router, list[BotCommand]]:
     @router.message(Command("skills"))
     async def skills(message: Message, host: Any) -> None:
         assert message.from_user is not None
-        # inline: resolving ~1 ms of reads from the page cache; see bench/bench_bot.py for why not a thread
-        await message.answer(skills_text(host.effective_set(message.from_user.id)))
+        es = await asyncio.to_thread(host.effective_set, message.from_user.id)
+        await message.answer(skills_text(es))
 
     @router.message(Command("recipe", "recipes"))
     async def recipe(message: Message, command: CommandObject, host: Any, runtime: Any, options: Any) -> None:
