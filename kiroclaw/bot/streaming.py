@@ -120,6 +120,9 @@ class ReplyStreamer:
                 except (TelegramBadRequest, TelegramNotFound) as exc:
                     log.info("drafts unavailable in chat %s (%s); streaming by edits", self.chat_id, exc.message)
                     self.mode = "edit"
+                except TelegramAPIError as exc:  # flood control gave up, server error: skip this preview
+                    log.info("draft update failed in chat %s: %s", self.chat_id, exc.message)
+                    return
             try:
                 if self.placeholder_id is None:
                     sent = await self.bot.send_message(

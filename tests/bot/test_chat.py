@@ -176,3 +176,12 @@ async def test_recipes_with_arguments_and_a_bad_placeholder(start_bot, tmp_path:
     await h.say(BOB, "/recipe")
     assert "You have no recipes" in h.last(BOB)
     h.assert_clean(ALICE.id, BOB.id)
+
+
+async def test_failing_previews_never_lose_the_reply(start_bot) -> None:
+    h = await start_bot()
+    h.fake.inject("sendMessageDraft", 500, "Internal Server Error", times=2)
+    h.fake.inject("sendMessageDraft", 429, "Too Many Requests: retry after 120", retry_after=120, times=10)
+    await h.say(ALICE, "slow one two three")
+    assert h.fake.bot_texts(ALICE.id) == ["one two three"]
+    assert not h.errors(), h.errors()
