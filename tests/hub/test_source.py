@@ -414,8 +414,9 @@ async def test_update_refuses_a_skill_the_registry_now_blocks(make_host, hub: Hu
     assert result.status == "failed" and "malicious" in result.message
     assert "v2.0.0" in (skill_dir(host, "plain-notes") / "SKILL.md").read_text()
     (hub.catalog / "plain-notes" / "skill.json").write_text('{"moderation": {"isSuspicious": true}}')
-    [unconfirmed] = await host.addons.update("plain-notes", USER)
-    assert unconfirmed.status == "failed" and "suspicious" in unconfirmed.message
+    with pytest.raises(ConfirmationRequired, match="suspicious"):
+        await host.addons.update("plain-notes", USER)
+    assert "v2.0.0" in (skill_dir(host, "plain-notes") / "SKILL.md").read_text()
     [confirmed] = await host.addons.update("plain-notes", USER, assume_yes=True)
     assert (confirmed.status, confirmed.new) == ("updated", "2.1.0")
 
