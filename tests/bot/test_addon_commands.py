@@ -102,3 +102,17 @@ async def test_skills_shows_provenance_and_shadowing(start_bot, hub) -> None:
     await h.say(BOB, "/skills")
     assert "Shadowed" not in h.last(BOB) and "global weather-api" in h.last(BOB)
     h.assert_clean(ALICE.id, BOB.id)
+
+
+async def test_replies_stay_in_the_topic(start_bot, hub) -> None:
+    h = await start_bot(kirohub_registry_url=hub.url)
+    await h.say(ALICE, "/addon search weather", thread_id=77)
+    results = h.fake.last_bot(ALICE.id)
+    assert results.thread_id == 77
+    await h.press(ALICE, results.message_id, "Install weather-api")
+    progress = h.fake.last_bot(ALICE.id)
+    assert progress.thread_id == 77 and "Installed weather-api" in progress.text
+    await h.say(ALICE, "/addon list", thread_id=77)
+    assert h.fake.last_bot(ALICE.id).thread_id == 77
+    assert all(c.params.get("message_thread_id") == "77" for c in h.fake.api_calls("sendMessage"))
+    assert h.fake.transcript(ALICE.id).startswith("#77 alice: /addon search weather")
