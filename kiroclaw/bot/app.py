@@ -6,7 +6,7 @@ They are included sorted by plugin name, the core's plugins first, so order is d
 a command name registered twice fails start-up with :class:`~kiroclaw.errors.PluginConflictError`. The
 command menu (``setMyCommands``, at most 100 entries: Telegram's limit) is set from the same list when
 polling starts. Handlers receive the DI values by parameter name: ``host``, ``runtime``, ``settings``,
-``install_guard``, ``actions``, ``options``, ``bot_commands``.
+``install_guard``, ``actions``, ``options``, ``bot_commands``, ``live_drafts``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from aiogram.types import BotCommand, Message
 
 from ..errors import PluginConflictError, PluginError
 from ..plugins import DEFAULT_PLUGINS
-from .middlewares import AllowlistMiddleware, ErrorMiddleware, FloodControlMiddleware, InstallGuard
+from .middlewares import AllowlistMiddleware, ErrorMiddleware, FloodControlMiddleware, InstallGuard, LiveDrafts
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -169,9 +169,10 @@ def build_dispatcher(host: Host, runtime: Any, *, options: BotOptions | None = N
     dp["options"] = options
     dp["install_guard"] = InstallGuard(settings.install_rate_limit)
     dp["actions"] = ActionStore(ttl_seconds=options.action_ttl_seconds)
+    dp["live_drafts"] = live_drafts = LiveDrafts()
     dp["bot_commands"] = list(commands)
 
-    dp.update.outer_middleware(AllowlistMiddleware(set(settings.allowed_telegram_ids)))
+    dp.update.outer_middleware(AllowlistMiddleware(set(settings.allowed_telegram_ids), live_drafts=live_drafts))
     dp.update.outer_middleware(ErrorMiddleware())
 
     for _, router, _ in entries:

@@ -80,9 +80,12 @@ class AllowlistMiddleware(BaseMiddleware):
     :param notice_interval_seconds: an unknown user is told their id at most this often.
     """
 
-    def __init__(self, allowed_ids: set[int], *, notice_interval_seconds: float = 30.0) -> None:
+    def __init__(
+        self, allowed_ids: set[int], *, notice_interval_seconds: float = 30.0, live_drafts: LiveDrafts | None = None
+    ) -> None:
         self.allowed_ids = set(allowed_ids)
         self.notice_interval_seconds = notice_interval_seconds
+        self.live_drafts = live_drafts
         self._noticed: OrderedDict[int, float] = OrderedDict()
 
     async def __call__(
@@ -92,6 +95,13 @@ class AllowlistMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: User | None = data.get("event_from_user")
+        if isinstance(event, Update) and event.stopped_message_generation is not None:
+            # The "stop" button under a draft carries no user; it is let through only for a draft of a turn
+            # running right now, which an allowed user started (draft ids are random and bound to the chat).
+            stopped = event.stopped_message_generation
+            if self.live_drafts is not None and self.live_drafts.owner(stopped.chat.id, stopped.draft_id):
+                return await handler(event, data)
+            return None
         if user is None or user.is_bot:
             return None  # channel posts, service updates: nobody to authorise
         if user.id in self.allowed_ids:
@@ -114,6 +124,27 @@ class AllowlistMiddleware(BaseMiddleware):
             "send it to the bot's admin to be added to ALLOWED_TELEGRAM_IDS."
         )
         return None
+
+
+class LiveDrafts:
+    """Drafts of the turns running right now: (chat id, draft id) → (user id, runtime thread id).
+
+    Lets the "stop" button under a draft (update ``stopped_message_generation``, Bot API 10.3) cancel the
+    right turn; an entry exists only while its turn runs.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def add(self, chat_id: int, draft_id: int, user_id: int, thread_id: int) -> None:
+        self._items[(chat_id, draft_id)] = (user_id, thread_id)
+
+    def discard(self, chat_id: int, draft_id: int) -> None:
+        self._items.pop((chat_id, draft_id), None)
+
+    def owner(self, chat_id: int, draft_id: int) -> tuple[int, int] | None:
+        """(user id, thread id) of a live draft, or ``None``."""
+        return self._items.get((chat_id, draft_id))
 
 
 class ErrorMiddleware(BaseMiddleware):

@@ -23,6 +23,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNot
 from aiogram.types import FSInputFile, Message
 
 from .format import MESSAGE_LIMIT_CHARS, agent_text_to_html, esc, split_html
+from .middlewares import LiveDrafts
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,25 @@ class ReplyStreamer:
     :param api_thread_id: ``message_thread_id`` for sends (``None`` outside topics).
     :param use_drafts: try ``sendMessageDraft`` first (private chats).
     :param interval_seconds: least time between two preview updates.
+    :param can_stop: show Telegram's "stop" button under drafts (see :class:`LiveDrafts`).
     """
 
     def __init__(
-        self, bot: Bot, chat_id: int, api_thread_id: int | None, *, use_drafts: bool, interval_seconds: float
+        self,
+        bot: Bot,
+        chat_id: int,
+        api_thread_id: int | None,
+        *,
+        use_drafts: bool,
+        interval_seconds: float,
+        can_stop: bool = False,
     ) -> None:
         self.bot = bot
         self.chat_id = chat_id
         self.api_thread_id = api_thread_id
         self.mode = "draft" if use_drafts else "edit"
         self.interval_seconds = interval_seconds
+        self.can_stop = can_stop
         self.draft_id = secrets.randbelow(2**31 - 2) + 1  # any non-zero id; a new one per reply
         self.text = ""
         self.status = ""
@@ -115,6 +125,7 @@ class ReplyStreamer:
                         draft_id=self.draft_id,
                         text=preview,
                         message_thread_id=self.api_thread_id,
+                        can_stop=self.can_stop or None,
                     )
                     return
                 except (TelegramBadRequest, TelegramNotFound) as exc:
@@ -186,10 +197,12 @@ async def run_turn(
     runtime: Any,
     options: Any,
     attachments: Sequence[Path] = (),
+    live_drafts: LiveDrafts | None = None,
 ) -> None:
     """Send ``text`` to the user's agent in the message's thread and stream the reply back into the chat.
 
-    Files the agent marks for sending (``TurnResult.files``) follow as documents.
+    Files the agent marks for sending (``TurnResult.files``) follow as documents. With ``live_drafts`` the
+    draft gets a "stop" button that cancels the turn while it runs.
 
     :raises kiroclaw.errors.AgentError: the agent failed (the error middleware shows its one line).
     """
@@ -202,7 +215,29 @@ async def run_turn(
         api_thread_id,
         use_drafts=message.chat.type == "private",
         interval_seconds=options.stream_interval_seconds,
+        can_stop=live_drafts is not None,
     )
+    if live_drafts is not None:
+        live_drafts.add(message.chat.id, streamer.draft_id, message.from_user.id, thread_id)
+    try:
+        await _turn(message, text, streamer, runtime, options, attachments, thread_id, api_thread_id)
+    finally:
+        if live_drafts is not None:
+            live_drafts.discard(message.chat.id, streamer.draft_id)
+
+
+async def _turn(
+    message: Message,
+    text: str,
+    streamer: ReplyStreamer,
+    runtime: Any,
+    options: Any,
+    attachments: Sequence[Path],
+    thread_id: int,
+    api_thread_id: int | None,
+) -> None:
+    assert message.from_user is not None and message.bot is not None
+    bot = message.bot
     typing = asyncio.create_task(_keep_typing(bot, message.chat.id, api_thread_id, options.typing_interval_seconds))
     try:
         result = await runtime.prompt(

@@ -327,6 +327,14 @@ class FakeTelegram:
                     )
         raise AssertionError(f"no button {button!r} on message {message_id}: {msg.buttons}")
 
+    def stop_generation(self, chat_id: int, draft_id: int, thread_id: int | None = None) -> int:
+        """The user presses the "stop" button under a draft (update ``stopped_message_generation``)."""
+        chat = self._chat_json(chat_id)
+        payload: dict[str, Any] = {"chat": chat, "draft_id": draft_id}
+        if thread_id is not None:
+            payload["message_thread_id"] = thread_id
+        return self.push({"stopped_message_generation": payload})
+
     def press_data(self, user: FakeUser, message_id: int, data: str) -> int:
         """A callback with arbitrary ``data`` on a bot message (an old or forged button); returns the update id."""
         msg = self.messages[message_id]

@@ -185,3 +185,22 @@ async def test_failing_previews_never_lose_the_reply(start_bot) -> None:
     await h.say(ALICE, "slow one two three")
     assert h.fake.bot_texts(ALICE.id) == ["one two three"]
     assert not h.errors(), h.errors()
+
+
+async def test_the_stop_button_under_a_draft_cancels_the_turn(start_bot) -> None:
+    h = await start_bot(as_tasks=True)
+    words = " ".join(f"w{i}" for i in range(40))
+    h.fake.send_text(ALICE, f"slow {words}")
+    await h.fake.wait_for(lambda: len(h.fake.api_calls("sendMessageDraft")) >= 2, timeout=30)
+    draft = h.fake.api_calls("sendMessageDraft")[-1]
+    assert draft.params["can_stop"] == "true"
+    # a forged stop for another draft id is ignored
+    await h.fake.wait_acked(h.fake.stop_generation(ALICE.id, int(draft.params["draft_id"]) + 1))
+    drafts = len(h.fake.api_calls("sendMessageDraft"))
+    await h.fake.wait_for(lambda: len(h.fake.api_calls("sendMessageDraft")) >= drafts + 2, timeout=10)
+    assert not h.fake.bot_texts(ALICE.id), "a forged stop ended the turn"
+    h.fake.stop_generation(ALICE.id, int(draft.params["draft_id"]))
+    await h.fake.wait_for(lambda: any("stopped" in t for t in h.fake.bot_texts(ALICE.id)), timeout=30)
+    final = h.fake.bot_texts(ALICE.id)[-1]
+    assert final.startswith("w0") and final.endswith("⏹ stopped") and "w39" not in final
+    assert not h.errors(), h.errors()

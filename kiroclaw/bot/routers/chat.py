@@ -1,7 +1,7 @@
 """Talking to the agent: plain messages and documents go to the user's agent in the message's thread;
-``/cancel`` stops the running turn, ``/new`` starts a fresh ACP session, ``/model`` lists or sets the
-thread's model. Documents the user sends are saved into the thread folder (``inbox/``) and passed to the
-agent as attachments."""
+``/cancel`` (or the "stop" button under a draft) stops the running turn, ``/new`` starts a fresh ACP
+session, ``/model`` lists or sets the thread's model. Documents the user sends are saved into the thread
+folder (``inbox/``) and passed to the agent as attachments."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import BotCommand, Message
+from aiogram.types import BotCommand, Message, MessageGenerationStopped
 
 from ...errors import AgentError, LimitExceededError
 from ...workspaces import Scope
 from ..format import esc, shorten
+from ..middlewares import LiveDrafts
 from ..streaming import run_turn, thread_of
 
 COMMANDS = [
@@ -87,11 +88,17 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         await message.answer("\n".join(lines))
 
     @router.message(F.text & ~F.text.startswith("/"))
-    async def chat(message: Message, runtime: Any, options: Any) -> None:
-        await run_turn(message, message.text or "", runtime=runtime, options=options)
+    async def chat(message: Message, runtime: Any, options: Any, live_drafts: LiveDrafts) -> None:
+        await run_turn(message, message.text or "", runtime=runtime, options=options, live_drafts=live_drafts)
+
+    @router.stopped_message_generation()
+    async def stopped(event: MessageGenerationStopped, runtime: Any, live_drafts: LiveDrafts) -> None:
+        owner = live_drafts.owner(event.chat.id, event.draft_id)
+        if owner is not None:  # the allowlist lets only live drafts through; it may have ended meanwhile
+            await runtime.cancel(*owner)
 
     @router.message(F.document)
-    async def document(message: Message, runtime: Any, options: Any, host: Any) -> None:
+    async def document(message: Message, runtime: Any, options: Any, host: Any, live_drafts: LiveDrafts) -> None:
         assert message.from_user is not None and message.document is not None and message.bot is not None
         doc = message.document
         size = doc.file_size or 0
@@ -110,6 +117,6 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             target.unlink(missing_ok=True)  # no half-written file for the agent to find later
             raise
         text = (message.caption or "").strip() or f"I sent you the file {target.name}."
-        await run_turn(message, text, runtime=runtime, options=options, attachments=[target])
+        await run_turn(message, text, runtime=runtime, options=options, attachments=[target], live_drafts=live_drafts)
 
     return router, COMMANDS

@@ -140,7 +140,9 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         await message.answer(skills_text(es))
 
     @router.message(Command("recipe", "recipes"))
-    async def recipe(message: Message, command: CommandObject, host: Any, runtime: Any, options: Any) -> None:
+    async def recipe(
+        message: Message, command: CommandObject, host: Any, runtime: Any, options: Any, live_drafts: Any
+    ) -> None:
         assert message.from_user is not None
         es = await asyncio.to_thread(host.effective_set, message.from_user.id)
         args = (command.args or "").strip()
@@ -150,6 +152,6 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         name, _, rest = args.partition(" ")
         entry, prompt = await asyncio.to_thread(render_for_chat, es, name, rest)
         await message.answer(f"📜 Running recipe <code>{esc(entry.name)}</code>…")
-        await run_turn(message, prompt, runtime=runtime, options=options)
+        await run_turn(message, prompt, runtime=runtime, options=options, live_drafts=live_drafts)
 
     return router, COMMANDS
