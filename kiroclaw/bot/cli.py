@@ -21,6 +21,10 @@ from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+#: most updates handled at once (aiogram's ``tasks_concurrency_limit``): bounds memory under a flood.
+MAX_CONCURRENT_UPDATES = 256
+#: how long shutdown waits for updates still being handled, in seconds.
+SHUTDOWN_GRACE_SECONDS = 10.0
 _TOKEN = re.compile(r"^[0-9]{3,20}:[A-Za-z0-9_-]{20,}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -103,15 +107,36 @@ async def serve(settings: Settings, *, webhook: bool = False, stop: asyncio.Even
             await _serve_webhook(settings, dp, bot, stop)
         else:
             await bot.delete_webhook(drop_pending_updates=False)
-            polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, close_bot_session=False))
+            polling = asyncio.create_task(
+                dp.start_polling(
+                    bot, handle_signals=False, close_bot_session=False, tasks_concurrency_limit=MAX_CONCURRENT_UPDATES
+                )
+            )
             await _wait_for_stop(stop, polling)
             if not polling.done():
                 await dp.stop_polling()
             await polling
+            await _drain(dp)
     finally:
         await runtime.aclose()
         await host.aclose()
         await bot.session.close()
+
+
+async def _drain(dp: object, timeout_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
+    """Let updates still being handled finish (a reply mid-stream gets sent), then cancel the rest.
+
+    aiogram does not await its handler tasks when polling stops; it keeps them in a private set.
+    """
+    tasks = [t for t in getattr(dp, "_handle_update_tasks", ()) if not t.done()]
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout_seconds)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+        log.warning("%d update handler(s) cancelled at shutdown", len(pending))
 
 
 async def _wait_for_stop(stop: asyncio.Event | None, *tasks: asyncio.Task[object]) -> None:

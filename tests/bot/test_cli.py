@@ -142,3 +142,29 @@ async def test_run_webhook_mode(tmp_path: Path) -> None:
         code = await _stop(proc)
         await fake.stop()
     assert code == 0
+
+
+async def test_sigterm_lets_a_running_reply_finish(tmp_path: Path) -> None:
+    from tests.agent.conftest import make_launcher
+
+    fake = FakeTelegram(TOKEN)
+    await fake.start()
+    env = _env(
+        tmp_path,
+        BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE=fake.base,
+        ALLOWED_TELEGRAM_IDS=str(ALICE.id),
+        KIRO_CLI_PATH=str(make_launcher(tmp_path / "bin")),
+    )
+    proc = await asyncio.create_subprocess_exec(
+        str(KIROCLAW_BIN), "run", env=env, cwd=tmp_path, stderr=asyncio.subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        await fake.wait_for(lambda: bool(fake.poll_calls), timeout=60)
+        fake.send_text(ALICE, "slow a b c d e f g h")
+        await fake.wait_for(lambda: bool(fake.api_calls("sendMessageDraft")), timeout=60)
+    finally:
+        code = await _stop(proc)
+        await fake.stop()
+    assert code == 0
+    assert fake.bot_texts(ALICE.id) == ["a b c d e f g h"]
