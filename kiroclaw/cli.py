@@ -97,7 +97,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning expected errors into one line and exit status 1."""
     try:
-        cli.main(args=argv, prog_name="kiroclaw", standalone_mode=False)
+        # Under standalone_mode=False click returns ctx.exit(n)'s status instead of exiting.
+        status = cli.main(args=argv, prog_name="kiroclaw", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    if isinstance(status, int) and not isinstance(status, bool) and status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

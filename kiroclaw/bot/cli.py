@@ -196,5 +196,5 @@ def run(webhook: bool, verbose: bool) -> None:
         click.echo("kiroclaw run cannot start; set these in .env or the environment:", err=True)
         for problem in problems:
             click.echo(f"  - {problem}", err=True)
-        sys.exit(2)  # click.Exit would be swallowed under standalone_mode=False
+        sys.exit(2)
     asyncio.run(serve(settings, webhook=webhook))

@@ -125,6 +125,32 @@ _ARCHIVE_WORDS = re.compile(
 )
 _BASE64_LITERAL = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/=])")
 
+#: Cheap whole-file prefilters: every pattern of a rule contains one of its trigger words, so a file in
+#: which none of a rule's words occurs (lower-cased substring test, C speed) cannot match that rule and its
+#: lines are not scanned with the (slower) patterns. A word may occur without a match: it only opens the scan.
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "curl-pipe-shell": (
+        "curl",
+        "wget",
+        "fetch",
+        "aria2c",
+        "lwp-download",
+        "iwr",
+        "irm",
+        "invoke-",
+        "webclient",
+        "bitstransfer",
+    ),
+    "base64-shell": ("base64", "b64decode", "powershell", "pwsh"),
+    "reverse-shell": ("/dev/tcp/", "/dev/udp/", "nc", "netcat", "socat", "-i"),
+    "password": ("pass", "pwd", "пароль"),
+}
+
+
+def _triggered(rule: str, lowered: str) -> bool:
+    return any(word in lowered for word in _TRIGGERS[rule])
+
+
 #: Invisible characters (Trojan Source, CVE-2021-42574; ASCII smuggling with tag characters).
 _BIDI_CONTROLS = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
 _BIDI_MARKS = {0x200E, 0x200F, 0x061C}
@@ -132,6 +158,7 @@ _ZERO_WIDTH = {0x200B, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0x180E, 0xFEFF, 0
 _JOINERS = {0x200C, 0x200D}
 _TAGS = range(0xE0000, 0xE0080)
 _BLACK_FLAG = 0x1F3F4
+_INVISIBLE = frozenset(chr(cp) for cp in (*_BIDI_CONTROLS, *_BIDI_MARKS, *_ZERO_WIDTH, *_JOINERS, *_TAGS))
 
 
 def _printable(text: str, limit: int = 100) -> str:
@@ -186,29 +213,40 @@ def _decoded_base64_shell(token: str) -> str | None:
 
 def scan_text(text: str, rel: str) -> Iterator[Finding]:
     """Findings of the text rules (shell, base64, reverse shell, password archives) in one file."""
+    joined = text.replace("\\\r\n", " ").replace("\\\n", " ")  # logical lines, as _logical_lines joins them
+    lowered = joined.lower()
+    rules = [
+        (rule, patterns)
+        for rule, patterns in (
+            ("curl-pipe-shell", _CURL_PIPE),
+            ("base64-shell", _BASE64_SHELL),
+            ("reverse-shell", _REVERSE_SHELL),
+        )
+        if _triggered(rule, lowered)
+    ]
+    check_literals = _BASE64_LITERAL.search(joined) is not None
+    check_passwords = _triggered("password", lowered)
+    if not (rules or check_literals or check_passwords):
+        return
     lines = text.splitlines()
     for number, line in _logical_lines(text):
         if len(line) > 100_000:
             line = line[:100_000]
         matched: set[str] = set()
-        for rule, patterns in (
-            ("curl-pipe-shell", _CURL_PIPE),
-            ("base64-shell", _BASE64_SHELL),
-            ("reverse-shell", _REVERSE_SHELL),
-        ):
+        for rule, patterns in rules:
             for pattern in patterns:
                 match = pattern.search(line)
                 if match:
                     matched.add(rule)
                     yield Finding(rule, rel, number, _printable(line[max(0, match.start() - 20) : match.end() + 40]))
                     break
-        if "base64-shell" not in matched:
+        if check_literals and "base64-shell" not in matched:
             for token in _BASE64_LITERAL.findall(line)[:20]:
                 decoded = _decoded_base64_shell(token)
                 if decoded is not None:
                     yield Finding("base64-shell", rel, number, "base64 text decodes to: " + _printable(decoded, 70))
                     break
-        if _PASSWORD.search(line):
+        if check_passwords and _PASSWORD.search(line):
             window = " ".join(lines[max(0, number - 3) : number + 2])
             if _ARCHIVE_WORDS.search(window):
                 yield Finding("password-archive", rel, number, _printable(line))
@@ -219,6 +257,8 @@ def scan_hidden_unicode(text: str, rel: str) -> Iterator[Finding]:
     a joiner inside an emoji sequence or between two non-ASCII letters (Persian, Indic scripts),
     a bidi mark beside right-to-left text, tag characters of a subdivision flag (🏴 + tags),
     and a byte-order mark at the very start."""
+    if text.isascii() or _INVISIBLE.isdisjoint(text):
+        return
     for number, line in enumerate(text.splitlines(), start=1):
         index = 0
         while index < len(line):
