@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import io
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -103,6 +104,15 @@ async def timed(coro: Awaitable[object]) -> float:
     return time.perf_counter() - started
 
 
+async def timed_shell(command: str) -> float:
+    """Wall time of a shell pipeline run without blocking the loop (the HTTP server shares it)."""
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_shell(command)
+    if await proc.wait() != 0:
+        raise RuntimeError(f"{command!r} failed")
+    return time.perf_counter() - started
+
+
 def report(title: str, results: dict[str, list[float]], baseline: str) -> None:
     base = statistics.median(results[baseline])
     print(f"\n{title}")
@@ -154,7 +164,12 @@ async def main(runs: int) -> None:
             "github fetch only": [],
             "kiroclaw install": [],
         }
-        tar_results: dict[str, list[float]] = {"tar -xzf": [], "extract_archive": [], "kiroclaw install (HTTP)": []}
+        tar_results: dict[str, list[float]] = {
+            "tar -xzf": [],
+            "extract_archive": [],
+            "curl | tar -xzf (HTTP)": [],
+            "kiroclaw install (HTTP)": [],
+        }
         for run in range(runs + 1):  # run 0 warms caches and imports; not counted
             user = 1000 + run
             clone_dest = tmp / f"clone-{run}"
@@ -172,6 +187,9 @@ async def main(runs: int) -> None:
             t_tar = timed_sync(partial(subprocess.run, ["tar", "-xzf", str(archive), "-C", str(tar_dest)], check=True))
             limits = ExtractLimits.from_settings(settings)
             t_extract = timed_sync(partial(extract_archive, archive, tmp / f"ext-{run}", limits))
+            curl_dest = tmp / f"curl-{run}"
+            curl_dest.mkdir()
+            t_curl = await timed_shell(f"curl -sf {shlex.quote(url)} | tar -xzf - -C {shlex.quote(str(curl_dest))}")
             t_url = await timed(host.addons.install(url, Scope.user(user)))
             if run:
                 git_results["git clone --depth 1"].append(t_clone)
@@ -179,14 +197,18 @@ async def main(runs: int) -> None:
                 git_results["kiroclaw install"].append(t_install)
                 tar_results["tar -xzf"].append(t_tar)
                 tar_results["extract_archive"].append(t_extract)
+                tar_results["curl | tar -xzf (HTTP)"].append(t_curl)
                 tar_results["kiroclaw install (HTTP)"].append(t_url)
-            for path in (clone_dest, staging, tar_dest, tmp / f"ext-{run}"):
+            for path in (clone_dest, staging, tar_dest, curl_dest, tmp / f"ext-{run}"):
                 shutil.rmtree(path, ignore_errors=True)
         await runner.cleanup()
         await host.aclose()
         print(f"runs: {runs} (median), CPUs: {os.cpu_count()}")
         report("50-skill repository from a local file:// base", git_results, "git clone --depth 1")
         report("20 MB .tar.gz", tar_results, "tar -xzf")
+        http = statistics.median(tar_results["kiroclaw install (HTTP)"])
+        plain = statistics.median(tar_results["curl | tar -xzf (HTTP)"])
+        print(f"  kiroclaw install (HTTP) vs curl | tar -xzf (HTTP): {http / plain:.2f}x")
 
 
 if __name__ == "__main__":

@@ -160,7 +160,9 @@ def _simple_frontmatter(lines: list[str]) -> dict[str, object] | None:
 def _yaml_loader() -> type:
     import yaml
 
-    loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # The pure-Python loader on purpose: libyaml's CSafeLoader crashes the process (segfault) on deeply
+    # nested flow collections, and an installed package may hold a skipped, hostile SKILL.md.
+    loader: type = yaml.SafeLoader
     return loader
 
 

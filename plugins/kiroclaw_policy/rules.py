@@ -128,27 +128,20 @@ _BASE64_LITERAL = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,}={0,2}(?![A-Z
 #: Cheap whole-file prefilters: every pattern of a rule contains one of its trigger words, so a file in
 #: which none of a rule's words occurs (lower-cased substring test, C speed) cannot match that rule and its
 #: lines are not scanned with the (slower) patterns. A word may occur without a match: it only opens the scan.
-_TRIGGERS: dict[str, tuple[str, ...]] = {
+_TRIGGERS: dict[str, tuple[tuple[str, ...], re.Pattern[str] | None]] = {
+    # rule: (substrings, a word pattern for triggers too short to test as substrings)
     "curl-pipe-shell": (
-        "curl",
-        "wget",
-        "fetch",
-        "aria2c",
-        "lwp-download",
-        "iwr",
-        "irm",
-        "invoke-",
-        "webclient",
-        "bitstransfer",
+        ("curl", "wget", "fetch", "aria2c", "lwp-download", "invoke-", "webclient", "bitstransfer"),
+        re.compile(r"\b(?:iwr|irm)\b"),
     ),
-    "base64-shell": ("base64", "b64decode", "powershell", "pwsh"),
-    "reverse-shell": ("/dev/tcp/", "/dev/udp/", "nc", "netcat", "socat", "-i"),
-    "password": ("pass", "pwd", "пароль"),
+    "base64-shell": (("base64", "b64decode", "powershell", "pwsh"), None),
+    "reverse-shell": (("/dev/tcp/", "/dev/udp/", "netcat", "ncat", "socat"), re.compile(r"\bnc\b|sh\s+-i")),
 }
 
 
 def _triggered(rule: str, lowered: str) -> bool:
-    return any(word in lowered for word in _TRIGGERS[rule])
+    words, pattern = _TRIGGERS[rule]
+    return any(word in lowered for word in words) or (pattern is not None and pattern.search(lowered) is not None)
 
 
 #: Invisible characters (Trojan Source, CVE-2021-42574; ASCII smuggling with tag characters).
@@ -225,7 +218,7 @@ def scan_text(text: str, rel: str) -> Iterator[Finding]:
         if _triggered(rule, lowered)
     ]
     check_literals = _BASE64_LITERAL.search(joined) is not None
-    check_passwords = _triggered("password", lowered)
+    check_passwords = _PASSWORD.search(joined) is not None
     if not (rules or check_literals or check_passwords):
         return
     lines = text.splitlines()

@@ -82,6 +82,29 @@ def test_unloadable_skills_and_hidden_folders_are_skipped(host) -> None:
     assert [s.name for s in host.effective_set(42).skills] == ["good-one"]
 
 
+async def test_a_hostile_skipped_skill_in_a_package_cannot_crash_resolution(host, tmp_path: Path) -> None:
+    """A package installs with an invalid skill left out (but on disk); deeply nested YAML in it must be
+    refused, not crash the process (libyaml's C loader segfaults on it), wherever it is parsed."""
+    import subprocess
+    import sys
+
+    package = write_package(tmp_path / "pack", skills=["good-one"])
+    bomb = package / "skills" / "nested"
+    bomb.mkdir()
+    depth = 200_000
+    (bomb / "SKILL.md").write_text("---\nname: " + "[" * depth + "]" * depth + "\ndescription: x\n---\n")
+    result = await host.addons.install(str(package), Scope.user(42))
+    assert result.record.skills == ["good-one"] and any(line.startswith("skills/nested") for line in result.skipped)
+    code = (
+        "from kiroclaw.config import Settings\nfrom kiroclaw.host import Host\n"
+        f"h = Host(Settings(_env_file=None, workspace_base_path={str(host.settings.workspace_base_path)!r}))\n"
+        "print(','.join(s.name for s in h.effective_set(42).skills))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-500:]
+    assert run.stdout.strip() == "good-one"
+
+
 def test_hand_placed_entries_have_no_add_on_and_recipes_keep_nested_ids(host) -> None:
     kiro = host.paths(Scope.user(42)).kiro_home
     write_skill(kiro / "skills", "by-hand")
