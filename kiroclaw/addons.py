@@ -47,7 +47,16 @@ from .fingerprint import tree_fingerprint
 from .layout import DetectedLayout, detect_layout
 from .models import AddonRecord, RegistryDocument, utcnow
 from .policy import PolicyDecision
-from .registry import CONTROL_PREFIX, disk_error, load_registry, save_registry, write_marker
+from .registry import (
+    CONTROL_PREFIX,
+    MARKER_FILE,
+    atomic_write_bytes,
+    disk_error,
+    load_registry,
+    marker_bytes,
+    save_registry,
+    write_marker,
+)
 from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
 from .workspaces import Scope, ScopePaths
 
@@ -56,7 +65,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UpdateStatus = Literal["updated", "current", "pinned", "unsupported", "failed"]
+UpdateStatus = Literal["updated", "current", "pinned", "unsupported", "confirm", "failed"]
 
 #: A package folder under ``.kiro/plugins/``: one safe path segment (``org@repo``, ``my-folder``).
 _PACKAGE_DIR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
@@ -86,7 +95,10 @@ class UpdateResult:
     """The outcome of ``update`` for one add-on.
 
     :ivar status: ``updated``, ``current`` (nothing newer), ``pinned`` (skipped: exact version pinned),
-        ``unsupported`` (the source cannot check for updates) or ``failed``.
+        ``unsupported`` (the source cannot check for updates), ``confirm`` (not updated: the new version
+        needs the user's confirmation, see ``reasons``; update that one add-on again with ``assume_yes``)
+        or ``failed``.
+    :ivar reasons: for ``confirm``: why, one line each (policy warnings, registry moderation flags).
     :ivar old: the version (or short commit/fingerprint) before, or ``None``.
     :ivar new: the version after (``updated``) or available, or ``None``.
     :ivar message: one line for the user.
@@ -97,6 +109,7 @@ class UpdateResult:
     old: str | None = None
     new: str | None = None
     message: str = ""
+    reasons: tuple[str, ...] = ()
 
 
 def package_dir_for(name: str) -> str:
@@ -469,9 +482,15 @@ class AddonManager:
             record = record.model_copy(update={"path": dest_rel})
             dest = paths.root / dest_rel
 
-            replaced = by_name.get(record.name)
-            if previous is not None and previous.name != record.name and replaced is None:
-                replaced = by_name.get(previous.name)
+            # What this install replaces: the add-on being updated (or force-reinstalled from the same
+            # spec), else an add-on that already has the new name (which needs --force).
+            prior = previous if previous is not None else same
+            if prior is not None and record.name != prior.name and record.name in by_name:
+                raise AlreadyInstalledError(
+                    f"the new version of {prior.name} is named {record.name}, like another installed add-on; "
+                    f"remove one of them first"
+                )
+            replaced = by_name.get(prior.name) if prior is not None else by_name.get(record.name)
             if replaced is not None and not force:
                 raise AlreadyInstalledError(
                     f"{record.name} is already installed in {scope.label}; use --force to reinstall"
@@ -703,6 +722,9 @@ class AddonManager:
                     await asyncio.to_thread(
                         save_registry, paths, RegistryDocument(schema_version=doc.schema_version, addons=addons)
                     )
+                    # keep the completion marker in step, or a registry rebuilt from the markers would
+                    # silently turn a disabled add-on back on
+                    await asyncio.to_thread(_rewrite_marker, paths, record)
         except KiroclawError as exc:
             self._emit_event(action, "refused", scope, name=name, reason=exc.user_message)
             raise
@@ -727,23 +749,36 @@ class AddonManager:
 
         Pinned add-ons are skipped; sources without ``latest`` report ``unsupported``; an add-on whose
         files were edited since install (fingerprint differs) is not overwritten unless ``force``.
-        A failure of one add-on is reported in its result and does not stop the others, except
-        :class:`ConfirmationRequired` (policy warnings, registry flags), which is raised so the caller can
-        ask and run the update again with ``assume_yes`` (add-ons updated before it stay updated).
+        A failure of one add-on is reported in its result and does not stop the others. When the new
+        version of an add-on needs confirmation (policy warnings, registry flags) and ``assume_yes`` is
+        false: updating one add-on by ``name`` raises :class:`ConfirmationRequired`; updating all reports
+        that add-on as ``confirm`` (with its reasons) and goes on, so each confirmation is asked for on
+        its own and never granted for add-ons whose warnings the user has not seen.
 
         :param caller: ``cli`` or ``bot`` (passed to the source as for install: the bot's local folders
             must still be under ``LOCAL_SOURCE_ROOTS``).
         :raises NotFoundError: ``name`` is not installed.
-        :raises ConfirmationRequired: an add-on's new version needs the user's confirmation.
+        :raises ConfirmationRequired: ``name`` was given and its new version needs the user's confirmation.
         """
         records = [self.get(name, scope)] if name is not None else self.list(scope)
         results: list[UpdateResult] = []
         for record in records:
-            results.append(
-                await self._update_one(
+            try:
+                result = await self._update_one(
                     record, scope, force=force, assume_yes=assume_yes, progress=progress, caller=caller
                 )
-            )
+            except ConfirmationRequired as exc:
+                if name is not None:
+                    raise
+                result = UpdateResult(
+                    record.name,
+                    "confirm",
+                    short_version(record),
+                    None,
+                    f"{record.name} was not updated: its new version needs your confirmation",
+                    tuple(exc.reasons) or (exc.user_message,),
+                )
+            results.append(result)
         return results
 
     async def _update_one(
@@ -865,6 +900,16 @@ def _make_parents(folder: Path, root: Path) -> list[Path]:
     for path in reversed(missing):
         path.mkdir(exist_ok=True)
     return list(reversed(missing))
+
+
+def _rewrite_marker(paths: ScopePaths, record: AddonRecord) -> None:
+    folder = paths.root / record.path
+    if not folder.is_dir() or folder.is_symlink():
+        return  # a missing folder is fsck's to report
+    try:
+        atomic_write_bytes(folder / MARKER_FILE, marker_bytes(record))
+    except StorageError:
+        log.warning("could not update the completion marker of %s in %s", record.name, folder, exc_info=True)
 
 
 def _remove_tree(path: Path) -> None:

@@ -335,7 +335,12 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
     else:
         for result in results:
             click.echo(f"{result.status:>11}  {result.message}")
-    if any(r.status == "failed" for r in results):
+            for reason in result.reasons:
+                click.echo(f"{'':>11}    {reason}")
+            if result.status == "confirm":
+                flag = "--global" if scope.kind == "global" else f"--user {scope.user_id}"
+                click.echo(f"{'':>11}    to accept: kiroclaw addon update {result.name} {flag} --yes")
+    if any(r.status in {"failed", "confirm"} for r in results):
         sys.exit(1)
 
 

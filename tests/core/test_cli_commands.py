@@ -50,6 +50,7 @@ def test_info_update_and_search(cli_env, tmp_path: Path) -> None:
             "old": "1.0.0",
             "new": "1.0.0",
             "message": "tracked is up to date (1.0.0)",
+            "reasons": [],
         }
     ]
     write_skill(tmp_path / "src", "tracked", extra={"metadata": {"version": "1.1.0"}})

@@ -285,3 +285,77 @@ async def test_update_that_needs_confirmation_raises_and_then_goes_through(setti
     assert host.addons.get("guarded", USER).version == "1.0"
     (result,) = await host.addons.update("guarded", USER, assume_yes=True)
     assert (result.status, result.new) == ("updated", "2.0")
+
+
+async def test_update_all_asks_for_each_confirmation_on_its_own(settings, tmp_path: Path) -> None:
+    """Updating everything never confirms one add-on's warnings on behalf of another: each add-on that
+    needs confirmation is reported (with its reasons) and left alone; the others are updated."""
+
+    class WarnOnV2:
+        @hookimpl
+        def check_addon(self, addon):
+            if addon.version == "2.0" and addon.name != "plain":
+                return kiroclaw.warn(f"{addon.name} version 2 asks for network access")
+            return None
+
+    host = Host(settings, extra_plugins=[("warn-v2", WarnOnV2())])
+    for name in ("first", "plain", "second"):
+        await host.addons.install(str(write_skill(tmp_path / name, name, extra={"metadata": {"version": "1.0"}})), USER)
+        write_skill(tmp_path / name, name, extra={"metadata": {"version": "2.0"}})
+    results = {r.name: r for r in await host.addons.update(None, USER)}
+    assert {name: r.status for name, r in results.items()} == {
+        "first": "confirm",
+        "plain": "updated",
+        "second": "confirm",
+    }
+    assert results["first"].reasons == ("first version 2 asks for network access",)
+    assert results["second"].reasons == ("second version 2 asks for network access",)
+    assert [host.addons.get(n, USER).version for n in ("first", "plain", "second")] == ["1.0", "2.0", "1.0"]
+    (confirmed,) = await host.addons.update("first", USER, assume_yes=True)
+    assert confirmed.status == "updated" and host.addons.get("second", USER).version == "1.0"
+
+
+async def test_update_renamed_to_another_add_ons_name_is_refused(host, tmp_path: Path) -> None:
+    """An update whose new version takes the name of a different installed add-on must not replace it."""
+    await host.addons.install(str(write_skill(tmp_path / "a", "alpha")), USER)
+    await host.addons.install(str(write_skill(tmp_path / "b", "beta", "the real beta")), USER)
+    before = snapshot(host.paths(USER).root)
+    write_skill(tmp_path / "a", "beta", "alpha renamed itself", folder="alpha")
+    (result,) = await host.addons.update("alpha", USER)
+    assert result.status == "failed" and "another installed add-on" in result.message
+    with pytest.raises(AlreadyInstalledError, match="another installed add-on"):
+        await host.addons.install(str(tmp_path / "a" / "alpha"), USER, force=True)
+    assert snapshot(host.paths(USER).root) == before
+    assert [(r.name, r.spec) for r in host.addons.list(USER)] == [
+        ("alpha", str(tmp_path / "a" / "alpha")),
+        ("beta", str(tmp_path / "b" / "beta")),
+    ]
+
+
+async def test_update_renamed_to_a_free_name_replaces_the_old_add_on(host, tmp_path: Path) -> None:
+    await host.addons.install(str(write_skill(tmp_path / "a", "alpha")), USER)
+    await host.addons.disable("alpha", USER)
+    write_skill(tmp_path / "a", "gamma", folder="alpha")
+    (result,) = await host.addons.update("alpha", USER)
+    assert result.status == "updated"
+    assert [(r.name, r.enabled) for r in host.addons.list(USER)] == [("gamma", False)]
+    assert not (host.paths(USER).skills_dir / "alpha").exists()
+
+
+async def test_disabled_state_survives_a_registry_rebuilt_from_markers(host, tmp_path: Path) -> None:
+    from kiroclaw.errors import RegistryCorruptError
+
+    await host.addons.install(str(write_skill(tmp_path / "a", "alpha")), USER)
+    await host.addons.install(str(DEMO_PACKAGE), USER)
+    await host.addons.disable("demo-package", USER)
+    paths = host.paths(USER)
+    paths.registry_file.write_text('{"schema_version": 1,')  # truncated
+    with pytest.raises(RegistryCorruptError):
+        host.addons.list(USER)
+    assert {r.name: r.enabled for r in host.addons.list(USER)} == {"alpha": True, "demo-package": False}
+    assert [s.name for s in host.effective_set(42).skills] == ["alpha"]
+    await host.addons.enable("demo-package", USER)
+    paths.registry_file.write_text("")
+    with pytest.raises(RegistryCorruptError):
+        host.addons.list(USER)
+    assert host.addons.get("demo-package", USER).enabled
