@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 #: Telegram's limit on the bot command menu (Bot API ``setMyCommands``).
 MAX_MENU_COMMANDS = 100
 #: Bot command names: 1–32 lowercase letters, digits and underscores (Bot API ``BotCommand``).
-_COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+_COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}\Z")
 
 
 @dataclass(frozen=True)

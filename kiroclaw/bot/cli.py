@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 MAX_CONCURRENT_UPDATES = 256
 #: how long shutdown waits for updates still being handled, in seconds.
 SHUTDOWN_GRACE_SECONDS = 10.0
-_TOKEN = re.compile(r"^[0-9]{3,20}:[A-Za-z0-9_-]{20,}$")
-_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_TOKEN = re.compile(r"^[0-9]{3,20}:[A-Za-z0-9_-]{20,}\Z")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}\Z")
 
 
 def check_config(settings: Settings, *, webhook: bool = False) -> tuple[list[str], list[str]]:

@@ -7,8 +7,9 @@
 * :class:`ErrorMiddleware` turns a :class:`~kiroclaw.errors.KiroclawError` into one friendly line and any
   other exception into a logged traceback plus a short apology: no server paths, tokens or tracebacks
   reach the chat.
-* :class:`InstallGuard` enforces ``INSTALL_RATE_LIMIT`` (e.g. ``10/hour``, a sliding window per user) and
-  at most one install or update in flight per user.
+* :class:`InstallGuard` enforces ``INSTALL_RATE_LIMIT`` (e.g. ``10/hour``, a sliding window per user;
+  installs refused before reaching their source, :data:`REFUNDED_ERRORS`, are refunded) and at most one
+  install or update in flight per user.
 * :class:`FloodControlMiddleware` (a Bot API *request* middleware) waits out ``429 Too Many Requests``
   (``retry_after``) a bounded number of times, and treats "message is not modified" on edits as success:
   aiogram itself never retries.
@@ -33,13 +34,29 @@ from aiogram.methods import EditMessageReplyMarkup, EditMessageText, TelegramMet
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update, User
 
-from ..errors import ConfigError, KiroclawError, LimitExceededError
+from ..errors import (
+    AlreadyInstalledError,
+    ConfigError,
+    KiroclawError,
+    LimitExceededError,
+    QuotaExceededError,
+    SourceUnavailableError,
+    SpecError,
+)
 from .format import esc
 
 log = logging.getLogger(__name__)
 
 #: What an unexpected error shows in chat (the traceback goes to the log only).
 APOLOGY = "😵 Sorry, something went wrong on our side. The error was logged; please try again later."
+
+#: install failures that happen before the source is contacted; they do not use up ``INSTALL_RATE_LIMIT``.
+REFUNDED_ERRORS: tuple[type[KiroclawError], ...] = (
+    SpecError,
+    SourceUnavailableError,
+    AlreadyInstalledError,
+    QuotaExceededError,
+)
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+\s*)?(s|sec|second|m|min|minute|h|hour|d|day)s?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
@@ -206,6 +223,14 @@ class InstallGuard:
                 f"try again in {_duration_text(wait)}"
             )
         history.append(now)
+
+    def refund(self, user_id: int) -> None:
+        """Give back the rate-limit use of the user's install in flight: it was refused before reaching
+        its source (bad spec, unknown source, already installed, over quota), so it cost nothing upstream.
+        Call from inside :meth:`slot` (one install in flight per user, so the latest use is this one's)."""
+        history = self._history.get(user_id)
+        if history:
+            history.pop()
 
     @asynccontextmanager
     async def slot(self, user_id: int, *, count: bool = True) -> AsyncIterator[None]:

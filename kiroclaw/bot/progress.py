@@ -16,6 +16,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import InlineKeyboardMarkup
 
 from .format import esc, shorten
+from .replies import edit_long, send_long
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,10 @@ class ProgressMessage:
         )
 
     async def done(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        """Apply the queued stages, then replace the message with ``text`` (HTML) and optional buttons."""
+        """Apply the queued stages, then replace the message with ``text`` (HTML) and optional buttons.
+
+        A ``text`` longer than one message goes on as new messages after the first part (buttons on the
+        last part)."""
         if self._worker is not None:
             self._queue.put_nowait(None)
             try:
@@ -117,9 +121,6 @@ class ProgressMessage:
             except (TimeoutError, asyncio.CancelledError):
                 log.warning("install progress edits did not finish in time")
         if self.message_id is None:
-            sent = await self.bot.send_message(
-                chat_id=self.chat_id, text=text, message_thread_id=self.api_thread_id, reply_markup=markup
-            )
-            self.message_id = sent.message_id
+            self.message_id = await send_long(self.bot, self.chat_id, self.api_thread_id, text, markup)
             return
-        await self._edit(text, markup)
+        await edit_long(self.bot, self.chat_id, self.message_id, self.api_thread_id, text, markup)

@@ -17,7 +17,7 @@ import pytest
 from kiroclaw.config import Settings
 from kiroclaw.host import Host
 from tests.agent.conftest import make_launcher
-from tests.bot.fake_telegram import RAW_MARKUP, FakeTelegram, FakeUser
+from tests.bot.fake_telegram import RAW_MARKUP, FakeTelegram, FakeUser, utf16_len
 from tests.hub.conftest import catalog, hub  # noqa: F401  (fixtures re-used from the hub tests)
 
 TOKEN = "123456:TEST-token"
@@ -93,7 +93,7 @@ class BotHarness:
             for msg in self.fake.chat_messages(chat_id, sender="bot"):
                 assert not RAW_MARKUP.search(msg.text), f"raw markup in {msg.text!r}"
                 assert msg.text.strip() or msg.document, "empty bot message"
-                assert len(msg.text) <= 4096
+                assert utf16_len(msg.text) <= 4096
         assert not self.fake.unanswered_callbacks(), self.fake.unanswered_callbacks()
 
 

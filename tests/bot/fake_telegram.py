@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-#: Telegram's limits (Bot API): text after entity parsing, callback_data bytes, bot downloads.
+#: Telegram's limits (Bot API): text after entity parsing (UTF-16 code units), callback_data bytes, bot downloads.
 TEXT_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
@@ -43,6 +43,11 @@ NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are exactly the "
     "same as a current content and reply markup of the message"
 )
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, as Telegram counts text (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 class HTMLError(ValueError):
@@ -574,7 +579,7 @@ class FakeTelegram:
                 return "", self._error(method, 400, f"Bad Request: can't parse entities: {exc}")
         if not shown.strip():
             return "", self._error(method, 400, "Bad Request: message text is empty")
-        if len(shown) > TEXT_LIMIT:
+        if utf16_len(shown) > TEXT_LIMIT:
             return "", self._error(method, 400, "Bad Request: message is too long")
         return shown, None
 
@@ -715,7 +720,7 @@ class FakeTelegram:
                 shown = render_html(text)
             except HTMLError as exc:
                 return self._error("sendmessagedraft", 400, f"Bad Request: can't parse entities: {exc}")
-        if len(shown) > TEXT_LIMIT:
+        if utf16_len(shown) > TEXT_LIMIT:
             return self._error("sendmessagedraft", 400, "Bad Request: message is too long")
         thread = int(params["message_thread_id"]) if params.get("message_thread_id") else None
         self.drafts.setdefault((chat_id, thread), {})[draft_id] = shown

@@ -4,9 +4,12 @@ buttons. The whole chat is compared with a golden transcript."""
 
 from __future__ import annotations
 
+from kiroclaw.workspaces import Scope
 from tests.bot.conftest import ADMIN, ALICE, BOB
 from tests.bot.test_conversation import check_golden, normalise
-from tests.hub.conftest import write_version
+from tests.hub.conftest import write_meta, write_version
+
+USER = Scope.user(ALICE.id)
 
 
 async def test_addon_management(start_bot, hub) -> None:
@@ -116,3 +119,51 @@ async def test_replies_stay_in_the_topic(start_bot, hub) -> None:
     assert h.fake.last_bot(ALICE.id).thread_id == 77
     assert all(c.params.get("message_thread_id") == "77" for c in h.fake.api_calls("sendMessage"))
     assert h.fake.transcript(ALICE.id).startswith("#77 alice: /addon search weather")
+
+
+async def test_update_all_asks_per_addon_and_confirms_only_that_one(start_bot, hub) -> None:
+    """Security: after ``/addon update`` the user confirms one add-on at a time; pressing one add-on's
+    button never confirms another add-on's warnings, which the user has not seen."""
+    h = await start_bot(kirohub_registry_url=hub.url)
+    fake = h.fake
+    await h.say(ALICE, "/addon install weather-api")
+    await h.say(ALICE, "/addon install plain-notes")
+    write_version(hub.catalog, "weather-api", "1.2.0")
+    write_meta(hub.catalog, "weather-api", owner="alice", moderation={"isSuspicious": True})
+    write_version(hub.catalog, "plain-notes", "2.1.0")
+    write_meta(hub.catalog, "plain-notes", moderation={"isSuspicious": True})
+
+    await h.say(ALICE, "/addon update")
+    results = fake.last_bot(ALICE.id)
+    assert results.text.startswith("🔄 Update results:")
+    assert "⚠️ plain-notes" in results.text and "⚠️ weather-api" in results.text
+    assert "suspicious" in results.text.lower()
+    labels = [button["text"] for row in results.buttons for button in row]
+    assert labels == ["⚠️ Update plain-notes anyway", "⚠️ Update weather-api anyway"]
+    assert h.host.addons.get("weather-api", USER).version == "1.1.0"
+
+    await h.press(ALICE, results.message_id, "Update weather-api anyway")
+    assert "⬆️ weather-api: 1.1.0 → 1.2.0" in h.last(ALICE)
+    assert h.host.addons.get("weather-api", USER).version == "1.2.0"
+    assert h.host.addons.get("plain-notes", USER).version == "2.0.0", "a warning the user never saw was confirmed"
+    await h.press(ALICE, results.message_id, "Update plain-notes anyway")
+    assert "⬆️ plain-notes: 2.0.0 → 2.1.0" in h.last(ALICE)
+    h.assert_clean(ALICE.id)
+    assert not h.errors(), h.errors()
+
+
+async def test_update_anyway_keeps_force(start_bot, hub) -> None:
+    h = await start_bot(kirohub_registry_url=hub.url)
+    await h.say(ALICE, "/addon install weather-api")
+    skill = h.settings.workspace_base_path / str(ALICE.id) / ".kiro" / "skills" / "weather-api" / "SKILL.md"
+    skill.write_text(skill.read_text() + "\nmy local note\n")
+    write_version(hub.catalog, "weather-api", "1.2.0")
+    write_meta(hub.catalog, "weather-api", owner="alice", moderation={"isSuspicious": True})
+
+    await h.say(ALICE, "/addon update --force weather-api")
+    confirm = h.fake.last_bot(ALICE.id)
+    assert confirm.text.startswith("⚠️") and "Update anyway?" in confirm.text
+    await h.press(ALICE, confirm.message_id, "Update anyway")
+    assert "⬆️ weather-api: 1.1.0 → 1.2.0" in h.last(ALICE), h.last(ALICE)
+    assert "my local note" not in skill.read_text()
+    h.assert_clean(ALICE.id)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiroclaw.bot.format import agent_text_to_html, ago, esc, split_html
+from kiroclaw.bot.format import agent_text_to_html, ago, esc, split_html, utf16_len
 from tests.bot.fake_telegram import render_html
 
 
@@ -56,7 +56,7 @@ def test_split_never_cuts_an_entity_or_a_tag() -> None:
     st.lists(
         st.tuples(
             st.sampled_from(["", "b", "i", "code", "pre"]),
-            st.text(alphabet=st.sampled_from(list("ab <&>\n\n é")), min_size=0, max_size=300),
+            st.text(alphabet=st.sampled_from(list("ab <&>\n\n é😀")), min_size=0, max_size=300),
         ),
         min_size=1,
         max_size=30,
@@ -69,8 +69,32 @@ def test_split_property(chunks: list[tuple[str, str]], limit: int) -> None:
     visible = "".join("".join(render_html(p).split()) for p in parts)
     assert visible == "".join(render_html(html).split())  # nothing lost but white space at cuts
     for part in parts:
-        assert len(part) <= limit
+        assert utf16_len(part) <= limit  # Telegram counts UTF-16 code units
         assert render_html(part).strip()
+
+
+def test_split_counts_utf16_units_like_telegram() -> None:
+    text = "😀" * 5000  # 10 000 UTF-16 units; Python's len says 5000
+    parts = split_html(text)
+    assert len(parts) == 3
+    assert all(utf16_len(render_html(p)) <= 4096 for p in parts)
+    assert "".join(parts) == text
+    mixed = ("word 😀 " * 2000).strip()
+    parts = split_html(mixed)
+    assert all(utf16_len(p) <= 4096 for p in parts)
+    assert " ".join(parts) == mixed
+
+
+def test_split_keeps_indentation_inside_pre_and_code() -> None:
+    lines = [f"{'    ' * (i % 3)}line {i} = value" for i in range(200)]
+    for tag in ("pre", "code"):
+        text = f"<{tag}>" + esc("\n".join(lines)) + f"</{tag}>"
+        parts = split_html(text, 500)
+        assert len(parts) > 5
+        shown = [render_html(p) for p in parts]
+        # only the one line break cut at is dropped: every line, indentation included, survives
+        assert "\n".join(shown) == "\n".join(lines)
+        assert any(s.startswith("    line") for s in shown[1:])
 
 
 def test_ago() -> None:

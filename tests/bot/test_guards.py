@@ -81,6 +81,36 @@ async def test_install_rate_limit(start_bot, hub) -> None:
     assert "Installed plain-notes" in h.last(BOB)
 
 
+async def test_installs_refused_before_the_source_do_not_use_up_the_rate_limit(start_bot, hub) -> None:
+    h = await start_bot(kirohub_registry_url=hub.url, install_rate_limit="2/hour")
+    await h.say(ALICE, "/addon install weather-api")
+    assert "Installed weather-api" in h.last(ALICE)
+    # refused before any download: already installed, not a spec, an unknown source
+    await h.say(ALICE, "/addon install weather-api")
+    assert "already installed" in h.last(ALICE)
+    await h.say(ALICE, "/addon install Not A Spec!")
+    assert h.last(ALICE).startswith("❌")
+    await h.say(ALICE, "/addon install nosuchsource:thing")
+    assert h.last(ALICE).startswith("❌")
+    # the second real install still fits in 2/hour; the third does not
+    await h.say(ALICE, "/addon install plain-notes")
+    assert "Installed plain-notes" in h.last(ALICE)
+    await h.say(ALICE, "/addon install shady-tool")
+    assert h.last(ALICE).startswith("⚠️ install limit reached (2 per hour)")
+    h.assert_clean(ALICE.id)
+
+
+async def test_refund_gives_back_one_use() -> None:
+    guard = InstallGuard("1/hour")
+    async with guard.slot(1):
+        guard.refund(1)
+    async with guard.slot(1):
+        pass
+    with pytest.raises(LimitExceededError, match="install limit reached"):
+        async with guard.slot(1):
+            pass
+
+
 async def test_one_install_in_flight_per_user() -> None:
     guard = InstallGuard("10/hour")
     async with guard.slot(1):

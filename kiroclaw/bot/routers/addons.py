@@ -43,8 +43,9 @@ from ...sources import AddonInfo, FetchContext, Fetched, Ref, Source
 from ...workspaces import Scope
 from ..app import ActionStore, BotOptions
 from ..format import ago, esc, shorten
-from ..middlewares import APOLOGY, InstallGuard
+from ..middlewares import APOLOGY, REFUNDED_ERRORS, InstallGuard
 from ..progress import ProgressMessage
+from ..replies import answer_long, edit_long
 from ..streaming import thread_of
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ PREFIX = "ad:"
 #: files accepted by "send a file with caption /addon install".
 UPLOAD_SUFFIXES = (".zip", ".skill", ".tar.gz", ".tgz")
 _INSTALL_CAPTION = re.compile(r"^/addon(?:@\w+)?\s+install\b(.*)$", re.IGNORECASE | re.DOTALL)
-_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+_COMMIT = re.compile(r"^[0-9a-f]{7,40}\Z")
 _FLAGS_GLOBAL = {"-g", "--global"}
 _FLAGS_FORCE = {"-f", "--force"}
 
@@ -285,6 +286,8 @@ class InstallRunner:
             return
         except KiroclawError as exc:
             log.info("install refused for user %s: %s", user_id, exc.user_message)
+            if isinstance(exc, REFUNDED_ERRORS):
+                self.guard.refund(user_id)
             await progress.done(_failure_text(exc))
             return
         except Exception:
@@ -384,7 +387,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 message.bot, message.chat.id, api_thread_id, user_id, arg, scope, force=force
             )
         elif sub in ("list", "ls"):
-            await message.answer(await asyncio.to_thread(_list_text, host, user_id))
+            await answer_long(message, await asyncio.to_thread(_list_text, host, user_id))
         elif sub == "info":
             if not arg:
                 raise SpecError("say which add-on, e.g. /addon info weather-api")
@@ -398,7 +401,8 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             no = actions.put(user_id, {"op": "dismiss", "text": f"👍 Kept <b>{esc(record.name)}</b>."})
             loses = f"\nYour agent loses: {esc(', '.join(record.skills))}" if record.skills else ""
             where = " from the global add-ons" if scope.kind == "global" else ""
-            await message.answer(
+            await answer_long(
+                message,
                 f"🗑 Remove <b>{esc(record.name)}</b>{_version(record.version)}{where}?{loses}",
                 reply_markup=_keyboard([("🗑 Remove", PREFIX + yes), ("Keep it", PREFIX + no)]),
             )
@@ -458,10 +462,29 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             await query.answer("Removing…")
             record = await host.addons.remove(payload["name"], scope)
             gone = f"\nSkills removed: {esc(', '.join(record.skills))}" if record.skills else ""
-            await message.edit_text(f"🗑 Removed <b>{esc(record.name)}</b>.{gone}", reply_markup=None)
+            await edit_long(
+                bot,
+                message.chat.id,
+                message.message_id,
+                thread_of(message)[1],
+                f"🗑 Removed <b>{esc(record.name)}</b>.{gone}",
+            )
         elif op == "update":
             await query.answer("Updating…")
-            await _update(message, host, install_guard, actions, user_id, payload.get("name"), scope, assume_yes=True)
+            name = payload.get("name")
+            if not name:  # only per-add-on confirmations exist; never confirm a bulk update
+                return
+            await _update(
+                message,
+                host,
+                install_guard,
+                actions,
+                user_id,
+                name,
+                scope,
+                force=bool(payload.get("force")),
+                assume_yes=True,
+            )
         else:
             await query.answer()
 
@@ -494,7 +517,7 @@ async def _search(message: Message, host: Any, actions: ActionStore, user_id: in
         spec = hit.spec or hit.name
         token = actions.put(user_id, {"op": "install", "spec": spec, "global": False})
         rows.append([(f"📦 Install {shorten(hit.name, 40)}", PREFIX + token)])
-    await message.answer("\n".join(lines), reply_markup=_keyboard(*rows))
+    await answer_long(message, "\n".join(lines), reply_markup=_keyboard(*rows))
 
 
 def _list_text(host: Any, user_id: int) -> str:
@@ -539,7 +562,7 @@ async def _info(message: Message, host: Any, actions: ActionStore, user_id: int,
             lines.append("Origin: " + " · ".join(origin))
         if r.size_bytes:
             lines.append(f"Size: {r.size_bytes / 1024:.1f} KiB")
-        await message.answer("\n".join(lines))
+        await answer_long(message, "\n".join(lines))
         return
     info: AddonInfo = found
     lines = [f"📦 <b>{esc(info.name)}</b>{_version(info.latest_version)} ({esc(info.source)}, not installed)"]
@@ -555,12 +578,40 @@ async def _info(message: Message, host: Any, actions: ActionStore, user_id: int,
     if info.homepage:
         lines.append(f"Home: {esc(shorten(info.homepage, 120))}")
     token = actions.put(user_id, {"op": "install", "spec": name, "global": scope.kind == "global"})
-    await message.answer(
-        "\n".join(lines), reply_markup=_keyboard([(f"📦 Install {shorten(info.name, 40)}", PREFIX + token)])
+    await answer_long(
+        message, "\n".join(lines), reply_markup=_keyboard([(f"📦 Install {shorten(info.name, 40)}", PREFIX + token)])
     )
 
 
-_UPDATE_ICONS = {"updated": "⬆️", "current": "✅", "pinned": "📌", "unsupported": "➖", "failed": "❌"}
+_UPDATE_ICONS = {
+    "updated": "⬆️",
+    "current": "✅",
+    "pinned": "📌",
+    "unsupported": "➖",
+    "failed": "❌",
+    "confirm": "⚠️",
+}
+
+
+def _update_line(result: Any) -> str:
+    """One line (two or more for ``confirm``: its reasons) of the update results."""
+    icon = _UPDATE_ICONS.get(result.status, "•")
+    line = f"{icon} <b>{esc(result.name)}</b>"
+    if result.status == "updated":
+        line += f": {esc(result.old or '?')} → {esc(result.new or '?')}"
+    elif result.status == "current":
+        line += f": up to date{(' (' + esc(result.old) + ')') if result.old else ''}"
+    elif result.status == "pinned":
+        line += f": pinned{(' at ' + esc(result.old)) if result.old else ''}"
+    elif result.status == "confirm":
+        target = f" to {esc(result.new)}" if result.new else ""
+        line += f": not updated, the update{target} needs your confirmation"
+        # ``reasons`` (one per line) where the core gives them, else the message itself
+        reasons = [r for r in getattr(result, "reasons", ()) if r.strip()] or [result.message or ""]
+        line += "".join(f"\n   • {esc(shorten(r, 200))}" for r in reasons[:5] if r.strip())
+    if result.message and result.status in ("failed", "unsupported"):
+        line += f": {esc(shorten(result.message, 200))}"
+    return line
 
 
 async def _update(
@@ -575,6 +626,15 @@ async def _update(
     force: bool = False,
     assume_yes: bool = False,
 ) -> None:
+    """Update ``name`` (or every add-on of ``scope`` for ``None``) and show the results.
+
+    Confirmation is always per add-on: an "Update <name> anyway" button carries that one add-on's name,
+    scope and ``force``; ``assume_yes`` is only ever passed with a ``name`` (the one the user confirmed),
+    never for a bulk update, so no other add-on's warnings are confirmed unseen.
+    """
+    if name is None:
+        assume_yes = False
+    glob = scope.kind == "global"
     async with guard.slot(user_id, count=False):
         what = f"<b>{esc(name)}</b>" if name else "your add-ons" if scope.kind == "user" else "the global add-ons"
         progress = ProgressMessage(message.bot, message.chat.id, thread_of(message)[1], f"🔄 Updating {what}…")  # type: ignore[arg-type]
@@ -585,7 +645,14 @@ async def _update(
             )
         except ConfirmationRequired as exc:
             reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
-            yes = actions.put(user_id, {"op": "update", "name": name, "global": scope.kind == "global"})
+            if name is None:
+                # a bulk update that stopped at one add-on: no button, it could not say which one to confirm
+                await progress.done(
+                    f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate it by name to confirm: "
+                    "<code>/addon update NAME</code>"
+                )
+                return
+            yes = actions.put(user_id, {"op": "update", "name": name, "global": glob, "force": force})
             no = actions.put(user_id, {"op": "dismiss", "text": "👍 Not updated."})
             await progress.done(
                 f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate anyway?",
@@ -598,20 +665,16 @@ async def _update(
         if not results:
             await progress.done("Nothing to update: no add-ons installed.")
             return
-        lines = ["🔄 Update results:"]
+        lines = ["🔄 Update results:", *(_update_line(r) for r in results)]
+        rows: list[list[tuple[str, str]]] = []
         for result in results:
-            icon = _UPDATE_ICONS.get(result.status, "•")
-            line = f"{icon} <b>{esc(result.name)}</b>"
-            if result.status == "updated":
-                line += f": {esc(result.old or '?')} → {esc(result.new or '?')}"
-            elif result.status == "current":
-                line += f": up to date{(' (' + esc(result.old) + ')') if result.old else ''}"
-            elif result.status == "pinned":
-                line += f": pinned{(' at ' + esc(result.old)) if result.old else ''}"
-            if result.message and result.status in ("failed", "unsupported"):
-                line += f": {esc(shorten(result.message, 200))}"
-            lines.append(line)
-        await progress.done("\n".join(lines))
+            if result.status == "confirm":
+                token = actions.put(user_id, {"op": "update", "name": result.name, "global": glob, "force": force})
+                rows.append([(f"⚠️ Update {shorten(result.name, 40)} anyway", PREFIX + token)])
+        if rows:
+            lines.append("")
+            lines.append("Update anyway? Each button confirms that one add-on only.")
+        await progress.done("\n".join(lines), _keyboard(*rows) if rows else None)
 
 
 async def _toggle(host: Any, name: str, scope: Scope, *, enable: bool) -> str:

@@ -13,6 +13,7 @@ from aiogram.types import BotCommand, Message
 from ...errors import RecipeError
 from ...models import EffectiveSet, RecipeEntry
 from ..format import esc, shorten
+from ..replies import answer_long
 from ..streaming import run_turn
 
 COMMANDS = [
@@ -137,7 +138,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
     async def skills(message: Message, host: Any) -> None:
         assert message.from_user is not None
         es = await asyncio.to_thread(host.effective_set, message.from_user.id)
-        await message.answer(skills_text(es))
+        await answer_long(message, skills_text(es))
 
     @router.message(Command("recipe", "recipes"))
     async def recipe(
@@ -147,7 +148,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         es = await asyncio.to_thread(host.effective_set, message.from_user.id)
         args = (command.args or "").strip()
         if not args:
-            await message.answer(await asyncio.to_thread(recipes_text, es))
+            await answer_long(message, await asyncio.to_thread(recipes_text, es))
             return
         name, _, rest = args.partition(" ")
         entry, prompt = await asyncio.to_thread(render_for_chat, es, name, rest)
