@@ -80,7 +80,7 @@ ArchiveFormat = Literal["zip", "tar", "gzip", "bzip2", "xz"]
 HostResolver = Callable[[str, int], Awaitable[list[str]]]
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 # --- limits and results -------------------------------------------------------------------------
@@ -289,11 +289,20 @@ class _Writer:
             raise UnsafeContentError("the archive has a member outside destination (through a link)")
         return target
 
-    def _claim(self, parts: tuple[str, ...], kind: str) -> bool:
-        """Register ``parts`` (and its parents as dirs); True if the dir already existed."""
+    def _count(self) -> None:
         self.entries += 1
         if self.entries > 4 * self.limits.max_files + 16:
             raise LimitExceededError(f"the archive has more than {self.limits.max_files} members")
+
+    def skip(self, name: str) -> None:
+        """Leave a member out (``.git/``, ``__MACOSX/``…); it still counts against the member cap."""
+        self._count()
+        if len(self.skipped) < 100:
+            self.skipped.append(name)
+
+    def _claim(self, parts: tuple[str, ...], kind: str) -> bool:
+        """Register ``parts`` (and its parents as dirs); True if the dir already existed."""
+        self._count()
         for depth in range(1, len(parts)):
             key = _fold(parts[:depth])
             if self._kinds.setdefault(key, "dir") != "dir":
@@ -446,7 +455,13 @@ class _BoundedReader:
         self._limit = limit
         self.last_block: tuple[int, bytes] | None = None
 
+    #: Largest single read: tarfile reads a whole pax or GNU long-name header at once, and no legitimate
+    #: header is anywhere near this (member data is read in 64 KiB chunks).
+    MAX_READ_BYTES = 1024 * 1024
+
     def read(self, size: int = -1) -> bytes:
+        if size is not None and size > self.MAX_READ_BYTES:
+            raise UnsafeContentError("the archive has an oversized tar header (pax or long-name bomb); refused")
         pos = self._raw.tell()
         if size is None or size < 0:
             size = self._limit - pos + 1
@@ -474,12 +489,12 @@ def _tar_member(member: tarfile.TarInfo, writer: _Writer, tar: tarfile.TarFile) 
         raise UnsafeContentError(f"the archive contains a link ({shown}); links are not allowed")
     if member.ischr() or member.isblk() or member.isfifo():
         raise UnsafeContentError(f"the archive contains a device or FIFO ({shown}); only files are allowed")
-    if member.type not in (*_TAR_OK_FILE, tarfile.DIRTYPE):
+    if member.type not in (*_TAR_OK_FILE, tarfile.DIRTYPE) or member.issparse():
         kind = "sparse" if member.issparse() else f"type {member.type!r}"
         raise UnsafeContentError(f"the archive contains an unsupported member ({shown}, {kind})")
     parts = check_member_name(member.name, writer.limits)
     if parts is None:
-        writer.skipped.append(member.name)
+        writer.skip(member.name)
         return
     if member.isdir():
         writer.add_dir(parts)
@@ -553,17 +568,50 @@ def _extract_tar_file(path: Path, fmt: ArchiveFormat, writer: _Writer) -> None:
 # --- zip ---------------------------------------------------------------------------------------
 
 
-def _zip_entry_count(path: Path, size: int) -> int | None:
-    """Entry count from the end-of-central-directory record (read before the directory is parsed)."""
+def _zip_directory_size(path: Path, size: int) -> tuple[int | None, int | None]:
+    """(entry count, central-directory size in bytes) from the end-of-central-directory record, read
+    before the directory is parsed; ``None`` where the record does not say (ZIP64 markers count as the
+    size of the file, which is an upper bound)."""
     tail_len = min(size, 22 + 65535)
     with path.open("rb") as handle:
         handle.seek(size - tail_len)
         tail = handle.read(tail_len)
     index = tail.rfind(b"PK\x05\x06")
     if index < 0 or index + 22 > len(tail):
-        return None
-    (total,) = struct.unpack("<H", tail[index + 10 : index + 12])
-    return None if total == 0xFFFF else total
+        return None, None
+    total, directory_bytes = struct.unpack("<HI", tail[index + 10 : index + 16])
+    return (None if total == 0xFFFF else total), (size if directory_bytes == 0xFFFFFFFF else directory_bytes)
+
+
+def _zip_directory_entries(path: Path, size: int, stop_after: int) -> int:
+    """Count the central directory's entry headers by walking them (46 fixed bytes + name, extra and
+    comment each), stopping past ``stop_after``: the end record's count can lie, and zipfile would build a
+    ZipInfo for every entry before any cap applied. ``0`` when the end record cannot be found (zipfile
+    then reports the archive as corrupt)."""
+    tail_len = min(size, 22 + 65535)
+    with path.open("rb") as handle:
+        handle.seek(size - tail_len)
+        tail = handle.read(tail_len)
+        index = tail.rfind(b"PK\x05\x06")
+        if index < 0 or index + 22 > len(tail):
+            return 0
+        (offset,) = struct.unpack("<I", tail[index + 16 : index + 20])
+        end = size - tail_len + index
+        if offset == 0xFFFFFFFF or offset > end:
+            return 0  # ZIP64 or nonsense: zipfile checks it; the entry count was bounded above
+        handle.seek(offset)
+        count = 0
+        position = offset
+        while position + 46 <= end and count <= stop_after:
+            header = handle.read(46)
+            if len(header) < 46 or header[:4] != b"PK\x01\x02":
+                break
+            name_len, extra_len, comment_len = struct.unpack("<HHH", header[28:34])
+            skip = name_len + extra_len + comment_len
+            handle.seek(skip, os.SEEK_CUR)
+            position += 46 + skip
+            count += 1
+        return count
 
 
 def _zip_check_layout(handle: IO[bytes], infos: list[zipfile.ZipInfo], central_start: int) -> None:
@@ -597,13 +645,24 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
         return raw.decode("utf-8", "surrogateescape")
 
 
+#: Zip compression methods the standard library can read: stored, deflate, bzip2, LZMA.
+_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
+
+
 def _extract_zip(path: Path, writer: _Writer) -> None:
     limits = writer.limits
     size = path.stat().st_size
     if not _strict_zip_end(path, size):
         raise UnsafeContentError("corrupt zip archive (data after the end record, or no end record)")
-    declared = _zip_entry_count(path, size)
-    if declared is not None and declared > 4 * limits.max_files + 16:
+    declared, directory_bytes = _zip_directory_size(path, size)
+    max_entries = 4 * limits.max_files + 16
+    # zipfile parses the whole central directory whatever the end record's count says: bound it by its
+    # size too (46 bytes per entry at the least, names up to the path length cap, some extra fields)
+    if (declared is not None and declared > max_entries) or (
+        directory_bytes is not None and directory_bytes > max_entries * (46 + limits.max_path_chars + 64)
+    ):
+        raise LimitExceededError(f"the archive has more than {limits.max_files} members")
+    if _zip_directory_entries(path, size, max_entries) > max_entries:
         raise LimitExceededError(f"the archive has more than {limits.max_files} members")
     try:
         archive = zipfile.ZipFile(path)
@@ -632,11 +691,13 @@ def _extract_zip(path: Path, writer: _Writer) -> None:
                 raise UnsafeContentError(f"corrupt zip archive (folder {shown} without a trailing '/')")
             parts = check_member_name(name, limits)
             if parts is None:
-                writer.skipped.append(name)
+                writer.skip(name)
                 continue
             if is_dir:
                 writer.add_dir(parts)
                 continue
+            if info.compress_type not in _ZIP_METHODS:
+                raise UnsafeContentError(f"the archive uses an unsupported zip compression method ({shown})")
             with archive.open(info) as source:
                 writer.add_file(parts, info.file_size, unix_mode or None, source)
 
@@ -662,7 +723,15 @@ def extract_archive(archive: Path, dest: Path, limits: ExtractLimits) -> Extract
             _extract_zip(archive, writer)
         else:
             _extract_tar_file(archive, fmt, writer)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, lzma.LZMAError, gzip.BadGzipFile, zlib.error) as exc:
+    except (
+        tarfile.TarError,
+        zipfile.BadZipFile,
+        EOFError,
+        lzma.LZMAError,
+        gzip.BadGzipFile,
+        zlib.error,
+        NotImplementedError,
+    ) as exc:
         raise UnsafeContentError(f"corrupt or truncated archive ({_short(exc)})") from exc
     except OSError as exc:
         if "Invalid data stream" in str(exc) or "CRC" in str(exc):
@@ -722,7 +791,16 @@ def is_public_address(text: str) -> bool:
         inner = _embedded_v4(ip)
         if inner is not None and not is_public_address(str(inner)):
             return False
+    if any(ip in network for network in _NOT_PUBLIC if network.version == ip.version):
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return False
     return bool(ip.is_global) and not ip.is_multicast and not ip.is_reserved and not ip.is_unspecified
+
+
+#: Ranges Python's ``is_global`` still calls global that no add-on download should reach (Advocate's deny
+#: list): the 6to4 relay anycast range and the IPv6 documentation range of RFC 9637.
+_NOT_PUBLIC = (ipaddress.ip_network("192.88.99.0/24"), ipaddress.ip_network("3fff::/20"))
 
 
 def ip_literal(host: str) -> str | None:

@@ -68,9 +68,9 @@ log = logging.getLogger(__name__)
 UpdateStatus = Literal["updated", "current", "pinned", "unsupported", "confirm", "failed"]
 
 #: A package folder under ``.kiro/plugins/``: one safe path segment (``org@repo``, ``my-folder``).
-_PACKAGE_DIR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_PACKAGE_DIR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}\Z")
 #: An add-on name: segments of letters, digits, ``._@+-`` joined by ``/`` (``org/repo``, ``weather-api``).
-_ADDON_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*(?:/[A-Za-z0-9][A-Za-z0-9._@+-]*)*$")
+_ADDON_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*(?:/[A-Za-z0-9][A-Za-z0-9._@+-]*)*\Z")
 _MAX_NAME_CHARS = 200
 
 

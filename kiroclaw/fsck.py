@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_USER_DIR = re.compile(r"^[1-9][0-9]{0,19}$")
+_USER_DIR = re.compile(r"^[1-9][0-9]{0,19}\Z")
 #: Where ``--repair`` moves folders it cannot vouch for (outside ``.kiro``: the agent never sees them).
 QUARANTINE_DIR = ".quarantine"
 

@@ -34,8 +34,8 @@ from .skills import RecipeManifest
 #: Largest rendered prompt, in characters (a recipe body is ≤ 1 MiB; values come from one chat message).
 MAX_RENDERED_CHARS = 2 * 1024 * 1024
 #: Argument names: the same rule as recipe frontmatter (``kiroclaw.skills._ARG_NAME``).
-_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-_PLACEHOLDER = re.compile(r"^\.([A-Za-z_][A-Za-z0-9_-]{0,63})$")
+_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
+_PLACEHOLDER = re.compile(r"^\.([A-Za-z_][A-Za-z0-9_-]{0,63})\Z")
 #: Typographic quotes phones substitute for ASCII ones in chat (iOS "smart punctuation").
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'"})
 

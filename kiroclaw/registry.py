@@ -88,7 +88,7 @@ def parse_registry(data: bytes) -> RegistryDocument:
     """
     try:
         raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"not valid JSON ({type(exc).__name__})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("addons", []), list):
         raise ValueError("not a registry document")

@@ -35,9 +35,9 @@ LONG_BODY_LINES = 500
 #: Frontmatter fields the Agent Skills spec defines (skills-ref ``ALLOWED_FIELDS``).
 KNOWN_FIELDS = frozenset({"name", "description", "license", "allowed-tools", "metadata", "compatibility"})
 
-_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_RECIPE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
+_RECIPE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 
 
 @dataclass(frozen=True)

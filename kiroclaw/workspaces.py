@@ -20,7 +20,7 @@ from typing import Literal
 
 from .errors import SpecError
 
-_USER_ID = re.compile(r"^[1-9][0-9]{0,19}$")
+_USER_ID = re.compile(r"^[1-9][0-9]{0,19}\Z")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ MANIFEST = ".kiroclaw-template.json"
 #: Folders of the home that belong to the add-on manager or to kiro-cli itself; a template never writes there.
 RESERVED_DIRS = frozenset({"skills", "plugins", "recipes", "sessions"})
 
-_AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _TEXT_SUFFIXES = frozenset({".json", ".md", ".txt", ".yaml", ".yml"})
 
 

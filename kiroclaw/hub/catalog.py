@@ -46,11 +46,11 @@ from ..fingerprint import file_sha256, fingerprint_entries, iter_files
 log = logging.getLogger(__name__)
 
 #: Catalog slugs: lowercase (the ClawHub server lowercases slugs), a safe single path segment.
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}\Z")
 #: Owner handles (GitHub-like).
-OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 #: ``resolve`` hashes: sha256 hex.
-HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+HASH_RE = re.compile(r"^[0-9a-f]{64}\Z")
 META_FILE = "skill.json"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 MAX_LIST_LIMIT = 200
@@ -93,7 +93,7 @@ class SkillJson(BaseModel):
 
     displayName: str | None = None
     summary: str | None = None
-    owner: str | None = Field(None, pattern=OWNER_RE.pattern)
+    owner: str | None = Field(None, pattern=OWNER_RE.pattern.removesuffix("\\Z") + "$")  # Rust regex: $ = end
     tags: list[str] | dict[str, str] = Field(default_factory=list)
     moderation: Moderation | None = None
     changelogs: dict[str, str] = Field(default_factory=dict)

@@ -50,12 +50,12 @@ from kiroclaw import (
     hookimpl,
 )
 
-ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")
-REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
-SUBPATH_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,99}$")
-FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
+ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}\Z")
+REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}\Z")
+REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}\Z")
+SUBPATH_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,99}\Z")
+FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
+SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}\Z")
 #: Deepest sub-path accepted, in segments.
 MAX_SUBPATH_SEGMENTS = 16
 _ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".skill", "/skill.md")
@@ -327,7 +327,7 @@ def _arrange_marketplace(tree: Path, staging_dir: Path) -> tuple[Path, list[str]
         return tree, []
     try:
         data = json.loads(manifest.read_text("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return tree, [".claude-plugin/marketplace.json is not valid JSON; ignored"]
     listed: list[str] = []
     plugins = data.get("plugins") if isinstance(data, dict) else None
@@ -337,8 +337,9 @@ def _arrange_marketplace(tree: Path, staging_dir: Path) -> tuple[Path, list[str]
         base = plugin.get("source", "./")
         if not isinstance(base, str) or "://" in base:
             continue  # a plugin that lives in another repository: not part of this one
-        for item in plugin.get("skills") or []:
-            if isinstance(item, str):
+        skills = plugin.get("skills")
+        for item in skills if isinstance(skills, list) else []:
+            if isinstance(item, str) and item and not any(ord(c) < 32 for c in item + base):
                 listed.append(posixpath.normpath(posixpath.join(base, item)))
     if not listed:
         return tree, []

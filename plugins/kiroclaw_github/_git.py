@@ -40,7 +40,7 @@ log = logging.getLogger("kiroclaw_github")
 
 #: Seconds between checks of the deadline, the size watchdog and cancellation.
 POLL_SECONDS = 0.1
-_HEX = re.compile(r"^[0-9a-f]{7,64}$")
+_HEX = re.compile(r"^[0-9a-f]{7,64}\Z")
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f]")
 
 

@@ -265,7 +265,7 @@ def parse_model(model: type[M], body: bytes, what: str, registry: str) -> M:
     """
     try:
         return model.model_validate(json.loads(body))
-    except (ValueError, PydanticValidationError) as exc:
+    except (ValueError, PydanticValidationError, RecursionError) as exc:
         raise SourceError(f"the registry {registry} sent an invalid answer for {what}", detail=str(exc)[:2000]) from exc
 
 

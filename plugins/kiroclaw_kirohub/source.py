@@ -59,7 +59,7 @@ SPEC_RE = re.compile(
     r"(?P<slug>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
     r"(?:@(?P<version>[0-9A-Za-z.+-]{1,64}))?$"
 )
-HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+HASH_RE = re.compile(r"^[0-9a-f]{64}\Z")
 #: Files a registry may add to a zip beyond the version's file list (the real server adds ``_meta.json``).
 EXTRA_ZIP_FILES = frozenset({"_meta.json"})
 DOWNLOAD_NAME = "kirohub-download.zip"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -121,7 +120,8 @@ def _copy_file(src: Path, dst: Path, budget_bytes: int) -> None:
             if copied > budget_bytes:
                 raise QuotaExceededError("the folder grew past the size limit while it was copied")
             fout.write(chunk)
-    shutil.copymode(src, dst, follow_symlinks=False)
+    # modes are normalised as for archives: no setuid/setgid/sticky, no group or world write
+    os.chmod(dst, 0o755 if os.stat(src, follow_symlinks=False).st_mode & 0o111 else 0o644)
 
 
 class LocalSource(Source):

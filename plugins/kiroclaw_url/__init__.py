@@ -39,7 +39,7 @@ ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".skill")
 SKILL_FILE = "skill.md"
 #: Largest raw SKILL.md accepted, in bytes (the core's manifest limit).
 MAX_SKILL_MD_BYTES = 1024 * 1024
-_FRAGMENT = re.compile(r"^sha256=([0-9A-Fa-f]{64})$")
+_FRAGMENT = re.compile(r"^sha256=([0-9A-Fa-f]{64})\Z")
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
