@@ -545,16 +545,7 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # killpg(…, 0) also succeeds for zombies; look for a live member.
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
+    return bool(group_members(pgid))
 
 
 def group_members(pgid: int) -> list[int]:
