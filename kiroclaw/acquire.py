@@ -362,8 +362,26 @@ class _Writer:
 # --- format sniffing ----------------------------------------------------------------------------
 
 
-def _strict_zip_end(path: Path, size: int) -> bool:
-    """True when an end-of-central-directory record ends exactly at the end of the file."""
+@dataclass(frozen=True)
+class _ZipEnd:
+    """The end-of-central-directory record that ends exactly at the end of the file.
+
+    :ivar position: its offset in the file, in bytes.
+    :ivar entries: the entry count it declares, or ``None`` (ZIP64 marker).
+    :ivar directory_bytes: the central directory's size it declares (the file size for a ZIP64 marker,
+        an upper bound).
+    :ivar directory_offset: where it says the central directory starts, or ``None`` (ZIP64 marker).
+    """
+
+    position: int
+    entries: int | None
+    directory_bytes: int
+    directory_offset: int | None
+
+
+def _zip_end_record(path: Path, size: int) -> _ZipEnd | None:
+    """Find the end record whose comment ends exactly at the end of the file (so no data hides after
+    it), read before ``zipfile`` parses anything; ``None`` when there is none."""
     tail_len = min(size, 22 + 65535)
     with path.open("rb") as handle:
         handle.seek(size - tail_len)
@@ -371,11 +389,16 @@ def _strict_zip_end(path: Path, size: int) -> bool:
     index = tail.rfind(b"PK\x05\x06")
     while index >= 0:
         if index + 22 <= len(tail):
-            (comment_len,) = struct.unpack("<H", tail[index + 20 : index + 22])
+            entries, directory_bytes, offset, comment_len = struct.unpack("<HIIH", tail[index + 10 : index + 22])
             if index + 22 + comment_len == len(tail):
-                return True
+                return _ZipEnd(
+                    position=size - tail_len + index,
+                    entries=None if entries == 0xFFFF else entries,
+                    directory_bytes=size if directory_bytes == 0xFFFFFFFF else directory_bytes,
+                    directory_offset=None if offset == 0xFFFFFFFF else offset,
+                )
         index = tail.rfind(b"PK\x05\x06", 0, index)
-    return False
+    return None
 
 
 def sniff_format(path: Path) -> ArchiveFormat:
@@ -399,7 +422,7 @@ def sniff_format(path: Path) -> ArchiveFormat:
     elif len(head) >= 262 and head[257:262] == b"ustar":
         kinds.append("tar")
     zip_start = head.startswith((b"PK\x03\x04", b"PK\x05\x06"))
-    if zip_start or (kinds and _strict_zip_end(path, size)):
+    if zip_start or (kinds and _zip_end_record(path, size) is not None):
         kinds.append("zip")
     if len(kinds) > 1:
         raise UnsafeContentError("the archive is ambiguous (it is both a zip and a tar/gzip file); refused")
@@ -568,41 +591,19 @@ def _extract_tar_file(path: Path, fmt: ArchiveFormat, writer: _Writer) -> None:
 # --- zip ---------------------------------------------------------------------------------------
 
 
-def _zip_directory_size(path: Path, size: int) -> tuple[int | None, int | None]:
-    """(entry count, central-directory size in bytes) from the end-of-central-directory record, read
-    before the directory is parsed; ``None`` where the record does not say (ZIP64 markers count as the
-    size of the file, which is an upper bound)."""
-    tail_len = min(size, 22 + 65535)
-    with path.open("rb") as handle:
-        handle.seek(size - tail_len)
-        tail = handle.read(tail_len)
-    index = tail.rfind(b"PK\x05\x06")
-    if index < 0 or index + 22 > len(tail):
-        return None, None
-    total, directory_bytes = struct.unpack("<HI", tail[index + 10 : index + 16])
-    return (None if total == 0xFFFF else total), (size if directory_bytes == 0xFFFFFFFF else directory_bytes)
-
-
-def _zip_directory_entries(path: Path, size: int, stop_after: int) -> int:
+def _zip_directory_entries(path: Path, end: _ZipEnd, stop_after: int) -> int:
     """Count the central directory's entry headers by walking them (46 fixed bytes + name, extra and
     comment each), stopping past ``stop_after``: the end record's count can lie, and zipfile would build a
-    ZipInfo for every entry before any cap applied. ``0`` when the end record cannot be found (zipfile
-    then reports the archive as corrupt)."""
-    tail_len = min(size, 22 + 65535)
+    ZipInfo for every entry before any cap applied. ``0`` for a ZIP64 or out-of-range offset (zipfile
+    checks those; the declared size was bounded before)."""
+    offset = end.directory_offset
+    if offset is None or offset > end.position:
+        return 0
+    count = 0
+    position = offset
     with path.open("rb") as handle:
-        handle.seek(size - tail_len)
-        tail = handle.read(tail_len)
-        index = tail.rfind(b"PK\x05\x06")
-        if index < 0 or index + 22 > len(tail):
-            return 0
-        (offset,) = struct.unpack("<I", tail[index + 16 : index + 20])
-        end = size - tail_len + index
-        if offset == 0xFFFFFFFF or offset > end:
-            return 0  # ZIP64 or nonsense: zipfile checks it; the entry count was bounded above
         handle.seek(offset)
-        count = 0
-        position = offset
-        while position + 46 <= end and count <= stop_after:
+        while position + 46 <= end.position and count <= stop_after:
             header = handle.read(46)
             if len(header) < 46 or header[:4] != b"PK\x01\x02":
                 break
@@ -611,7 +612,7 @@ def _zip_directory_entries(path: Path, size: int, stop_after: int) -> int:
             handle.seek(skip, os.SEEK_CUR)
             position += 46 + skip
             count += 1
-        return count
+    return count
 
 
 def _zip_check_layout(handle: IO[bytes], infos: list[zipfile.ZipInfo], central_start: int) -> None:
@@ -652,17 +653,17 @@ _ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_
 def _extract_zip(path: Path, writer: _Writer) -> None:
     limits = writer.limits
     size = path.stat().st_size
-    if not _strict_zip_end(path, size):
+    end = _zip_end_record(path, size)
+    if end is None:
         raise UnsafeContentError("corrupt zip archive (data after the end record, or no end record)")
-    declared, directory_bytes = _zip_directory_size(path, size)
     max_entries = 4 * limits.max_files + 16
     # zipfile parses the whole central directory whatever the end record's count says: bound it by its
     # size too (46 bytes per entry at the least, names up to the path length cap, some extra fields)
-    if (declared is not None and declared > max_entries) or (
-        directory_bytes is not None and directory_bytes > max_entries * (46 + limits.max_path_chars + 64)
+    if (end.entries is not None and end.entries > max_entries) or (
+        end.directory_bytes > max_entries * (46 + limits.max_path_chars + 64)
     ):
         raise LimitExceededError(f"the archive has more than {limits.max_files} members")
-    if _zip_directory_entries(path, size, max_entries) > max_entries:
+    if _zip_directory_entries(path, end, max_entries) > max_entries:
         raise LimitExceededError(f"the archive has more than {limits.max_files} members")
     try:
         archive = zipfile.ZipFile(path)
