@@ -6,7 +6,8 @@ They are included sorted by plugin name, the core's plugins first, so order is d
 a command name registered twice fails start-up with :class:`~kiroclaw.errors.PluginConflictError`. The
 command menu (``setMyCommands``, at most 100 entries: Telegram's limit) is set from the same list when
 polling starts. Handlers receive the DI values by parameter name: ``host``, ``runtime``, ``settings``,
-``install_guard``, ``actions``, ``options``, ``bot_commands``, ``live_drafts``.
+``install_guard``, ``actions`` (a :class:`~kiroclaw.shared.bot.ButtonStore`), ``options``, ``bot_commands``,
+``live_drafts``, ``shared_state``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .middlewares import AllowlistMiddleware, ErrorMiddleware, FloodControlMiddl
 if TYPE_CHECKING:
     from ..config import Settings
     from ..host import Host
+    from ..shared.state import SharedState
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +146,9 @@ def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
     return ordered
 
 
-def build_dispatcher(host: Host, runtime: Any, *, options: BotOptions | None = None) -> Dispatcher:
+def build_dispatcher(
+    host: Host, runtime: Any, *, options: BotOptions | None = None, state: SharedState | None = None
+) -> Dispatcher:
     """A new Dispatcher with every plugin's routers, the guard-rail middlewares and the DI values.
 
     Build one per bot (and per test): aiogram routers can be attached to one dispatcher only.
@@ -152,6 +156,9 @@ def build_dispatcher(host: Host, runtime: Any, *, options: BotOptions | None = N
     :param host: the KiroClaw host (settings, plugins, add-on manager).
     :param runtime: the :class:`~kiroclaw.agent.runtime.AgentRuntime` (or anything with its methods).
     :param options: chat tunables; defaults suit production.
+    :param state: the shared state (buttons, install limits, turns, update de-duplication); default: a new
+        in-process one. With a shared one (Redis) the runtime is wrapped in a
+        :class:`~kiroclaw.shared.bot.TurnRouter` and updates are de-duplicated by ``update_id``.
     :raises PluginConflictError: duplicate or invalid bot command names (see :func:`collect_routers`).
     """
     settings: Settings = host.settings
@@ -162,16 +169,23 @@ def build_dispatcher(host: Host, runtime: Any, *, options: BotOptions | None = N
         log.warning("%d bot commands registered; the menu shows the first %d", len(commands), MAX_MENU_COMMANDS)
     menu = commands[:MAX_MENU_COMMANDS]
 
+    from ..shared.bot import ButtonStore, DedupMiddleware, TurnRouter
+    from ..shared.state import MemoryState
+
+    state = state if state is not None else MemoryState()
     dp = Dispatcher(name="kiroclaw")
     dp["host"] = host
-    dp["runtime"] = runtime
+    dp["runtime"] = TurnRouter(runtime, state) if state.shared else runtime
     dp["settings"] = settings
     dp["options"] = options
-    dp["install_guard"] = InstallGuard(settings.install_rate_limit)
-    dp["actions"] = ActionStore(ttl_seconds=options.action_ttl_seconds)
-    dp["live_drafts"] = live_drafts = LiveDrafts()
+    dp["shared_state"] = state
+    dp["install_guard"] = InstallGuard(settings.install_rate_limit, state=state)
+    dp["actions"] = ButtonStore(state, ttl_seconds=options.action_ttl_seconds)
+    dp["live_drafts"] = live_drafts = LiveDrafts(state)
     dp["bot_commands"] = list(commands)
 
+    if state.shared:
+        dp.update.outer_middleware(DedupMiddleware(state))
     dp.update.outer_middleware(AllowlistMiddleware(set(settings.allowed_telegram_ids), live_drafts=live_drafts))
     dp.update.outer_middleware(ErrorMiddleware())
 

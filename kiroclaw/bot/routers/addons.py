@@ -39,9 +39,10 @@ from ...errors import (
     ValidationError,
 )
 from ...models import AddonRecord
+from ...shared.bot import ButtonStore
 from ...sources import AddonInfo, FetchContext, Fetched, Ref, Source
 from ...workspaces import Scope
-from ..app import ActionStore, BotOptions
+from ..app import BotOptions
 from ..format import ago, esc, shorten
 from ..middlewares import APOLOGY, REFUNDED_ERRORS, InstallGuard
 from ..progress import ProgressMessage
@@ -185,7 +186,7 @@ class InstallRunner:
     """Runs one install from chat with progress, confirmation buttons and one-line errors."""
 
     def __init__(
-        self, host: Any, settings: Settings, guard: InstallGuard, actions: ActionStore, options: BotOptions
+        self, host: Any, settings: Settings, guard: InstallGuard, actions: ButtonStore, options: BotOptions
     ) -> None:
         self.host = host
         self.settings = settings
@@ -278,8 +279,10 @@ class InstallRunner:
             if retry is None:
                 await progress.done(text + "\n\nNot installed.")
                 return
-            yes = self.actions.put(user_id, {"op": "install", "yes": True, "global": scope.kind == "global", **retry})
-            no = self.actions.put(user_id, {"op": "dismiss", "text": "👍 Not installed."})
+            yes = await self.actions.put(
+                user_id, {"op": "install", "yes": True, "global": scope.kind == "global", **retry}
+            )
+            no = await self.actions.put(user_id, {"op": "dismiss", "text": "👍 Not installed."})
             await progress.done(
                 text + "\n\nInstall anyway?", _keyboard([("⚠️ Install anyway", PREFIX + yes), ("Cancel", PREFIX + no)])
             )
@@ -332,7 +335,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
     router = Router(name="addons")
 
     def runner(
-        host: Any, settings: Settings, install_guard: InstallGuard, actions: ActionStore, options: BotOptions
+        host: Any, settings: Settings, install_guard: InstallGuard, actions: ButtonStore, options: BotOptions
     ) -> InstallRunner:
         return InstallRunner(host, settings, install_guard, actions, options)
 
@@ -342,7 +345,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         host: Any,
         settings: Settings,
         install_guard: InstallGuard,
-        actions: ActionStore,
+        actions: ButtonStore,
         options: BotOptions,
     ) -> None:
         assert message.from_user is not None and message.bot is not None
@@ -361,7 +364,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         host: Any,
         settings: Settings,
         install_guard: InstallGuard,
-        actions: ActionStore,
+        actions: ButtonStore,
         options: BotOptions,
     ) -> None:
         assert message.from_user is not None and message.bot is not None
@@ -397,8 +400,8 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 raise SpecError("say which add-on to remove, e.g. /addon remove weather-api")
             scope = resolve_scope(user_id, is_global, settings)
             record = host.addons.get(arg, scope)
-            yes = actions.put(user_id, {"op": "remove", "name": record.name, "global": scope.kind == "global"})
-            no = actions.put(user_id, {"op": "dismiss", "text": f"👍 Kept <b>{esc(record.name)}</b>."})
+            yes = await actions.put(user_id, {"op": "remove", "name": record.name, "global": scope.kind == "global"})
+            no = await actions.put(user_id, {"op": "dismiss", "text": f"👍 Kept <b>{esc(record.name)}</b>."})
             loses = f"\nYour agent loses: {esc(', '.join(record.skills))}" if record.skills else ""
             where = " from the global add-ons" if scope.kind == "global" else ""
             await answer_long(
@@ -423,19 +426,19 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         host: Any,
         settings: Settings,
         install_guard: InstallGuard,
-        actions: ActionStore,
+        actions: ButtonStore,
         options: BotOptions,
     ) -> None:
         token = (query.data or "")[len(PREFIX) :]
         user_id = query.from_user.id
         message = query.message if isinstance(query.message, Message) else None
-        payload = actions.get(token, user_id)
+        # one-shot payloads (confirm, remove, cancel) are taken in one step: of two presses delivered to
+        # two workers at once, exactly one gets the payload
+        payload = await actions.take(token, user_id) if message is not None and query.bot is not None else None
         if payload is None or message is None or query.bot is None:
             await query.answer("This button has expired; run the command again.", show_alert=True)
             return
         op = payload["op"]
-        if op != "install":
-            actions.pop(token, user_id)
         scope = resolve_scope(user_id, bool(payload.get("global")), settings)
         bot = query.bot
         if op == "dismiss":
@@ -444,8 +447,6 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         elif op == "install":
             await query.answer("Installing…")
             confirm = bool(payload.get("yes"))
-            if confirm:
-                actions.pop(token, user_id)
             _, api_thread_id = thread_of(message)
             await runner(host, settings, install_guard, actions, options).install(
                 bot,
@@ -491,7 +492,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
     return router, COMMANDS
 
 
-async def _search(message: Message, host: Any, actions: ActionStore, user_id: int, query: str) -> None:
+async def _search(message: Message, host: Any, actions: ButtonStore, user_id: int, query: str) -> None:
     hits = await host.addons.search(query, limit=8)
     if not hits:
         await message.answer(
@@ -515,7 +516,7 @@ async def _search(message: Message, host: Any, actions: ActionStore, user_id: in
         if hit.summary:
             lines.append(f"   {esc(shorten(hit.summary, 160))}")
         spec = hit.spec or hit.name
-        token = actions.put(user_id, {"op": "install", "spec": spec, "global": False})
+        token = await actions.put(user_id, {"op": "install", "spec": spec, "global": False}, one_shot=False)
         rows.append([(f"📦 Install {shorten(hit.name, 40)}", PREFIX + token)])
     await answer_long(message, "\n".join(lines), reply_markup=_keyboard(*rows))
 
@@ -539,7 +540,7 @@ def _list_text(host: Any, user_id: int) -> str:
 _ORIGIN_KEYS = ("registry", "slug", "owner", "url", "repo", "ref", "commit", "sha256")
 
 
-async def _info(message: Message, host: Any, actions: ActionStore, user_id: int, name: str, scope: Scope) -> None:
+async def _info(message: Message, host: Any, actions: ButtonStore, user_id: int, name: str, scope: Scope) -> None:
     found = await host.addons.info(name, scope)
     if isinstance(found, AddonRecord):
         r = found
@@ -577,7 +578,9 @@ async def _info(message: Message, host: Any, actions: ActionStore, user_id: int,
         lines.append("⚠️ Registry flags: " + esc(", ".join(flags)))
     if info.homepage:
         lines.append(f"Home: {esc(shorten(info.homepage, 120))}")
-    token = actions.put(user_id, {"op": "install", "spec": name, "global": scope.kind == "global"})
+    token = await actions.put(
+        user_id, {"op": "install", "spec": name, "global": scope.kind == "global"}, one_shot=False
+    )
     await answer_long(
         message, "\n".join(lines), reply_markup=_keyboard([(f"📦 Install {shorten(info.name, 40)}", PREFIX + token)])
     )
@@ -618,7 +621,7 @@ async def _update(
     message: Message,
     host: Any,
     guard: InstallGuard,
-    actions: ActionStore,
+    actions: ButtonStore,
     user_id: int,
     name: str | None,
     scope: Scope,
@@ -652,8 +655,8 @@ async def _update(
                     "<code>/addon update NAME</code>"
                 )
                 return
-            yes = actions.put(user_id, {"op": "update", "name": name, "global": glob, "force": force})
-            no = actions.put(user_id, {"op": "dismiss", "text": "👍 Not updated."})
+            yes = await actions.put(user_id, {"op": "update", "name": name, "global": glob, "force": force})
+            no = await actions.put(user_id, {"op": "dismiss", "text": "👍 Not updated."})
             await progress.done(
                 f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate anyway?",
                 _keyboard([("⚠️ Update anyway", PREFIX + yes), ("Cancel", PREFIX + no)]),
@@ -669,7 +672,9 @@ async def _update(
         rows: list[list[tuple[str, str]]] = []
         for result in results:
             if result.status == "confirm":
-                token = actions.put(user_id, {"op": "update", "name": result.name, "global": glob, "force": force})
+                token = await actions.put(
+                    user_id, {"op": "update", "name": result.name, "global": glob, "force": force}
+                )
                 rows.append([(f"⚠️ Update {shorten(result.name, 40)} anyway", PREFIX + token)])
         if rows:
             lines.append("")
