@@ -92,6 +92,12 @@ class AgentRuntime:
         )
         self._running: dict[tuple[int, int], _Running] = {}
         self._enforcers: set[asyncio.Task[None]] = set()
+        #: the ``agent_launcher`` hook's launcher: wraps every launch (sandbox), see kiroclaw.shared.launch
+        self.launcher = host.pm.hook.agent_launcher(settings=settings)
+        #: with shared state: ``async (user, thread)`` after an agent started, and ``async (user, thread) ->
+        #: worker name | None`` naming a live worker that runs that agent (its lock is never recovered here)
+        self.on_agent_started: Callable[[int, int], Awaitable[None]] | None = None
+        self.lock_held_elsewhere: Callable[[int, int], Awaitable[str | None]] | None = None
         ensure_refresher(host)
 
     # --- public API ---------------------------------------------------------------------------
@@ -249,10 +255,14 @@ class AgentRuntime:
             cwd=thread_dir,
             kiro_home=provisioned.home,
         )
+        if self.launcher is not None:
+            spec = await self.launcher.prepare(spec, user_id=user_id, thread_id=thread_id)
         process = AgentProcess(
             spec, permission_policy=settings.permission_policy, start_timeout_s=settings.agent_start_timeout_seconds
         )
         await process.start()
+        if self.on_agent_started is not None:
+            await self.on_agent_started(user_id, thread_id)
         log.info(
             "started agent pid %s for user %s thread %s with %d skills",
             process.pid,
@@ -294,6 +304,15 @@ class AgentRuntime:
             try:
                 return await entry.process.load_session(thread_dir, session_id)
             except SessionLockedError as exc:
+                holder = await self.lock_held_elsewhere(*entry.key) if self.lock_held_elsewhere else None
+                if holder is not None:  # another worker's live agent: never recovered by a PID from here
+                    log.warning(
+                        "session %s of user %s is held by worker %s; starting a new one",
+                        session_id,
+                        entry.key[0],
+                        holder,
+                    )
+                    return None
                 if attempt == 2 or not await self._clear_lock(exc.pid, home, session_id):
                     log.warning(
                         "session %s of user %s stays locked by pid %s; starting a new one",

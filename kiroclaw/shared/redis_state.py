@@ -123,7 +123,7 @@ class RedisState(SharedState):
             socket_connect_timeout=timeout_seconds,
             decode_responses=True,
         )
-        self.redis = aioredis.Redis(connection_pool=self.pool)
+        self.redis: Any = aioredis.Redis(connection_pool=self.pool)  # redis-py's stubs type replies loosely
         self.heartbeat_ttl_ms = int(heartbeat_ttl_seconds * 1000)
         self.lease_ms = int(lease_seconds * 1000)
         self.dedup_seconds = dedup_seconds
