@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -28,6 +29,8 @@ from .state import StateUnavailableError
 log = logging.getLogger(__name__)
 
 GROUP = "kc"
+#: how often a worker re-reads its own pending entries (replies lost to a timeout), in seconds.
+PENDING_RESCAN_SECONDS = 30.0
 
 
 def route_key(update: dict[str, Any]) -> int | None:
@@ -216,61 +219,70 @@ async def consume(
     consumer = state.worker
     slots = asyncio.Semaphore(concurrency)
     running: set[asyncio.Task[None]] = set()
+    inflight: set[str] = set()
     handled = 0
 
     async def run(entry_id: str, fields: dict[str, str]) -> None:
         nonlocal handled
         try:
-            if "u" in fields:
-                await handle(json.loads(fields["u"]))
-                handled += 1
-        except Exception:
-            log.exception("update %s failed", entry_id)
-        finally:
-            slots.release()
-        for _ in range(10):
             try:
-                async with state.redis.pipeline(transaction=False) as pipe:
-                    pipe.xack(stream, GROUP, entry_id)
-                    pipe.xdel(stream, entry_id)
-                    await pipe.execute()
-                return
-            except Exception as exc:
-                log.warning("could not acknowledge %s (%s); retrying", entry_id, exc)
-                await asyncio.sleep(1.0)
+                if "u" in fields:
+                    await handle(json.loads(fields["u"]))
+                    handled += 1
+            except Exception:
+                log.exception("update %s failed", entry_id)
+            finally:
+                slots.release()
+            for _ in range(10):
+                try:
+                    async with state.redis.pipeline(transaction=False) as pipe:
+                        pipe.xack(stream, GROUP, entry_id)
+                        pipe.xdel(stream, entry_id)
+                        await pipe.execute()
+                    return
+                except Exception as exc:
+                    log.warning("could not acknowledge %s (%s); retrying", entry_id, exc)
+                    await asyncio.sleep(1.0)
+        finally:
+            inflight.discard(entry_id)
 
     async def spawn(entries: list[Any]) -> None:
         for entry_id, fields in entries:
             await slots.acquire()
+            inflight.add(entry_id)
             task = asyncio.create_task(run(entry_id, fields or {}))
             running.add(task)
             task.add_done_callback(running.discard)
 
-    cursor = "0"  # first our own pending entries (a restart under the same name), then new ones
+    # Our pending entries (read by this consumer, not yet acknowledged) are re-read: at start (a restart
+    # under the same name), after a read error (the server may have delivered entries whose reply was
+    # lost) and every PENDING_RESCAN_SECONDS; entries being handled right now are skipped.
+    pending_cursor: str | None = "0"
+    last_scan = time.monotonic()
     while not stop.is_set():
+        if pending_cursor is None and time.monotonic() - last_scan > PENDING_RESCAN_SECONDS:
+            pending_cursor = "0"
         try:
             await ensure_group(state, stream)
-            block = None if cursor == "0" else 1000
-            reply = await state.redis.xreadgroup(GROUP, consumer, {stream: cursor}, count=batch, block=block)
+            if pending_cursor is not None:
+                reply = await state.redis.xreadgroup(GROUP, consumer, {stream: pending_cursor}, count=batch)
+            else:
+                reply = await state.redis.xreadgroup(GROUP, consumer, {stream: ">"}, count=batch, block=1000)
+            entries = [e for _, items in reply or [] for e in items]
+            if pending_cursor is not None:
+                if not entries:
+                    pending_cursor, last_scan = None, time.monotonic()
+                    continue
+                pending_cursor = entries[-1][0]
+                for entry_id, fields in entries:
+                    if not fields:  # deleted meanwhile: nothing to handle
+                        await state.redis.xack(stream, GROUP, entry_id)
+                entries = [e for e in entries if e[1] and e[0] not in inflight]
         except Exception as exc:
             log.warning("cannot read the update stream (%s); retrying", exc)
+            pending_cursor = "0"
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), 2.0)
-            continue
-        entries = [e for _, items in reply or [] for e in items]
-        if cursor == "0":
-            pending = [e for e in entries if e[1]]
-            await spawn(pending)
-            if not entries:
-                cursor = ">"
-            else:  # deleted entries come back with empty fields: acknowledge them
-                for entry_id, fields in entries:
-                    if not fields:
-                        await state.redis.xack(stream, GROUP, entry_id)
-                if not pending:
-                    cursor = ">"
-                else:
-                    await asyncio.gather(*list(running), return_exceptions=True)
+                await asyncio.wait_for(stop.wait(), 1.0)
             continue
         await spawn(entries)
     if running:

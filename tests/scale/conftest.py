@@ -29,7 +29,7 @@ from tests.agent.conftest import make_launcher
 from tests.bot.fake_telegram import FakeTelegram, FakeUser
 
 REPO = Path(__file__).resolve().parents[2]
-TOKEN = "123456:TEST-token"
+TOKEN = "123456:TEST-token-for-the-scale-tests"
 
 
 def need(program: str) -> str:
@@ -171,8 +171,11 @@ class Cluster:
                 proc.kill()
                 proc.wait(5)
 
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.root.glob("*.log"))
+    def logs(self, tail: int = 3000) -> str:
+        """The processes' logs (the last ``tail`` characters of each; 0 = all)."""
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-tail:]}" for p in sorted(self.root.glob("*.log"))
+        )
 
     async def redis_client(self) -> Any:
         import redis.asyncio as aioredis
@@ -206,6 +209,17 @@ class Cluster:
         client = await self.redis_client()
         try:
             await client.xadd(f"kc:in:{worker}", {"u": json.dumps(update)})
+        finally:
+            await client.aclose()
+
+    async def wait_slot_free(self, user_id: int, timeout: float = 10.0) -> None:
+        """Wait until no worker holds ``user_id``'s install slot."""
+        client = await self.redis_client()
+        try:
+            deadline = time.monotonic() + timeout
+            while await client.exists(f"kc:slot:{user_id}"):
+                assert time.monotonic() < deadline, f"install slot of {user_id} still held"
+                await asyncio.sleep(0.02)
         finally:
             await client.aclose()
 
@@ -248,7 +262,7 @@ def cluster_env(
         "KIROCLAW_DISABLE_PLUGINS": "",
         "INSTALL_RATE_LIMIT": "100/hour",
         "HEARTBEAT_INTERVAL_SECONDS": "0.5",
-        "HEARTBEAT_TTL_SECONDS": "3",
+        "HEARTBEAT_TTL_SECONDS": "5",
         "INSTALL_LEASE_SECONDS": "3",
         "RECLAIM_IDLE_SECONDS": "1",
         "AGENT_START_TIMEOUT_SECONDS": "30",
