@@ -109,25 +109,29 @@ class BwrapLauncher(Launcher):
             if (Path("/etc") / name).exists():
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         args += ["--tmpfs", "/tmp"]  # private /tmp; everything bound below lands on top of it
+        user_root = user_root.absolute()
+        home = Path(spec.env["HOME"]) if spec.env.get("HOME") else None
+        if home is not None and home.is_absolute() and not _inside(user_root, home) and not _inside(home, user_root):
+            args += ["--tmpfs", str(home)]  # an empty home: the bot's dotfiles stay outside
         read_only: list[Path] = []
-        executable = Path(spec.argv[0])
-        if executable.is_absolute():
-            read_only.append(executable.resolve().parent)
-            read_only.append(executable.parent)
-            interpreter = _shebang(executable)
-            if interpreter is not None:
-                read_only.append(interpreter.parent)
+        for program in (Path(spec.argv[0]), _shebang(Path(spec.argv[0]))):
+            if program is not None and program.is_absolute():
+                read_only += [program.parent, _install_folder(program.resolve())]
         read_only.append(settings.global_root)
         if settings.bundled_skills_path:
             read_only.append(settings.bundled_skills_path)
         read_only.extend(self.scale.agent_sandbox_ro_paths)
-        for path in _outermost(p.absolute() for p in read_only if p.exists()):
+        workspace = settings.workspace_base_path.absolute()
+        safe: list[Path] = []
+        for path in (p.absolute() for p in read_only if p.exists()):
+            if _inside(workspace, path):
+                # binding it would show every user's folder (e.g. the agent installed next to the workspace)
+                log.warning("not binding %s into the sandbox: it contains WORKSPACE_BASE_PATH", path)
+            elif not _inside(path, Path("/usr")):
+                safe.append(path)
+        for path in _outermost(safe):
             args += ["--ro-bind", str(path), str(path)]
-        home = Path(spec.env.get("HOME", "")) if spec.env.get("HOME") else None
-        user_root = user_root.absolute()
         args += ["--bind", str(user_root), str(user_root)]
-        if home is not None and home.is_absolute() and not _inside(user_root, home):
-            args += ["--tmpfs", str(home)] if not _inside(home, user_root) else []
         args += ["--chdir", str(spec.cwd), "--", *spec.argv]
         return args
 
@@ -155,6 +159,12 @@ def _shebang(path: Path) -> Path | None:
         return None
     parts = first[2:].strip().split()
     return Path(parts[0].decode("utf-8", "replace")) if parts else None
+
+
+def _install_folder(executable: Path) -> Path:
+    """The folder an executable was installed into: ``prefix`` for ``prefix/bin/name``, else its folder."""
+    folder = executable.parent
+    return folder.parent if folder.name == "bin" and len(folder.parts) > 2 else folder
 
 
 def _inside(path: Path, folder: Path) -> bool:

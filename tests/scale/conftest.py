@@ -261,10 +261,10 @@ def cluster_env(
         "KIRO_CLI_PATH": str(make_launcher(tmp_path / "bin")),
         "KIROCLAW_DISABLE_PLUGINS": "",
         "INSTALL_RATE_LIMIT": "100/hour",
-        "HEARTBEAT_INTERVAL_SECONDS": "0.5",
-        "HEARTBEAT_TTL_SECONDS": "5",
-        "INSTALL_LEASE_SECONDS": "3",
-        "RECLAIM_IDLE_SECONDS": "1",
+        # defaults, except a faster heartbeat: a busy 2-core machine starves workers for seconds, so the
+        # TTL (15 s) and the install lease (10 s) stay as in production
+        "HEARTBEAT_INTERVAL_SECONDS": "1",
+        "RECLAIM_IDLE_SECONDS": "2",
         "AGENT_START_TIMEOUT_SECONDS": "30",
     }
     env.update(extra)

@@ -184,7 +184,7 @@ async def test_cancel_and_draft_stop_through_other_workers(cluster: Cluster) -> 
 
     async def one_user(index: int, sender: FakeUser) -> None:
         c.fake.send_text(sender, "pid")
-        first = await c.wait_reply(sender.id, lambda t: t.strip().isdigit(), timeout=90)
+        first = await c.wait_reply(sender.id, lambda t: t.strip().isdigit(), timeout=150)
         home = await c.worker_of(sender.id)
         seen = len(c.fake.bot_texts(sender.id))
         c.fake.send_text(sender, "slow " + " ".join(f"w{i}" for i in range(200)))
