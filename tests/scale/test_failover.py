@@ -66,6 +66,7 @@ async def test_worker_killed_mid_install_and_mid_turn(tmp_path: Path) -> None:
             LOCAL_SOURCE_ROOTS=str(skills),
             URL_ALLOW_PRIVATE_HOSTS="127.0.0.1",
             INSTALL_LEASE_SECONDS=str(LEASE),
+            HEARTBEAT_TTL_SECONDS="6",  # a dead worker is noticed sooner (two workers: little load)
         ) as c:
             c.fake.send_text(ALICE, f"/addon install {url}")
             await asyncio.wait_for(download_started.wait(), 60)
