@@ -84,7 +84,7 @@ class FakeModel:
             return await self._openai(request, body)
         if ":streamGenerateContent" in path or ":generateContent" in path:
             return await self._gemini(request, body, stream=":stream" in path)
-        if path.endswith("/models") or "/models" in path and request.method == "GET":
+        if path.endswith("/models") or ("/models" in path and request.method == "GET"):
             return web.json_response({"data": [], "models": [], "object": "list"})
         return web.json_response({"error": {"message": f"fake model: no route {path}"}}, status=404)
 

@@ -31,7 +31,7 @@ async def test_permission_requests_follow_the_policy(agent_settings: Settings) -
     async def on_update(update: AgentUpdate) -> None:
         updates.append(update)
 
-    allow = _runtime(agent_settings)
+    allow = _runtime(agent_settings, permission_policy="allow")  # the default is now "ask"
     try:
         result = await allow.prompt(42, 0, "permission", on_update=on_update)
         assert result.text == "permission granted"
@@ -44,6 +44,68 @@ async def test_permission_requests_follow_the_policy(agent_settings: Settings) -
         assert (await deny.prompt(42, 0, "permission")).text == "permission denied"
     finally:
         await deny.aclose()
+
+
+async def test_ask_policy_passes_the_agents_options_and_applies_the_answer(agent_settings: Settings) -> None:
+    from kiroclaw.agent.runtime import PermissionRequest
+
+    asked: list[PermissionRequest] = []
+
+    async def grant(request: PermissionRequest) -> str | None:
+        asked.append(request)
+        return request.options[0][0]
+
+    async def refuse(request: PermissionRequest) -> str | None:
+        return None
+
+    runtime = _runtime(agent_settings)
+    assert runtime.host.settings.permission_policy == "ask"  # the default
+    try:
+        assert (await runtime.prompt(42, 0, "permission", on_permission=grant)).text == "permission granted"
+        assert asked == [
+            PermissionRequest(
+                "Run shell command",
+                "other",
+                (("allow", "Yes", "allow_once"), ("trust", "Always", "allow_always"), ("deny", "No", "reject_once")),
+            )
+        ]
+        assert (await runtime.prompt(42, 0, "permission", on_permission=refuse)).text == "permission denied"
+        assert (await runtime.prompt(42, 0, "permission")).text == "permission denied"  # nobody to ask
+    finally:
+        await runtime.aclose()
+
+
+async def test_unanswered_permission_is_rejected_after_the_timeout(agent_settings: Settings) -> None:
+    from kiroclaw.agent.settings import AgentSettings
+
+    async def never(request: object) -> str | None:
+        await asyncio.sleep(3600)
+        return None
+
+    runtime = AgentRuntime(Host(agent_settings), agent_settings=AgentSettings(permission_timeout_seconds=0.5))
+    try:
+        assert (await runtime.prompt(42, 0, "permission", on_permission=never)).text == "permission denied"
+    finally:
+        await runtime.aclose()
+
+
+async def test_cancel_while_a_permission_question_waits_ends_the_turn(agent_settings: Settings) -> None:
+    asked = asyncio.Event()
+
+    async def wait(request: object) -> str | None:
+        asked.set()
+        await asyncio.sleep(3600)
+        return None
+
+    runtime = _runtime(agent_settings)
+    try:
+        turn = asyncio.create_task(runtime.prompt(42, 0, "permission", on_permission=wait))
+        await asyncio.wait_for(asked.wait(), 20)
+        assert await runtime.cancel(42, 0)
+        result = await asyncio.wait_for(turn, 20)
+        assert result.stop_reason == "cancelled" and result.text == "permission denied"
+    finally:
+        await runtime.aclose()
 
 
 async def test_files_written_to_outbox_are_returned_and_moved(runtime: AgentRuntime, workspace: Path) -> None:
