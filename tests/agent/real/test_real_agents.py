@@ -123,7 +123,7 @@ async def test_deny_is_honoured_and_nothing_outlives_the_agent(real: Real, tmp_p
     try:
         result = await denied.prompt(42, 0, f"run: touch {marker} && echo ran")
         assert not marker.exists(), "the denied tool ran"
-        assert result.stop_reason == "end_turn"
+        assert result.stop_reason in ("end_turn", "cancelled")  # Codex's reject option ends the turn
     finally:
         await denied.aclose()
 
