@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,10 +80,13 @@ class Real:
     def host(self, **changes: object) -> Host:
         return Host(self.settings.model_copy(update=changes))
 
-    def runtime(self, host: Host | None = None, **agent: object) -> AgentRuntime:
+    def runtime(
+        self, host: Host | None = None, record: list[dict[str, Any]] | None = None, **agent: object
+    ) -> AgentRuntime:
         values: dict[str, object] = {"agent": self.flavor, "agent_command": agent_command(self.flavor)}
         values.update(agent)
-        return AgentRuntime(host or self.host(), agent_settings=AgentSettings(_env_file=None, **values))  # type: ignore[call-arg]
+        settings = AgentSettings(_env_file=None, **values)  # type: ignore[arg-type]
+        return AgentRuntime(host or self.host(), agent_settings=settings, record=record)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from kiroclaw.agent.reaper import marked_processes
 from kiroclaw.agent.runtime import AgentUpdate
 from kiroclaw.errors import AgentError
 from kiroclaw.workspaces import Scope
+from tests.agent.acp_schema import problems
 from tests.agent.real.conftest import Real
 from tests.conftest import write_package, write_skill
 
@@ -32,8 +33,12 @@ def _skills(text: str) -> set[str]:
 async def _install(real: Real, host, tmp: Path) -> None:  # type: ignore[no-untyped-def]
     src = tmp / "src"
     addons = host.addons
-    await addons.install(str(write_skill(src / "x", "weather-api", "Looks up the weather.")), Scope.user(42), assume_yes=True)
-    await addons.install(str(write_package(src / "toolbox", skills=("alpha-tool", "beta-tool"))), Scope.user(42), assume_yes=True)
+    await addons.install(
+        str(write_skill(src / "x", "weather-api", "Looks up the weather.")), Scope.user(42), assume_yes=True
+    )
+    await addons.install(
+        str(write_package(src / "toolbox", skills=("alpha-tool", "beta-tool"))), Scope.user(42), assume_yes=True
+    )
     package = next(r.name for r in addons.list(Scope.user(42)) if r.kind == "plugin")
     await addons.disable(package, Scope.user(42))
     glob = write_skill(src / "g", "greeter", "Greets people, the GLOBAL version.")
@@ -62,7 +67,8 @@ async def test_each_user_agent_gives_the_model_exactly_their_skills(real: Real) 
 
 
 async def test_stream_cancel_kill_and_reload(real: Real) -> None:
-    runtime = real.runtime()
+    sent: list[dict[str, object]] = []
+    runtime = real.runtime(record=sent)
     texts: list[str] = []
 
     async def collect(update: AgentUpdate) -> None:
@@ -108,13 +114,17 @@ async def test_stream_cancel_kill_and_reload(real: Real) -> None:
     assert marked_processes(workspace=real.workspace) == []
 
     # a restart reloads the conversation: the model gets the earlier turns again
-    again = real.runtime()
+    again = real.runtime(record=sent)
     try:
         result = await again.prompt(42, 0, "hello after restart")
         assert "echo: hello after restart" in result.text
         assert "marker-one" in _last_with(real, "hello after restart")
     finally:
         await again.aclose()
+    # everything KiroClaw said to the agent is valid ACP v1, and the conversation was resumed, not reloaded
+    methods = [m.get("method") for m in sent]
+    assert "session/resume" in methods and "session/load" not in methods and "session/set_model" not in methods
+    assert [p for m in sent for p in problems(m)] == []
 
 
 async def test_deny_is_honoured_and_nothing_outlives_the_agent(real: Real, tmp_path: Path) -> None:
@@ -140,9 +150,7 @@ async def test_deny_is_honoured_and_nothing_outlives_the_agent(real: Real, tmp_p
     assert marked_processes(workspace=real.workspace) == []
 
 
-async def test_a_rejected_api_key_names_what_the_operator_must_set(
-    real: Real, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_rejected_api_key_names_what_the_operator_must_set(real: Real, monkeypatch: pytest.MonkeyPatch) -> None:
     real.model.status = 401
     # Claude Code retries a 401 for minutes; an operator bounds that through the pass-through list
     monkeypatch.setenv("CLAUDE_CODE_MAX_RETRIES", "0")

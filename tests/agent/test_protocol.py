@@ -1,0 +1,78 @@
+"""The client's side of the protocol: every message it sends is valid ACP v1 (schema from the SDK), and an
+agent that refuses ``initialize`` is stopped with an AgentError."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiroclaw.agent.reaper import marked_processes
+from kiroclaw.agent.runtime import AgentRuntime
+from kiroclaw.agent.settings import AgentSettings
+from kiroclaw.config import Settings
+from kiroclaw.errors import AgentError
+from kiroclaw.host import Host
+
+from .acp_schema import problems
+
+REFUSING_AGENT = r"""
+import json, subprocess, sys
+# a raw JSON-RPC agent: starts a tool-like child in its own session, then refuses initialize
+subprocess.Popen(["sleep", "300"], start_new_session=True)
+line = sys.stdin.readline()
+request = json.loads(line)
+reply = {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32603, "message": "config.toml: bad key"}}
+print(json.dumps(reply), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_schema_check_catches_a_bad_message() -> None:
+    assert (
+        problems({"jsonrpc": "2.0", "id": 1, "method": "session/new", "params": {"cwd": "/x", "mcpServers": []}}) == []
+    )
+    assert problems({"jsonrpc": "2.0", "id": 1, "method": "session/new", "params": {"mcpServers": []}})
+    assert problems({"jsonrpc": "2.0", "id": 1, "method": "session/frobnicate", "params": {}})
+
+
+async def test_every_message_of_a_recorded_session_is_valid_acp_v1(agent_settings: Settings) -> None:
+    sent: list[dict[str, Any]] = []
+    runtime = AgentRuntime(Host(agent_settings.model_copy(update={"permission_policy": "allow"})), record=sent)
+    try:
+        await runtime.prompt(42, 0, "echo hello")
+        await runtime.prompt(42, 0, "permission")
+        await runtime.set_model(42, 0, "claude-sonnet-4")
+        await runtime.new_session(42, 0)
+        await runtime.prompt(42, 0, "echo again")
+    finally:
+        await runtime.aclose()
+    again = AgentRuntime(Host(agent_settings), record=sent)
+    try:
+        await again.prompt(42, 0, "echo reloaded")  # session/load of the stored session
+    finally:
+        await again.aclose()
+    methods = [m.get("method", "(response)") for m in sent]
+    assert {"initialize", "session/new", "session/prompt", "session/load", "(response)"} <= set(methods)
+    assert [p for m in sent for p in problems(m)] == []
+    # the legacy set_model went only to this agent, which advertises models the old way
+    assert methods.count("session/set_model") >= 1
+
+
+async def test_an_agent_that_refuses_initialize_is_stopped_with_an_agent_error(
+    agent_settings: Settings, tmp_path: Path
+) -> None:
+    script = tmp_path / "refusing_agent.py"
+    script.write_text(REFUSING_AGENT, encoding="utf-8")
+    settings = AgentSettings(_env_file=None, agent="kiro", agent_command=f"{sys.executable} {script}")  # type: ignore[call-arg]
+    runtime = AgentRuntime(Host(agent_settings), agent_settings=settings)
+    try:
+        with pytest.raises(AgentError) as error:
+            await runtime.prompt(42, 0, "hello")
+        assert error.value.user_message == "the agent could not be started"
+        assert "config.toml: bad key" in (error.value.detail or "")
+        assert marked_processes(workspace=agent_settings.workspace_base_path) == []
+    finally:
+        await runtime.aclose()
