@@ -108,6 +108,7 @@ class AgentRuntime:
             idle_timeout_s=settings.idle_timeout_seconds,
         )
         self._running: dict[tuple[int, int], _Running] = {}
+        self._tails: dict[tuple[int, int], str] = {}
         self._enforcers: set[asyncio.Task[None]] = set()
         ensure_refresher(host)
 
@@ -165,6 +166,7 @@ class AgentRuntime:
                 await self.pool.discard(entry)
                 raise
             except AgentDiedError as exc:
+                self._tails[key] = entry.process.stderr_tail()
                 partial = getattr(exc, "partial_text", "")
                 await self.pool.discard(entry)
                 if running.cancelled:  # we killed it ourselves because the cancel was not obeyed
@@ -177,6 +179,7 @@ class AgentRuntime:
                 raise error from exc
             finally:
                 self._running.pop(key, None)
+            self._tails[key] = entry.process.stderr_tail()
             stop = "cancelled" if running.cancelled and outcome.stop_reason == "end_turn" else outcome.stop_reason
             files = await asyncio.to_thread(_collect, thread_dir)
             return TurnResult(outcome.text, stop, files)
@@ -206,6 +209,14 @@ class AgentRuntime:
         self._enforcers.add(task)
         task.add_done_callback(self._enforcers.discard)
         return True
+
+    def stderr_tail(self, user_id: int, thread_id: int) -> str:
+        """The last lines the (user, thread) agent wrote to stderr, as of its last turn or failure (for
+        operators: ``kiroclaw ask --verbose`` and the log; never shown to chat users)."""
+        entry = self.pool.get(user_id, thread_id)
+        if entry is not None and entry.process is not None and entry.process.stderr_tail():
+            return entry.process.stderr_tail()
+        return self._tails.get((user_id, thread_id), "")
 
     async def new_session(self, user_id: int, thread_id: int) -> None:
         """Forget the thread's ACP session: the next message starts a new conversation (the model is kept)."""
@@ -309,7 +320,14 @@ class AgentRuntime:
             start_timeout_s=settings.agent_start_timeout_seconds,
             record=self.record,
         )
-        await process.start()
+        try:
+            await process.start()
+        except AgentError as exc:
+            self._tails[(user_id, thread_id)] = process.stderr_tail()
+            log.warning(
+                "%s agent for user %s failed to start: %s\n%s", flavor.name, user_id, exc.detail, process.stderr_tail()
+            )
+            raise
         log.info(
             "started %s agent pid %s for user %s thread %s with %d skills",
             flavor.name,

@@ -178,3 +178,21 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
     except OSError:
         return ""
+
+
+async def test_kiroclaw_ask_streams_the_real_agents_reply(real: Real) -> None:
+    from tests.agent.real.conftest import agent_command
+    from tests.conftest import run_kiroclaw
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIROCLAW_", "WORKSPACE_"))}
+    env.update(
+        WORKSPACE_BASE_PATH=str(real.workspace),
+        AGENT=real.flavor,
+        AGENT_COMMAND=agent_command(real.flavor),
+        PERMISSION_POLICY="deny",
+    )
+    # in a thread: the fake model server answers on this test's event loop
+    out = await asyncio.to_thread(run_kiroclaw, "ask", "--user", "42", "hello from the terminal", env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert "echo: hello from the terminal" in out.stdout
+    assert marked_processes(workspace=real.workspace) == []
