@@ -54,10 +54,27 @@ def write_config(path: Path, env: dict[str, str] | object) -> None:
         lines.append(f"model = {_toml(model)}")
     if base_url:
         key = "OPENAI_API_KEY" if get("OPENAI_API_KEY") else "CODEX_API_KEY"
-        lines += ['model_provider = "kiroclaw"', "", "[model_providers.kiroclaw]", 'name = "kiroclaw"',
-                  f"base_url = {_toml(base_url)}", 'wire_api = "responses"', f"env_key = {_toml(key)}"]
-    lines += ["", "[analytics]", "enabled = false", "", "[feedback]", "enabled = false", "", "[otel]",
-              'exporter = "none"', ""]
+        lines += [
+            'model_provider = "kiroclaw"',
+            "",
+            "[model_providers.kiroclaw]",
+            'name = "kiroclaw"',
+            f"base_url = {_toml(base_url)}",
+            'wire_api = "responses"',
+            f"env_key = {_toml(key)}",
+        ]
+    lines += [
+        "",
+        "[analytics]",
+        "enabled = false",
+        "",
+        "[feedback]",
+        "enabled = false",
+        "",
+        "[otel]",
+        'exporter = "none"',
+        "",
+    ]
     text = "\n".join(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.is_file() or path.read_text(encoding="utf-8") != text:

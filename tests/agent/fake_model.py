@@ -113,21 +113,36 @@ class FakeModel:
                 }
             )
         resp = await _sse(request)
-        await _event(resp, "message_start", {
-            "type": "message_start",
-            "message": {
-                "id": "msg_fake", "type": "message", "role": "assistant", "model": body.get("model", "fake"),
-                "content": [], "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": 10, "output_tokens": 1},
+        await _event(
+            resp,
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_fake",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body.get("model", "fake"),
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 10, "output_tokens": 1},
+                },
             },
-        })
+        )
         index = 0
         if plan.words:
-            await _event(resp, "content_block_start", {
-                "type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+            await _event(
+                resp,
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            )
             for word in plan.words:
-                await _event(resp, "content_block_delta", {
-                    "type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}})
+                await _event(
+                    resp,
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}},
+                )
                 if plan.delay_s:
                     await asyncio.sleep(plan.delay_s)
             await _event(resp, "content_block_stop", {"type": "content_block_stop", "index": 0})
@@ -135,19 +150,43 @@ class FakeModel:
         stop = "end_turn"
         if plan.tool is not None:
             name, command = plan.tool
-            await _event(resp, "content_block_start", {
-                "type": "content_block_start", "index": index,
-                "content_block": {"type": "tool_use", "id": f"toolu_fake{len(self.requests)}", "name": name,
-                                  "input": {}}})
-            await _event(resp, "content_block_delta", {
-                "type": "content_block_delta", "index": index,
-                "delta": {"type": "input_json_delta",
-                          "partial_json": json.dumps({"command": command, "description": "run a command"})}})
+            await _event(
+                resp,
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": f"toolu_fake{len(self.requests)}",
+                        "name": name,
+                        "input": {},
+                    },
+                },
+            )
+            await _event(
+                resp,
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {
+                        "type": "input_json_delta",
+                        "partial_json": json.dumps({"command": command, "description": "run a command"}),
+                    },
+                },
+            )
             await _event(resp, "content_block_stop", {"type": "content_block_stop", "index": index})
             stop = "tool_use"
-        await _event(resp, "message_delta", {
-            "type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-            "usage": {"output_tokens": 5}})
+        await _event(
+            resp,
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": 5},
+            },
+        )
         await _event(resp, "message_stop", {"type": "message_stop"})
         return resp
 
@@ -156,8 +195,13 @@ class FakeModel:
     async def _openai(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         if self.status == 401:
             return web.json_response(
-                {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                           "code": "invalid_api_key"}},
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
                 status=401,
             )
         text, tool_output = _openai_last(body)
@@ -166,24 +210,49 @@ class FakeModel:
         resp = await _sse(request)
         rid = f"resp_fake{len(self.requests)}"
         base = {"id": rid, "object": "response", "created_at": 0, "model": body.get("model", "fake")}
-        await _event(resp, "response.created", {"type": "response.created",
-                                                "response": {**base, "status": "in_progress", "output": []}})
+        await _event(
+            resp,
+            "response.created",
+            {"type": "response.created", "response": {**base, "status": "in_progress", "output": []}},
+        )
         output: list[dict[str, Any]] = []
         if plan.words:
             mid = f"msg_{rid}"
-            await _event(resp, "response.output_item.added", {
-                "type": "response.output_item.added", "output_index": 0,
-                "item": {"type": "message", "id": mid, "role": "assistant", "status": "in_progress", "content": []}})
+            await _event(
+                resp,
+                "response.output_item.added",
+                {
+                    "type": "response.output_item.added",
+                    "output_index": 0,
+                    "item": {"type": "message", "id": mid, "role": "assistant", "status": "in_progress", "content": []},
+                },
+            )
             for word in plan.words:
-                await _event(resp, "response.output_text.delta", {
-                    "type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0,
-                    "delta": word})
+                await _event(
+                    resp,
+                    "response.output_text.delta",
+                    {
+                        "type": "response.output_text.delta",
+                        "item_id": mid,
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": word,
+                    },
+                )
                 if plan.delay_s:
                     await asyncio.sleep(plan.delay_s)
-            item = {"type": "message", "id": mid, "role": "assistant", "status": "completed",
-                    "content": [{"type": "output_text", "text": "".join(plan.words), "annotations": []}]}
-            await _event(resp, "response.output_item.done",
-                         {"type": "response.output_item.done", "output_index": 0, "item": item})
+            item = {
+                "type": "message",
+                "id": mid,
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": "".join(plan.words), "annotations": []}],
+            }
+            await _event(
+                resp,
+                "response.output_item.done",
+                {"type": "response.output_item.done", "output_index": 0, "item": item},
+            )
             output.append(item)
         if plan.tool is not None:
             name, command = plan.tool
@@ -193,18 +262,40 @@ class FakeModel:
                 args = {"cmd": command, "sandbox_permissions": "require_escalated", "justification": "the user asked"}
             if name == "shell_command":
                 args = {"command": command}
-            item = {"type": "function_call", "id": f"fc_{rid}", "call_id": f"call_{rid}", "name": name,
-                    "arguments": json.dumps(args), "status": "completed"}
-            await _event(resp, "response.output_item.added",
-                         {"type": "response.output_item.added", "output_index": len(output), "item": item})
-            await _event(resp, "response.output_item.done",
-                         {"type": "response.output_item.done", "output_index": len(output), "item": item})
+            item = {
+                "type": "function_call",
+                "id": f"fc_{rid}",
+                "call_id": f"call_{rid}",
+                "name": name,
+                "arguments": json.dumps(args),
+                "status": "completed",
+            }
+            await _event(
+                resp,
+                "response.output_item.added",
+                {"type": "response.output_item.added", "output_index": len(output), "item": item},
+            )
+            await _event(
+                resp,
+                "response.output_item.done",
+                {"type": "response.output_item.done", "output_index": len(output), "item": item},
+            )
             output.append(item)
-        usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5,
-                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15}
-        await _event(resp, "response.completed", {
-            "type": "response.completed", "response": {**base, "status": "completed", "output": output,
-                                                       "usage": usage}})
+        usage = {
+            "input_tokens": 10,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 5,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 15,
+        }
+        await _event(
+            resp,
+            "response.completed",
+            {
+                "type": "response.completed",
+                "response": {**base, "status": "completed", "output": output, "usage": usage},
+            },
+        )
         return resp
 
     # --- Gemini -------------------------------------------------------------------------------------
@@ -212,8 +303,13 @@ class FakeModel:
     async def _gemini(self, request: web.Request, body: dict[str, Any], *, stream: bool) -> web.StreamResponse:
         if self.status == 401:
             return web.json_response(
-                {"error": {"code": 401, "message": "API key not valid. Please pass a valid API key.",
-                           "status": "UNAUTHENTICATED"}},
+                {
+                    "error": {
+                        "code": 401,
+                        "message": "API key not valid. Please pass a valid API key.",
+                        "status": "UNAUTHENTICATED",
+                    }
+                },
                 status=401,
             )
         text, tool_output = _gemini_last(body)
@@ -222,20 +318,29 @@ class FakeModel:
         usage = {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15}
         if not stream:
             parts: list[dict[str, Any]] = [{"text": "".join(plan.words) or "ok"}]
-            return web.json_response({"candidates": [{"content": {"role": "model", "parts": parts},
-                                                      "finishReason": "STOP", "index": 0}],
-                                      "usageMetadata": usage})
+            return web.json_response(
+                {
+                    "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+                    "usageMetadata": usage,
+                }
+            )
         resp = await _sse(request)
         for word in plan.words:
-            await _data(resp, {"candidates": [{"content": {"role": "model", "parts": [{"text": word}]}, "index": 0}],
-                               "usageMetadata": usage})
+            await _data(
+                resp,
+                {
+                    "candidates": [{"content": {"role": "model", "parts": [{"text": word}]}, "index": 0}],
+                    "usageMetadata": usage,
+                },
+            )
             if plan.delay_s:
                 await asyncio.sleep(plan.delay_s)
         final: dict[str, Any] = {"role": "model", "parts": [{"text": ""}]}
         if plan.tool is not None:
             final["parts"] = [{"functionCall": {"name": plan.tool[0], "args": {"command": plan.tool[1]}}}]
-        await _data(resp, {"candidates": [{"content": final, "finishReason": "STOP", "index": 0}],
-                           "usageMetadata": usage})
+        await _data(
+            resp, {"candidates": [{"content": final, "finishReason": "STOP", "index": 0}], "usageMetadata": usage}
+        )
         return resp
 
 

@@ -37,7 +37,8 @@ def test_ask_verbose_shows_the_agents_stderr(cli_env: dict[str, str], kiro_cli: 
     assert quiet.stdout == "hi\n" and "stand-in kiro-cli" not in quiet.stderr
     loud = run_kiroclaw("ask", "--user", "42", "--verbose", "echo hi", env=env, cwd=tmp_path)
     assert loud.stdout == "hi\n"
-    assert "--- agent stderr (last lines) ---" in loud.stderr and "stand-in kiro-cli 2.12.2: agent kiroclaw" in loud.stderr
+    assert "--- agent stderr (last lines) ---" in loud.stderr
+    assert "stand-in kiro-cli 2.12.2: agent kiroclaw" in loud.stderr
 
 
 def test_ask_reports_a_missing_agent_program_in_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:

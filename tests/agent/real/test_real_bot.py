@@ -13,7 +13,9 @@ pytestmark = pytest.mark.timeout(240)
 
 
 async def test_chat_streams_the_agents_reply_and_asks_before_a_tool(
-    real: Real, start_bot, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    real: Real,
+    start_bot,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AGENT", real.flavor)
     monkeypatch.setenv("AGENT_COMMAND", agent_command(real.flavor))
