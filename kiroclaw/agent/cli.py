@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from typing import Any
 
 import click
 
@@ -92,9 +93,13 @@ def ask(user: str, thread: int, new_session: bool, thoughts: bool, verbose: bool
 
 @click.command()
 def doctor() -> None:
-    """Check kiro-cli (on PATH, its version), the agent template and the workspace root; print fixes."""
+    """Check the chosen agent (AGENT: its program, key and an ACP handshake; for kiro-cli also its version
+    and the agent template) and the workspace root; print fixes."""
     from ..config import load_settings
-    from .home import AGENT_TEMPLATE, NO_INHERIT_SETTING, agent_name, packaged_template, template_root
+    from ..plugins import build_plugin_manager
+    from .doctor import check_flavor
+    from .flavors import choose_flavor
+    from .settings import load_agent_settings
 
     problems = 0
 
@@ -108,11 +113,45 @@ def doctor() -> None:
 
     try:
         settings = load_settings()
+        agent_settings = load_agent_settings()
+        pm, _ = build_plugin_manager(disabled=settings.kiroclaw_disable_plugins)
+        flavor = choose_flavor(pm, agent_settings.agent)
     except KiroclawError as exc:
         bad(f"valid settings ({exc.user_message})", "correct the variables named above in the environment or .env")
         sys.exit(1)
 
-    # kiro-cli
+    kiro = flavor.name == "kiro" and not agent_settings.agent_command
+    if kiro:
+        _check_kiro(settings, ok, bad)
+    for check in check_flavor(flavor, settings, agent_settings, report_missing=not kiro):
+        if check.ok:
+            ok(check.message)
+        else:
+            bad(check.message, check.fix)
+
+    # workspace root
+    root = settings.workspace_base_path
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".doctor-"):
+            pass
+        free_mb = shutil.disk_usage(root).free // (1024 * 1024)
+        ok(f"workspace root {root.absolute()} is writable ({free_mb} MiB free)")
+    except OSError as exc:
+        bad(
+            f"a writable workspace root ({root}: {exc.strerror})",
+            "create the folder and give the bot's user write access, or set WORKSPACE_BASE_PATH",
+        )
+
+    if problems:
+        click.echo(f"{problems} problem(s) found")
+        sys.exit(1)
+    click.echo("everything needed is in place")
+
+
+def _check_kiro(settings: Any, ok: Any, bad: Any) -> None:
+    """kiro-cli's own checks: on PATH, version 2.10 or newer, the agent template."""
+    from .home import AGENT_TEMPLATE, NO_INHERIT_SETTING, agent_name, packaged_template, template_root
     from .runtime import resolve_cli
 
     try:
@@ -174,25 +213,6 @@ def doctor() -> None:
             ok(f"template settings {settings_file} (provisioning forces {NO_INHERIT_SETTING}=true)")
         else:
             click.echo(f"note  {settings_file} is missing; provisioning writes {NO_INHERIT_SETTING}=true alone")
-
-    # workspace root
-    root = settings.workspace_base_path
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".doctor-"):
-            pass
-        free_mb = shutil.disk_usage(root).free // (1024 * 1024)
-        ok(f"workspace root {root.absolute()} is writable ({free_mb} MiB free)")
-    except OSError as exc:
-        bad(
-            f"a writable workspace root ({root}: {exc.strerror})",
-            "create the folder and give the bot's user write access, or set WORKSPACE_BASE_PATH",
-        )
-
-    if problems:
-        click.echo(f"{problems} problem(s) found")
-        sys.exit(1)
-    click.echo("everything needed is in place")
 
 
 def _version_at_least(text: str, minimum: tuple[int, int]) -> bool:

@@ -196,3 +196,21 @@ async def test_kiroclaw_ask_streams_the_real_agents_reply(real: Real) -> None:
     assert out.returncode == 0, out.stderr
     assert "echo: hello from the terminal" in out.stdout
     assert marked_processes(workspace=real.workspace) == []
+
+
+async def test_doctor_checks_the_chosen_flavor(real: Real) -> None:
+    from tests.agent.real.conftest import agent_command
+    from tests.conftest import run_kiroclaw
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIROCLAW_", "WORKSPACE_"))}
+    env.update(WORKSPACE_BASE_PATH=str(real.workspace), AGENT=real.flavor, AGENT_COMMAND=agent_command(real.flavor))
+    good = await asyncio.to_thread(run_kiroclaw, "doctor", env=env, timeout=120)
+    assert good.returncode == 0, good.stdout
+    package = {"claude": "claude-agent-acp 0.101.0", "codex": "codex-acp 2.6.0"}[real.flavor]
+    assert f"ok    the agent answers ACP initialize: @agentclientprotocol/{package}" in good.stdout
+    key = {"claude": "ANTHROPIC_API_KEY", "codex": "OPENAI_API_KEY"}[real.flavor]
+    keyless = {k: v for k, v in env.items() if k not in (key, "CODEX_API_KEY", "ANTHROPIC_AUTH_TOKEN")}
+    bad = await asyncio.to_thread(run_kiroclaw, "doctor", env=keyless, timeout=120)
+    assert bad.returncode == 1 and f"MISSING an API key for {real.flavor} ({key}" in bad.stdout
+    missing = await asyncio.to_thread(run_kiroclaw, "doctor", env={**env, "AGENT_COMMAND": "/nonexistent/agent"})
+    assert missing.returncode == 1 and "MISSING the agent program of AGENT=" in missing.stdout
