@@ -310,8 +310,8 @@ class AgentProcess:
 
     def _request_error(self, exc: Any, message: str) -> AgentError:
         text = _error_text(exc)
-        if getattr(exc, "code", None) == AUTH_REQUIRED:
-            return auth_error(self.spec, text)
+        if getattr(exc, "code", None) == AUTH_REQUIRED or _AUTH_WORDS.search(text):
+            return auth_error(self.spec, text)  # some agents pass the model API's 401 on as a plain error
         return AgentError(message, detail=text)
 
     # --- sessions -----------------------------------------------------------------------------

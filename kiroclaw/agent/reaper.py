@@ -190,14 +190,14 @@ async def reap(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace_s
     left = first
-    while loop.time() < deadline:
+    while left and loop.time() < deadline:  # cheap polling of the known PIDs; one full scan at the end
         if leader is not None and leader.returncode is None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(leader.wait()), 0.05)
-        left = await asyncio.to_thread(targets)
-        if not left:
-            break
-        await asyncio.sleep(0.05)
+        left = [pid for pid in left if pid_alive(pid)]
+        if left:
+            await asyncio.sleep(0.05)
+    left = await asyncio.to_thread(targets)  # also what was started meanwhile
     if left:
         if pgid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):

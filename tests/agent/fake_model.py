@@ -76,6 +76,12 @@ class FakeModel:
         except json.JSONDecodeError:
             body = {}
         self.requests.append(Seen(path, body if isinstance(body, dict) else {}))
+        try:
+            return await self._route(request, path, body)
+        except ConnectionResetError:  # the agent hung up mid-stream (a cancel or a kill): nothing to answer
+            return web.Response(status=499)
+
+    async def _route(self, request: web.Request, path: str, body: Any) -> web.StreamResponse:
         if path.endswith("/messages/count_tokens"):
             return web.json_response({"input_tokens": 100})
         if path.endswith("/messages"):
@@ -354,7 +360,8 @@ class _Plan:
 def _plan(text: str, tool_output: str | None, skills: list[str], tools: list[str]) -> _Plan:
     text = text.strip()
     if tool_output is not None:
-        first = tool_output.strip().splitlines()[0] if tool_output.strip() else ""
+        lines = [x for x in tool_output.strip().splitlines() if x.strip() and not x.lstrip().startswith("<")]
+        first = lines[0] if lines else ""
         return _Plan([f"tool done: {first}"])
     lower = text.lower()
     if lower.startswith("list skills"):

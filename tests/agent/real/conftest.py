@@ -39,7 +39,7 @@ ENTRY = {
 }
 #: the flavors CI must run; gemini is tried too (see docs/agent.md).
 REQUIRED = ("claude", "codex")
-FLAVORS = ["claude", "codex"]
+FLAVORS = ["claude", "codex", "gemini"]
 
 
 def agent_command(flavor: str) -> str:
