@@ -76,3 +76,46 @@ async def test_an_agent_that_refuses_initialize_is_stopped_with_an_agent_error(
         assert marked_processes(workspace=agent_settings.workspace_base_path) == []
     finally:
         await runtime.aclose()
+
+
+NO_LOAD_AGENT = r"""
+import json, sys, uuid
+# a raw JSON-RPC agent without loadSession/resume: it must never receive session/load or session/resume
+for line in sys.stdin:
+    msg = json.loads(line)
+    method, mid = msg.get("method"), msg.get("id")
+    if mid is None:
+        continue
+    if method == "initialize":
+        result = {"protocolVersion": 1, "agentCapabilities": {"loadSession": False}, "authMethods": []}
+    elif method == "session/new":
+        result = {"sessionId": str(uuid.uuid4())}
+    elif method == "session/prompt":
+        text = msg["params"]["prompt"][0]["text"]
+        update = {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": "got " + text}}
+        params = {"sessionId": msg["params"]["sessionId"], "update": update}
+        note = {"jsonrpc": "2.0", "method": "session/update", "params": params}
+        print(json.dumps(note), flush=True)
+        result = {"stopReason": "end_turn"}
+    else:
+        print(json.dumps({"jsonrpc": "2.0", "id": mid, "error": {"code": -32601, "message": method}}), flush=True)
+        continue
+    print(json.dumps({"jsonrpc": "2.0", "id": mid, "result": result}), flush=True)
+"""
+
+
+async def test_an_agent_without_load_session_never_gets_session_load(agent_settings: Settings, tmp_path: Path) -> None:
+    script = tmp_path / "no_load_agent.py"
+    script.write_text(NO_LOAD_AGENT, encoding="utf-8")
+    settings = AgentSettings(_env_file=None, agent="kiro", agent_command=f"{sys.executable} {script}")  # type: ignore[call-arg]
+    sent: list[dict[str, Any]] = []
+    for text in ("one", "two"):  # two runtimes: the second finds the stored session id
+        runtime = AgentRuntime(Host(agent_settings), agent_settings=settings, record=sent)
+        try:
+            assert (await runtime.prompt(42, 0, text)).text == f"got {text}"
+        finally:
+            await runtime.aclose()
+    methods = [m.get("method") for m in sent]
+    assert methods.count("session/new") == 2
+    assert "session/load" not in methods and "session/resume" not in methods
+    assert [p for m in sent for p in problems(m)] == []

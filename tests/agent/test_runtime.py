@@ -311,3 +311,44 @@ async def test_kiro_extension_notifications_are_tolerated_and_logged(
     ignored = [r.getMessage() for r in caplog.records if "extension notification" in r.getMessage()]
     assert any("_kiro.dev/metadata" in m for m in ignored)
     assert any("_kiro.dev/commands/available" in m for m in ignored)
+
+
+async def test_an_abandoned_turn_is_cancelled_and_leaks_nothing_into_the_next(agent_settings: Settings) -> None:
+    runtime = _runtime(agent_settings)
+    first_chunk = asyncio.Event()
+
+    async def on_update(update: AgentUpdate) -> None:
+        if update.kind == "text":
+            first_chunk.set()
+
+    try:
+        await runtime.prompt(42, 0, "echo warm")
+        old_pid = runtime.pool.get(42, 0).process.pid  # type: ignore[union-attr]
+        turn = asyncio.create_task(
+            runtime.prompt(42, 0, "slow " + " ".join(f"w{i}" for i in range(30)), on_update=on_update)
+        )
+        await asyncio.wait_for(first_chunk.wait(), 20)
+        turn.cancel()  # the caller goes away (a dropped update handler, a shutdown)
+        with pytest.raises(asyncio.CancelledError):
+            await turn
+        after = await runtime.prompt(42, 0, "echo fresh")
+        assert after.text == "fresh"
+        assert runtime.pool.get(42, 0).process.pid != old_pid  # type: ignore[union-attr]
+        assert (await runtime.prompt(42, 0, "history")).text.splitlines()[-1] == "echo fresh"
+    finally:
+        await runtime.aclose()
+
+
+async def test_a_turn_past_the_timeout_is_stopped_with_a_clear_message(agent_settings: Settings) -> None:
+    from kiroclaw.agent.settings import AgentSettings
+
+    runtime = AgentRuntime(
+        Host(agent_settings), agent_settings=AgentSettings(_env_file=None, agent_turn_timeout_seconds=1)
+    )  # type: ignore[call-arg]
+    try:
+        with pytest.raises(AgentError) as error:
+            await runtime.prompt(42, 0, "stubborn " + " ".join(f"w{i}" for i in range(30)))
+        assert error.value.user_message == "the agent took longer than 1 s and was stopped; send your message again"
+        assert (await runtime.prompt(42, 0, "echo next")).text == "next"
+    finally:
+        await runtime.aclose()

@@ -112,6 +112,14 @@ async def test_stream_cancel_kill_and_reload(real: Real) -> None:
         assert "stopped unexpectedly" in died.value.user_message
         recovered = await runtime.prompt(42, 0, "hello after kill")
         assert "echo: hello after kill" in recovered.text and "word" not in recovered.text
+
+        # models come from the session's config options and are switched with session/set_config_option
+        current, models = await runtime.list_models(42, 0)
+        assert current in models and len(models) >= 2, (current, models)
+        other = next(m for m in models if m != current)
+        await runtime.set_model(42, 0, other)
+        assert (await runtime.list_models(42, 0))[0] == other
+        assert any(m.get("method") == "session/set_config_option" and m["params"]["value"] == other for m in sent)
     finally:
         await runtime.aclose()
     assert marked_processes(workspace=real.workspace) == []
