@@ -4,9 +4,12 @@ This module is the public API for plugin authors; import only from here. Importi
 effects (no plugin loading, no I/O).
 """
 
+from .agent.flavors import AgentFlavor, FlavorCheck, FlavorContext, require_mode, sync_skill_folder
+from .agent.home import provision_home as provision_kiro_home
 from .config import Settings, load_settings
 from .errors import (
     AddonError,
+    AgentError,
     AlreadyInstalledError,
     ConfirmationRequired,
     KiroclawError,
@@ -38,11 +41,15 @@ __all__ = [
     "AddonError",
     "AddonInfo",
     "AddonRecord",
+    "AgentError",
+    "AgentFlavor",
     "AlreadyInstalledError",
     "ConfirmationRequired",
     "EffectiveSet",
     "FetchContext",
     "Fetched",
+    "FlavorCheck",
+    "FlavorContext",
     "KiroclawError",
     "Layer",
     "LayerContext",
@@ -76,5 +83,8 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_settings",
+    "provision_kiro_home",
+    "require_mode",
+    "sync_skill_folder",
     "warn",
 ]

@@ -17,6 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from .agent.flavors import AgentFlavor
     from .config import Settings
     from .host import Host
     from .layers import Layer
@@ -84,6 +85,17 @@ def register_bot_commands(register: Callable[..., None]) -> None:
         ``commands`` a sequence of ``aiogram.types.BotCommand`` for the menu (may be empty). Routers are
         included sorted by plugin name, the core's first; a command name registered twice fails
         with :class:`kiroclaw.PluginConflictError`. The menu holds at most 100 commands (Telegram's limit).
+    """
+
+
+@hookspec
+def register_agents(register: Callable[[AgentFlavor], None]) -> None:
+    """Register agent flavors (which ACP agent program each user gets; chosen with ``AGENT``).
+
+    Called when an agent runtime or ``kiroclaw doctor`` starts (collect-all).
+
+    :param register: call ``register(flavor)`` with a :class:`kiroclaw.AgentFlavor` instance; its
+        ``name`` must be unique across plugins (:class:`kiroclaw.PluginConflictError` otherwise).
     """
 
 
