@@ -143,6 +143,11 @@ def doctor() -> None:
             "create the folder and give the bot's user write access, or set WORKSPACE_BASE_PATH",
         )
 
+    from ..shared.launch import sandbox_checks  # launcher, caps and Redis (docs/scaling.md)
+
+    for passed, message, fix in sandbox_checks(settings):
+        ok(message) if passed else bad(message, fix)
+
     if problems:
         click.echo(f"{problems} problem(s) found")
         sys.exit(1)

@@ -285,3 +285,50 @@ def share_agent_locks(runtime: Any, state: SharedState) -> None:
 
     runtime.on_agent_started = started
     runtime.lock_held_elsewhere = held_elsewhere
+
+
+def sandbox_checks(settings: Settings) -> list[tuple[bool, str, str]]:
+    """``kiroclaw doctor``'s lines for the launcher, the caps and Redis: (passed, what, how to fix)."""
+    import subprocess
+
+    from .settings import load_scale_settings
+
+    scale = load_scale_settings()
+    checks: list[tuple[bool, str, str]] = []
+    kind = scale.agent_sandbox.strip().lower() or "local"
+    if kind == "bwrap":
+        found = shutil.which("bwrap")
+        works = False
+        if found:
+            trial = [found, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "true"]
+            works = subprocess.run(trial, capture_output=True, timeout=20, check=False).returncode == 0
+        checks.append(
+            (
+                works,
+                "agent sandbox bwrap runs" if works else "agent sandbox bwrap (AGENT_SANDBOX=bwrap) cannot run",
+                "install bubblewrap (Debian: apt-get install bubblewrap) and allow unprivileged user namespaces",
+            )
+        )
+    else:
+        checks.append((True, f"agent launcher: {kind} (AGENT_SANDBOX=bwrap isolates each user's agent)", ""))
+    wanted = {"memory": scale.agent_memory_max_mb is not None, "pids": scale.agent_pids_max is not None}
+    for cap, available, why in cap_report(scale):
+        if available:
+            checks.append((True, f"agent {cap} cap available", ""))
+        elif wanted.get(cap) or cap == "uid":
+            checks.append(
+                (False, f"agent {cap} cap: {why}", "run the bot in a cgroup v2 it may write (systemd Delegate=yes)")
+            )
+        else:
+            checks.append((True, f"agent {cap} cap unavailable ({why})", ""))
+    if scale.redis_url:
+        try:
+            import redis
+
+            redis.Redis.from_url(scale.redis_url, socket_timeout=2, socket_connect_timeout=2).ping()
+            checks.append((True, "Redis (REDIS_URL) answers", ""))
+        except Exception as exc:
+            checks.append(
+                (False, f"Redis (REDIS_URL) unreachable: {type(exc).__name__}", "start redis-server or fix REDIS_URL")
+            )
+    return checks
