@@ -5,11 +5,12 @@ Part 1 — the same load on two deployments, side by side:
 * **routed**: ``kiroclaw ingress`` + three ``kiroclaw run --worker`` processes + a real ``redis-server``;
 * **embedded**: one ``kiroclaw run`` without ``REDIS_URL`` (today's single process).
 
-100 users (each with 2 add-ons), 300 updates spread evenly over 60 s: 60 % ``/addon list``, 25 % ``/start``,
-15 % a chat message to the user's agent (``echo <tag>``; the stand-in ACP agent, a real subprocess). Every
-update gets exactly one reply message, so per user: lost = sent − replied, duplicated = replied − sent.
-Reported: lost, duplicated, ``/addon list`` latency (update queued → reply recorded by the fake Bot API;
-median, p95, max) and the RSS of every bot process at the end.
+100 users (each with 2 add-ons, seeded before the bot starts), 300 updates spread evenly over 60 s:
+60 % ``/addon list``, 25 % ``/start``, 15 % a chat message to the user's agent (``echo <tag>``; the
+stand-in ACP agent, a real subprocess). Every update gets exactly one reply message, so per user:
+lost = sent − replied, duplicated = replied − sent. Reported: lost, duplicated, ``/addon list`` latency
+(update queued → reply recorded by the fake Bot API; median, p95, max) and the RSS of every bot process
+at the end.
 
 Part 2 — aiogram's ``RedisEventIsolation``: a handler that takes 2 s (a running turn) and a ``/cancel`` from
 the same user 0.1 s later, fed concurrently; reported: how long the ``/cancel`` waits, with no isolation
@@ -64,6 +65,23 @@ def tree_rss_mib(pid: int) -> float:
     return total
 
 
+async def seed(workspace: Path, ids: list[int], skills: Path) -> None:
+    """Install the two add-ons for the first user through the add-on manager, then copy that user's
+    tree to the others (same registry, relative paths)."""
+    import shutil
+
+    from kiroclaw.config import Settings
+    from kiroclaw.host import Host
+    from kiroclaw.workspaces import Scope
+
+    host = Host(Settings(_env_file=None, workspace_base_path=workspace))  # type: ignore[call-arg]
+    for name in ("notes", "todo"):
+        await host.addons.install(str(skills / name), Scope.user(ids[0]))
+    await host.aclose()
+    for uid in ids[1:]:
+        await asyncio.to_thread(shutil.copytree, workspace / str(ids[0]), workspace / str(uid), symlinks=True)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -85,6 +103,7 @@ async def run_load(routed: bool, seconds: float, updates: int, users: int) -> di
     else:
         env.pop("REDIS_URL")
     c = Cluster(fake, server, env, tmp)
+    await seed(Path(env["WORKSPACE_BASE_PATH"]), [p.id for p in people], skills)
     try:
         started = time.monotonic()
         if routed:
@@ -96,13 +115,6 @@ async def run_load(routed: bool, seconds: float, updates: int, users: int) -> di
             c.spawn("bot", "run")
         await fake.wait_for(lambda: bool(fake.poll_calls), timeout=120)
         startup = time.monotonic() - started
-        # seed: every user installs the two add-ons through the bot (not measured)
-        for person in people:
-            for name in ("notes", "todo"):
-                fake.send_text(person, f"/addon install {skills / name}")
-        await fake.wait_for(
-            lambda: all(sum("Installed" in t for t in fake.bot_texts(p.id)) == 2 for p in people), timeout=600
-        )
         base = {p.id: len(fake.bot_texts(p.id)) for p in people}
         rng = random.Random(7)
         plan = []
