@@ -7,7 +7,7 @@ the guarded downloader, staging helpers) and the host are imported on first use.
 
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings, load_settings
+from .config import Settings, load_settings, plugin_settings
 from .errors import (
     AddonError,
     AlreadyInstalledError,
@@ -164,6 +164,7 @@ __all__ = [
     "hookspec",
     "load_settings",
     "new_subdir",
+    "plugin_settings",
     "remove_tree",
     "sha256_file",
     "sniff_format",

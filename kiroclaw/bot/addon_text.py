@@ -7,14 +7,14 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...errors import KiroclawError, ValidationError
-from ...models import AddonRecord
-from ...workspaces import Scope
-from ..format import ago, esc, shorten
+from ..errors import KiroclawError, ValidationError
+from ..models import AddonRecord
+from ..workspaces import Scope
+from .format import ago, esc, shorten
 
 if TYPE_CHECKING:
-    from ...addons import UpdateResult
-    from ...host import Host
+    from ..addons import UpdateResult
+    from ..host import Host
 
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}\Z")
 
@@ -66,7 +66,7 @@ def try_asking_hint(root: Path, record: AddonRecord) -> str | None:
     if not record.skills:
         return None
     skill = record.skills[0]
-    from ...skills import SKILL_FILE, read_manifest_text, split_frontmatter
+    from ..skills import SKILL_FILE, read_manifest_text, split_frontmatter
 
     example = None
     try:
