@@ -116,6 +116,8 @@ class AgentRuntime:
         #: worker name | None`` naming a live worker that runs that agent (its lock is never recovered here)
         self.on_agent_started: Callable[[int, int], Awaitable[None]] | None = None
         self.lock_held_elsewhere: Callable[[int, int], Awaitable[str | None]] | None = None
+        #: ``async (workspace)``: stops leftover agents before the first start (shared state: only dead workers')
+        self.sweep: Callable[[Path], Awaitable[Any]] = reap_workspace
         ensure_refresher(host)
 
     # --- public API ---------------------------------------------------------------------------
@@ -289,7 +291,7 @@ class AgentRuntime:
         thread_dir = self._thread_dir(user_id, thread_id)
         if not self._swept:  # agents left behind by an earlier KiroClaw that was killed
             self._swept = True
-            await reap_workspace(settings.workspace_base_path)
+            await self.sweep(settings.workspace_base_path)
         await asyncio.to_thread(importlib.import_module, "acp")  # the SDK's first import is slow: off the loop
         stamp = await asyncio.to_thread(input_stamp, self.host, user_id)
         argv = command_for(flavor, settings, self.agent_settings.agent_command)

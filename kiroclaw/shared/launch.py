@@ -17,6 +17,7 @@ A container or Kubernetes launcher is a plugin returning its own :class:`Launche
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -267,9 +268,31 @@ def agent_launcher(settings: Settings) -> Launcher:
     raise ConfigError(f"AGENT_SANDBOX={scale.agent_sandbox!r} is not a known launcher (local, bwrap, or a plugin's)")
 
 
+#: marker variable naming the worker instance (``{worker}/{instance}``) that started an agent.
+WORKER_MARKER = "KIROCLAW_WORKER"
+
+
+class _MarkedLauncher(Launcher):
+    """Wraps a launcher: every agent also carries ``KIROCLAW_WORKER`` (which worker run started it)."""
+
+    def __init__(self, inner: Launcher, owner: str) -> None:
+        self.inner = inner
+        self.owner = owner
+        self.name = inner.name
+
+    async def prepare(self, spec: LaunchSpec, *, user_id: int, thread_id: int) -> LaunchSpec:
+        marked = replace(spec, env={**spec.env, WORKER_MARKER: self.owner})
+        return await self.inner.prepare(marked, user_id=user_id, thread_id=thread_id)
+
+
 def share_agent_locks(runtime: Any, state: SharedState) -> None:
-    """Make ``runtime`` record its agents in the shared state and recover a session lock only when no live
-    worker holds that agent (never by a PID that may belong to another host's process)."""
+    """Make ``runtime`` safe next to other workers on one workspace:
+
+    * its agents are recorded in the shared state and carry ``KIROCLAW_WORKER``;
+    * a session lock is recovered only when no live worker holds that agent (never by a PID alone);
+    * the start-up sweep of leftover agents stops only agents whose worker run is dead (or that carry no
+      worker, i.e. were left by a single-process bot); with the shared state unreachable it stops none.
+    """
 
     async def started(user_id: int, thread_id: int) -> None:
         try:
@@ -283,8 +306,31 @@ def share_agent_locks(runtime: Any, state: SharedState) -> None:
         except Exception:  # cannot tell: never kill what may be another worker's live agent
             return "unknown (shared state unreachable)"
 
+    async def sweep(workspace: Path) -> list[int]:
+        from ..agent.reaper import AGENT_MARKER, marked_processes, process_env, reap
+
+        stopped: list[int] = []
+        for pid in await asyncio.to_thread(marked_processes, workspace=workspace):
+            env = process_env(pid)
+            owner = env.get(WORKER_MARKER, "")
+            if owner:
+                worker, _, instance = owner.partition("/")
+                try:
+                    if await state.instance_alive(worker, instance):
+                        continue
+                except Exception:
+                    log.warning("shared state unreachable: leftover agents are not swept")
+                    return stopped
+            token = env.get(AGENT_MARKER)
+            if token:
+                log.warning("stopping leftover agent %s (worker %s is gone)", pid, owner or "none")
+                stopped += await reap(token)
+        return stopped
+
+    runtime.launcher = _MarkedLauncher(runtime.launcher or Launcher(), state.me)
     runtime.on_agent_started = started
     runtime.lock_held_elsewhere = held_elsewhere
+    runtime.sweep = sweep
 
 
 def sandbox_checks(settings: Settings) -> list[tuple[bool, str, str]]:

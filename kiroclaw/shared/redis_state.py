@@ -134,10 +134,6 @@ class RedisState(SharedState):
         self._if_del = self.redis.register_script(_IF_VALUE_DEL)
         self._update_claim = self.redis.register_script(_UPDATE_CLAIM)
 
-    @property
-    def me(self) -> str:
-        return f"{self.worker}/{self.instance}"
-
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         from redis.exceptions import RedisError
 
@@ -271,6 +267,10 @@ class RedisState(SharedState):
 
     async def alive(self, worker: str) -> bool:
         return bool(await self._call(lambda: self.redis.exists(f"kc:inst:{worker}")))
+
+    async def instance_alive(self, worker: str, instance: str) -> bool:
+        """Is this very run (``instance``) of ``worker`` alive? A restarted worker is another instance."""
+        return bool(await self._call(lambda: self.redis.get(f"kc:inst:{worker}")) == instance)
 
     async def live_workers(self) -> list[str]:
         names: list[str] = sorted(str(n) for n in await self._call(lambda: self.redis.smembers("kc:workers")))

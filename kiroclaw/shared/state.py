@@ -53,6 +53,11 @@ class SharedState(ABC):
         #: this run of the worker: a restarted worker of the same name is a different instance.
         self.instance = secrets.token_hex(4)
 
+    @property
+    def me(self) -> str:
+        """``{worker}/{instance}``: this run of this worker."""
+        return f"{self.worker}/{self.instance}"
+
     # --- inline buttons -----------------------------------------------------------------------
     @abstractmethod
     async def put_button(self, user_id: int, payload: dict[str, Any], *, one_shot: bool, ttl_seconds: float) -> str:
@@ -125,6 +130,10 @@ class SharedState(ABC):
     async def alive(self, worker: str) -> bool:
         """Is ``worker``'s heartbeat fresh?"""
         return worker == self.worker
+
+    async def instance_alive(self, worker: str, instance: str) -> bool:
+        """Is this very run (``instance``) of ``worker`` alive?"""
+        return worker == self.worker and instance == self.instance
 
     async def live_workers(self) -> list[str]:
         """Names of the workers with a fresh heartbeat, sorted."""
