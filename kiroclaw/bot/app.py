@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
-import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +28,7 @@ from aiogram.types import BotCommand, Message
 from ..errors import PluginConflictError
 from ..hookcall import NameTable, call_all
 from ..plugins import DEFAULT_PLUGINS
+from ..shared.state import ActionStore as ActionStore  # the in-process button store (re-exported)
 from .middlewares import AllowlistMiddleware, ErrorMiddleware, FloodControlMiddleware, InstallGuard, LiveDrafts
 
 if TYPE_CHECKING:
@@ -62,44 +60,6 @@ class BotOptions:
     action_ttl_seconds: float = 3600.0
 
 
-class ActionStore:
-    """Short-lived server-side payloads behind inline buttons (``callback_data`` holds ≤ 64 bytes).
-
-    Each entry belongs to one user: a button pressed by anyone else is refused. Bounded (LRU) so a flood
-    of searches cannot grow memory without limit.
-    """
-
-    def __init__(self, *, ttl_seconds: float = 3600.0, max_entries: int = 50_000) -> None:
-        self.ttl_seconds = ttl_seconds
-        self.max_entries = max_entries
-        self._items: OrderedDict[str, tuple[int, float, dict[str, Any]]] = OrderedDict()
-
-    def put(self, user_id: int, payload: dict[str, Any]) -> str:
-        """Store ``payload`` for ``user_id``; returns a 10-character token for ``callback_data``."""
-        token = secrets.token_urlsafe(8)[:10]
-        self._items[token] = (user_id, time.monotonic(), payload)
-        while len(self._items) > self.max_entries:
-            self._items.popitem(last=False)
-        return token
-
-    def get(self, token: str, user_id: int) -> dict[str, Any] | None:
-        """The payload for ``token`` if it exists, is fresh and belongs to ``user_id``; else ``None``."""
-        item = self._items.get(token)
-        if item is None or item[0] != user_id or time.monotonic() - item[1] > self.ttl_seconds:
-            return None
-        return item[2]
-
-    def pop(self, token: str, user_id: int) -> dict[str, Any] | None:
-        """Like :meth:`get`, and forget the token (one-shot buttons: confirm, cancel)."""
-        payload = self.get(token, user_id)
-        if payload is not None:
-            self._items.pop(token, None)
-        return payload
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
     """Call every ``register_bot_commands`` hookimpl; returns (plugin name, router, commands) in include
     order: core plugins (``DEFAULT_PLUGINS``) first, then the others sorted by plugin name; routers of one
@@ -118,9 +78,7 @@ def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
 
         return {"register": register}
 
-    call_all(
-        host.pm, "register_bot_commands", plugins=host.plugins, what="register its bot commands", bind=bind
-    )
+    call_all(host.pm, "register_bot_commands", plugins=host.plugins, what="register its bot commands", bind=bind)
 
     # sorted() is stable, so routers of one plugin keep their registration order
     core = sorted((e for e in collected if e[0] in DEFAULT_PLUGINS), key=lambda e: DEFAULT_PLUGINS.index(e[0]))

@@ -19,7 +19,7 @@ import math
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -154,6 +154,44 @@ class SharedState(ABC):
         """Close connections and background tasks."""
 
 
+class ActionStore:
+    """Short-lived server-side payloads behind inline buttons (``callback_data`` holds ≤ 64 bytes).
+
+    Each entry belongs to one user: a button pressed by anyone else is refused. Bounded (LRU) so a flood
+    of searches cannot grow memory without limit.
+    """
+
+    def __init__(self, *, ttl_seconds: float = 3600.0, max_entries: int = 50_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._items: OrderedDict[str, tuple[int, float, dict[str, Any]]] = OrderedDict()
+
+    def put(self, user_id: int, payload: dict[str, Any]) -> str:
+        """Store ``payload`` for ``user_id``; returns a 10-character token for ``callback_data``."""
+        token = secrets.token_urlsafe(8)[:10]
+        self._items[token] = (user_id, time.monotonic(), payload)
+        while len(self._items) > self.max_entries:
+            self._items.popitem(last=False)
+        return token
+
+    def get(self, token: str, user_id: int) -> dict[str, Any] | None:
+        """The payload for ``token`` if it exists, is fresh and belongs to ``user_id``; else ``None``."""
+        item = self._items.get(token)
+        if item is None or item[0] != user_id or time.monotonic() - item[1] > self.ttl_seconds:
+            return None
+        return item[2]
+
+    def pop(self, token: str, user_id: int) -> dict[str, Any] | None:
+        """Like :meth:`get`, and forget the token (one-shot buttons: confirm, cancel)."""
+        payload = self.get(token, user_id)
+        if payload is not None:
+            self._items.pop(token, None)
+        return payload
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class MemoryState(SharedState):
     """In-process state: exactly the single-process behaviour (no ``REDIS_URL``).
 
@@ -164,8 +202,6 @@ class MemoryState(SharedState):
     def __init__(
         self, worker: str = "local", *, clock: Callable[[], float] = time.monotonic, max_buttons: int = 50_000
     ) -> None:
-        from ..bot.app import ActionStore
-
         super().__init__(worker)
         self._clock = clock
         self._buttons = ActionStore(max_entries=max_buttons)
