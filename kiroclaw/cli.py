@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .errors import KiroclawError, PluginConflictError
+from .errors import KiroclawError, PluginConflictError, detail_line
 
 #: subcommand → "module:attribute" of its click command, imported on first use.
 LAZY_COMMANDS: dict[str, str] = {
@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KiroclawError as exc:
         click.echo(f"error: {exc.user_message}", err=True)
+        detail = detail_line(exc)
+        if detail:
+            click.echo(f"  detail: {detail}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError
+from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError, detail_line
 from .workspaces import Scope
 
 T = TypeVar("T")
@@ -98,6 +98,9 @@ def record_json(record: Any) -> dict[str, Any]:
 
 def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
     data: dict[str, Any] = {"spec": spec, "ok": False, "error": exc.code, "message": exc.user_message}
+    detail = detail_line(exc)
+    if detail:
+        data["detail"] = detail
     if isinstance(exc, ValidationError) and exc.problems:
         data["problems"] = exc.problems
     if isinstance(exc, ConfirmationRequired):
@@ -174,6 +177,9 @@ def install(
                 outcomes.append(_error_json(spec, exc))
                 if not as_json:
                     click.echo(f"error: {spec}: {exc.user_message}", err=True)
+                    detail = detail_line(exc)
+                    if detail:
+                        click.echo(f"  detail: {detail}", err=True)
                 continue
             record = result.record
             outcomes.append(

@@ -195,6 +195,7 @@ class GitRunner:
     """
 
     def __init__(self, setup: GitSetup, work: Path, cancel: threading.Event, *, max_git_bytes: int) -> None:
+        work = Path(os.path.abspath(work))  # git runs in another folder: GIT_DIR must not be relative
         self.setup = setup
         self.cancel = cancel
         self.deadline = time.monotonic() + setup.timeout_seconds

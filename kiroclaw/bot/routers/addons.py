@@ -37,6 +37,7 @@ from ...errors import (
     QuotaExceededError,
     SpecError,
     ValidationError,
+    detail_line,
 )
 from ...models import AddonRecord
 from ...sources import AddonInfo, FetchContext, Fetched, Ref, Source
@@ -175,6 +176,9 @@ def installed_text(record: AddonRecord, root: Path, *, scope: Scope, warnings: l
 
 def _failure_text(exc: KiroclawError) -> str:
     text = f"❌ {esc(exc.user_message)}"
+    detail = detail_line(exc, hide_paths=True)
+    if detail:
+        text += f"\n<i>detail: {esc(detail)}</i>"
     if isinstance(exc, ValidationError) and exc.problems:
         extra = [p for p in exc.problems if p != exc.user_message][:4]
         text += "".join(f"\n• {esc(shorten(p, 200))}" for p in extra)
