@@ -23,11 +23,13 @@ import secrets
 import shutil
 import stat
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .assemble import assemble, layout_of, select
+from .discovery import Discovery, TreeIndex, discover
 from .errors import (
     AlreadyInstalledError,
     ConfirmationRequired,
@@ -44,7 +46,7 @@ from .errors import (
 )
 from .faults import checkpoint
 from .fingerprint import tree_fingerprint
-from .layout import DetectedLayout, detect_layout
+from .layout import DetectedLayout
 from .models import AddonRecord, RegistryDocument, utcnow
 from .policy import PolicyDecision
 from .registry import (
@@ -81,7 +83,7 @@ class InstallResult:
     :ivar record: the registry entry now installed.
     :ivar replaced: the entry it replaced (``--force`` reinstall, update), or ``None``.
     :ivar warnings: non-blocking problems to show the user (unknown fields, confirmed policy warnings…).
-    :ivar skipped: skills/recipes of a package left out as invalid, ``"skills/<dir>: reason"`` lines.
+    :ivar skipped: skills, recipes and links left out, ``"<path>: reason"`` lines (discovery's report).
     """
 
     record: AddonRecord
@@ -327,6 +329,7 @@ class AddonManager:
         assume_yes: bool = False,
         progress: ProgressCallback | None = None,
         caller: str = "cli",
+        only: Collection[str] | None = None,
     ) -> InstallResult:
         """Install the add-on ``spec`` names into ``scope``.
 
@@ -335,6 +338,7 @@ class AddonManager:
         :param assume_yes: the user confirmed policy warnings and registry flags up front.
         :param progress: stage callback (``resolving``, ``downloading``, ``validating``, ``installing``…).
         :param caller: ``cli`` or ``bot`` (the bot restricts local folders to ``LOCAL_SOURCE_ROOTS``).
+        :param only: install only the skills of these names (``--skill``); recipes are then left out.
         :raises SpecError, SourceUnavailableError: nobody understands the spec / the source is off.
         :raises AddonError: any refusal (validation, unsafe content, quota, policy, duplicate…); nothing
             was changed.
@@ -348,8 +352,41 @@ class AddonManager:
             self._emit_event("install", "refused", scope, spec=spec, reason=exc.user_message)
             raise
         return await self.install_ref(
-            source, ref, scope, force=force, assume_yes=assume_yes, progress=progress, caller=caller
+            source, ref, scope, force=force, assume_yes=assume_yes, progress=progress, caller=caller, only=only
         )
+
+    async def inspect(
+        self, spec: str, scope: Scope, *, progress: ProgressCallback | None = None, caller: str = "cli"
+    ) -> Discovery:
+        """What installing ``spec`` would place, without installing (``--list``): fetch into a
+        throw-away staging folder and run discovery. Nothing in the scope changes.
+
+        :raises SpecError, SourceUnavailableError, AddonError: as :meth:`install` before placing.
+        """
+        source, rest = self._host.source_for(spec)
+        ref = source.parse(rest)
+        paths = self._host.paths(scope)
+        report: ProgressCallback = progress or _no_progress
+        paths.staging_dir.mkdir(parents=True, exist_ok=True)
+        staging = paths.staging_dir / secrets.token_hex(8)
+        staging.mkdir()
+        try:
+            context = FetchContext(
+                settings=self._settings,
+                scope=scope,
+                progress=report,
+                max_bytes=self._settings.max_addon_size_bytes,
+                interactive_caller=caller,
+            )
+            fetch_dir = staging / "fetch"
+            fetch_dir.mkdir()
+            fetched = await source.fetch(ref, fetch_dir, context)
+            self._check_root(fetched, fetch_dir)
+            return await asyncio.to_thread(discover, fetched.root, links=fetched.links)
+        finally:
+            await asyncio.to_thread(_remove_tree, staging)
+            with contextlib.suppress(OSError):
+                paths.staging_dir.rmdir()
 
     async def install_ref(
         self,
@@ -362,6 +399,7 @@ class AddonManager:
         assume_yes: bool = False,
         progress: ProgressCallback | None = None,
         caller: str = "cli",
+        only: Collection[str] | None = None,
     ) -> InstallResult:
         """Install from an already parsed ``ref`` of ``source`` (same contract as :meth:`install`).
 
@@ -370,7 +408,7 @@ class AddonManager:
         if version is not None:
             ref = replace(ref, version=version)
         return await self._install(
-            source, ref, scope, force=force, assume_yes=assume_yes, progress=progress, caller=caller
+            source, ref, scope, force=force, assume_yes=assume_yes, progress=progress, caller=caller, only=only
         )
 
     async def _install(
@@ -384,6 +422,7 @@ class AddonManager:
         progress: ProgressCallback | None,
         caller: str,
         previous: AddonRecord | None = None,
+        only: Collection[str] | None = None,
     ) -> InstallResult:
         action = "update" if previous is not None else "install"
         report: ProgressCallback = progress or _no_progress
@@ -399,6 +438,7 @@ class AddonManager:
                     report=report,
                     caller=caller,
                     previous=previous,
+                    only=only,
                 )
         except KiroclawError as exc:
             self._emit_event(
@@ -437,6 +477,7 @@ class AddonManager:
         report: ProgressCallback,
         caller: str,
         previous: AddonRecord | None,
+        only: Collection[str] | None = None,
     ) -> InstallResult:
         settings = self._settings
         doc = load_registry(paths)
@@ -471,9 +512,13 @@ class AddonManager:
                 raise disk_error(exc, "stage the add-on's files") from exc
             checkpoint("after-download")
             report("validating", None)
-            layout, scan = await asyncio.to_thread(self._check_staged, fetched, fetch_dir)
+            if only is None and previous is not None and previous.origin.get("only"):
+                only = previous.origin["only"].split(",")  # an update keeps the --skill choice
+            layout, scan = await asyncio.to_thread(self._check_staged, fetched, fetch_dir, staging / "addon", only)
 
             record = self._new_record(source, ref, fetched, layout, previous)
+            if only:
+                record = record.model_copy(update={"origin": {**record.origin, "only": ",".join(sorted(set(only)))}})
             if layout.kind == "skill":
                 dest_rel = f".kiro/skills/{layout.skills[0].name}"
             else:
@@ -534,8 +579,8 @@ class AddonManager:
                 f"{scope.label} already has {len(doc.addons)} add-ons (limit {limit}); remove one first"
             )
 
-    def _check_staged(self, fetched: Fetched, fetch_dir: Path) -> tuple[DetectedLayout, _Scan]:
-        settings = self._settings
+    @staticmethod
+    def _check_root(fetched: Fetched, fetch_dir: Path) -> None:
         root = fetched.root
         try:
             inside = root.resolve().is_relative_to(fetch_dir.resolve())
@@ -543,6 +588,18 @@ class AddonManager:
             inside = False
         if not inside or root.is_symlink() or not root.is_dir():
             raise UnsafeContentError("the source staged files outside its staging folder")
+
+    def _check_staged(
+        self, fetched: Fetched, fetch_dir: Path, dest: Path, only: Collection[str] | None
+    ) -> tuple[DetectedLayout, _Scan]:
+        """Discover what the fetched tree offers, build the add-on from only that (``dest``), then apply
+        the caps to what was built."""
+        settings = self._settings
+        self._check_root(fetched, fetch_dir)
+        index = TreeIndex.build(fetched.root, fetched.links)
+        found = select(discover(fetched.root, index=index), only)
+        built = assemble(index, found, dest)
+        root = built.root
         scan = scan_staged_tree(
             root,
             max_bytes=settings.max_addon_size_bytes,
@@ -550,8 +607,7 @@ class AddonManager:
             max_depth=settings.max_path_depth,
             max_path_chars=settings.max_path_length,
         )
-        layout = detect_layout(root)
-        return layout, scan
+        return layout_of(built), scan
 
     def _new_record(
         self, source: Source, ref: Ref, fetched: Fetched, layout: DetectedLayout, previous: AddonRecord | None

@@ -26,10 +26,14 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .discovery import Discovery, FoundRecipe, FoundSkill, LeftOut, TreeIndex
+from .discovery import Discovery, FoundRecipe, FoundSkill, LeftOut, TreeIndex, _join
 from .errors import SpecError, ValidationError
 from .skills import SKILL_FILE
+
+if TYPE_CHECKING:
+    from .layout import DetectedLayout
 
 #: Most files one link may materialise (a link to a large folder), across all links of one install.
 MAX_MATERIALISED_FILES = 20_000
@@ -73,6 +77,13 @@ def _case_clash(paths: Collection[str]) -> tuple[str, str] | None:
                 return other, prefix
         seen.setdefault(key, path)
     return None
+
+
+def _describe_top(index: TreeIndex) -> str:
+    names = sorted(n + ("/" if n in index.dirs else "") for n in index.children.get("", []))
+    if not names:
+        return "the folder is empty"
+    return "found " + ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
 
 
 def select(found: Discovery, names: Collection[str] | None) -> Discovery:
@@ -121,11 +132,11 @@ class _Builder:
         """Copy the regular files of folder ``src_rel`` to ``dst``, materialising links inside it."""
         dst.mkdir(parents=True, exist_ok=True)
         for rel in self.members(src_rel):
-            full = f"{src_rel}/{rel}" if src_rel else rel
+            full = _join(src_rel, rel)
             if full in self.index.files:
                 self.copy_file(full, dst / rel)
             else:
-                self.link(full, dst / rel, f"{shown}/{rel}", visiting)
+                self.link(full, dst / rel, _join(shown, rel), visiting)
 
     def link(self, link_rel: str, dst: Path, shown: str, visiting: frozenset[str] = frozenset()) -> None:
         target, why = self.index.resolve_link(link_rel)
@@ -148,15 +159,13 @@ class _Builder:
 
     def place_skill(self, skill: FoundSkill, dst: Path, movable: bool) -> None:
         members = self.members(skill.path)
-        links = [m for m in members if (f"{skill.path}/{m}" if skill.path else m) not in self.index.files]
-        shown = skill.path or "."
+        links = [m for m in members if _join(skill.path, m) not in self.index.files]
         if movable:
             os.rename(self.index.root / skill.path if skill.path else self.index.root, dst)
             for rel in links:
-                full = f"{skill.path}/{rel}" if skill.path else rel
-                self.link(full, dst / rel, f"{shown}/{rel}", frozenset({skill.path}))
+                self.link(_join(skill.path, rel), dst / rel, _join(skill.path, rel), frozenset({skill.path}))
         else:
-            self.copy_folder(skill.path, dst, shown, frozenset({skill.path}))
+            self.copy_folder(skill.path, dst, skill.path, frozenset({skill.path}))
         if skill.rewrite_name:
             set_skill_name(dst / SKILL_FILE, skill.name)
 
@@ -209,8 +218,12 @@ def assemble(index: TreeIndex, found: Discovery, dest: Path) -> Assembled:
         skills.append(skill)
     if not skills and not found.recipes:
         reasons = [item.line() for item in (*found.left_out, *builder.left_out)]
-        detail = "; ".join(reasons[:3]) if reasons else "it holds no SKILL.md, skills/, recipes/ or plugin"
-        raise ValidationError(f"no skill or recipe to install: {detail}", problems=reasons)
+        if reasons:
+            raise ValidationError(f"no skill or recipe to install: {'; '.join(reasons[:3])}", problems=reasons)
+        raise ValidationError(
+            f"not a skill or plugin package: no SKILL.md, skills/<name>/SKILL.md, recipes/*.md or Claude Code "
+            f"plugin found; {_describe_top(index)}"
+        )
 
     # A folder may be moved only if no other placed folder or link target lies inside or around it.
     placed = [s.path for s in skills]
@@ -251,4 +264,52 @@ def assemble(index: TreeIndex, found: Discovery, dest: Path) -> Assembled:
         recipes=found.recipes if kind == "plugin" else (),
         left_out=tuple(found.left_out) + tuple(builder.left_out),
         notes=notes,
+    )
+
+
+def layout_of(built: Assembled) -> DetectedLayout:
+    """The core's view of a built add-on: skill manifests of the placed skills, recipe manifests of the
+    placed recipes (a recipe that does not parse is removed and left out), left-out lines and notes.
+
+    :raises ValidationError: nothing valid is left (every recipe failed and there is no skill).
+    """
+    from .layout import DetectedLayout
+    from .skills import RecipeManifest, SkillManifest, load_recipe, read_manifest_text, split_frontmatter
+
+    skipped = [item.line() for item in built.left_out]
+    warnings = list(built.notes)
+    skills: list[SkillManifest] = []
+    for skill in built.skills:
+        folder = built.root if built.kind == "skill" else built.root / "skills" / skill.name
+        metadata: dict[str, str] = {}
+        if built.kind == "skill":  # a single skill's version comes from metadata.version
+            try:
+                data, _body = split_frontmatter(read_manifest_text(folder / SKILL_FILE, what=SKILL_FILE))
+            except ValidationError:
+                data = {}
+            raw = data.get("metadata")
+            if isinstance(raw, dict):
+                metadata = {str(k): str(v) for k, v in raw.items()}
+        skills.append(SkillManifest(name=skill.name, description=skill.description, path=folder, metadata=metadata))
+    recipes: list[RecipeManifest] = []
+    recipes_dir = built.root / "recipes"
+    for recipe in built.recipes:
+        path = recipes_dir / f"{recipe.id}.md"
+        try:
+            manifest = load_recipe(path, recipes_dir)
+        except ValidationError as exc:
+            path.unlink(missing_ok=True)
+            skipped.append(f"{recipe.path}: {exc.user_message}")
+            continue
+        recipes.append(manifest)
+        warnings.extend(manifest.warnings)
+    if not skills and not recipes:
+        raise ValidationError(f"no skill or recipe to install: {'; '.join(skipped[:3])}", problems=skipped)
+    return DetectedLayout(
+        "skill" if built.kind == "skill" else "plugin",
+        built.root,
+        tuple(skills),
+        tuple(recipes),
+        tuple(skipped),
+        tuple(warnings),
     )

@@ -10,13 +10,16 @@ Rules, in this order (a skill folder found by an earlier rule wins a name clash,
 
 1. **root** — ``SKILL.md`` at the top of the tree: when no other rule finds a skill, the tree is one
    skill. When others do, the root ``SKILL.md`` (it describes a collection; its folder is the whole
-   repository) is left out.
+   repository) is left out. A tree holding nothing but one folder (an archive of ``name/…``, a
+   GitHub tarball) is looked at one level down.
 2. **marketplace** — ``.claude-plugin/marketplace.json``: every plugin whose ``source`` is a relative
    folder (``./plugins/x``, or a bare name under ``metadata.pluginRoot``): its ``skills`` entries (skill
    folders or folders of skill folders), else the plugin's ``.claude-plugin/plugin.json`` ``skills``,
    else its default ``skills/`` folder; its ``commands`` entries, else its ``commands/*.md``, as recipes.
    Plugins from other repositories (``{"source": "github", …}``, URLs) are not part of this tree.
-3. **plugin** — every ``.claude-plugin/plugin.json`` the walk meets: the same per-plugin rule.
+3. **plugin** — every ``.claude-plugin/plugin.json`` the walk meets, and a top folder holding
+   ``commands/`` beside ``skills/`` (one plugin of a marketplace named by sub-path): the same per-plugin
+   rule.
 4. **skills** — Kodelet/OpenClaw ``skills/<name>/``, category folders ``skills/<category>/<name>/`` and
    dot-category folders (OpenAI's ``skills/.curated/<name>/``); ``recipes/**.md`` are recipes.
 5. **agent** — agent folders ``.claude/skills/``, ``.agents/skills/``, ``.gemini/skills/``,
@@ -135,8 +138,8 @@ class LeftOut:
     name: str | None = None
 
     def line(self) -> str:
-        """``path: reason`` for reports."""
-        return f"{self.path or '.'}: {self.reason}"
+        """``path: reason`` for reports (the reason alone for the tree's root)."""
+        return f"{self.path}: {self.reason}" if self.path else self.reason
 
 
 @dataclass(frozen=True)
@@ -530,14 +533,19 @@ def discover(
     """
     index = index or TreeIndex.build(root, links)
     base = (subpath or "").strip("/")
+    top = [n for n in index.children.get("", []) if n not in ("__MACOSX", ".DS_Store")]
+    containers = {"skills", "recipes", ".claude-plugin", *AGENT_DIRS}
+    if not base and len(top) == 1 and top[0] in index.dirs and top[0] not in containers:
+        base = top[0]  # an archive of one folder (``name/SKILL.md``, a GitHub tarball): look one level down
     if base and not index.is_dir(base):
         raise ValueError(f"{base!r} is not a folder of the fetched tree")
     finder = _Finder(index, base)
     root_skill = finder.has_skill(base)
     finder.marketplace()
-    if not root_skill and (
-        index.is_file(_join(base, PLUGIN_MANIFEST)) or (base and index.is_dir(_join(base, "commands")))
-    ):
+    plugin_shaped = index.is_dir(_join(base, "commands")) and (
+        index.is_dir(_join(base, "skills")) or index.is_dir(_join(base, ".claude-plugin"))
+    )
+    if not root_skill and (index.is_file(_join(base, PLUGIN_MANIFEST)) or plugin_shaped):
         finder.plugin(base, None, "plugin", "")  # a plugin folder (or one plugin of a marketplace, by sub-path)
     finder.container(_join(base, "skills"), "skills")
     recipes_dir = _join(base, "recipes")
@@ -592,19 +600,28 @@ def _choose(
         skill_md = index.skill_file(cand.path) or _join(cand.path, SKILL_FILE)
         data = read_frontmatter(str(index.root / skill_md))
         if data is None:
-            left.append(LeftOut(shown, "SKILL.md has no valid frontmatter (unreadable, unclosed or invalid YAML)"))
+            left.append(LeftOut(shown, _frontmatter_problem(index.root / skill_md)))
             continue
         if not data:
             left.append(LeftOut(shown, "SKILL.md has no frontmatter (kiro-cli needs a name and a description)"))
             continue
         description = data.get("description")
         if not isinstance(description, str) or not description.strip():
-            left.append(LeftOut(shown, "SKILL.md has no description (kiro-cli needs one to offer the skill)"))
+            left.append(LeftOut(shown, "missing required field 'description'"))
             continue
         declared = data.get("name")
         declared_name = str(declared) if isinstance(declared, str | int | float) and str(declared).strip() else None
         folder_name = posixpath.basename(cand.path) if cand.path else posixpath.basename(str(index.root))
         notes: list[str] = []
+        if declared_name is not None and not declared_name.isprintable():
+            left.append(
+                LeftOut(
+                    shown,
+                    f"name {declared_name[:80]!r} holds control characters; names are lowercase letters, digits "
+                    "and hyphens",
+                )
+            )
+            continue
         if declared_name is None:
             name = normalise_name(folder_name)
             notes.append(f"no name in SKILL.md; named after its folder {folder_name!r}")
@@ -635,3 +652,15 @@ def _choose(
             notes=tuple(notes),
         )
     return list(kept.values()), left
+
+
+def _frontmatter_problem(skill_md: Path) -> str:
+    """Why a ``SKILL.md``'s frontmatter cannot be read, in the words of :mod:`kiroclaw.skills`."""
+    from .errors import ValidationError
+    from .skills import read_manifest_text, split_frontmatter
+
+    try:
+        split_frontmatter(read_manifest_text(skill_md, what=SKILL_FILE))
+    except ValidationError as exc:
+        return exc.user_message
+    return "SKILL.md frontmatter cannot be read"

@@ -100,8 +100,9 @@ class FetchContext:
 class Fetched:
     """What a source staged.
 
-    :ivar root: the folder inside ``staging_dir`` holding the add-on tree (a single skill with ``SKILL.md``
-        at its root, or a plugin package with ``skills/`` and/or ``recipes/``). The core moves it into place.
+    :ivar root: the folder inside ``staging_dir`` holding the fetched tree (a repository, an unpacked
+        archive, a copied folder). The core finds the skills and recipes in it (:mod:`kiroclaw.discovery`)
+        and places only those.
     :ivar version: the add-on's version (registry version, tag…) or ``None``.
     :ivar resolved_ref: the exact thing fetched (a commit SHA, a registry version, a sha256), or ``None``.
     :ivar origin: details recorded in the registry entry (``url``, ``commit``, ``registry``, ``slug``…).
@@ -110,6 +111,9 @@ class Fetched:
         derives one from ``name`` when ``None``.
     :ivar pinned: the user pinned an exact version/commit (``update`` skips it).
     :ivar warnings: lines to show the user (e.g. registry moderation notes that were confirmed).
+    :ivar links: links of the fetched tree that the source recorded instead of writing (path relative to
+        ``root`` → target text, POSIX). The core resolves them inside the tree: those inside what is
+        installed become copies of their targets, the rest are left out (:mod:`kiroclaw.assemble`).
     """
 
     root: Path
@@ -120,6 +124,7 @@ class Fetched:
     package_dir: str | None = None
     pinned: bool = False
     warnings: tuple[str, ...] = ()
+    links: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -169,9 +169,11 @@ class UrlSource(Source):
             await asyncio.to_thread(_place_skill_md, result.path, root / "SKILL.md")
             remove_tree(download_dir)
             return Fetched(root=root, resolved_ref=result.sha256, origin=origin, pinned=bool(pinned_digest))
+        # archives keep the strict extraction (links refused, caps on the whole archive); the core's
+        # discovery then installs only the skills and recipes it finds in the tree
         limits = ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
         context.progress("unpacking", None)
-        await asyncio.to_thread(extract_archive, result.path, staging_dir / "tree", limits)
+        extracted = await asyncio.to_thread(extract_archive, result.path, staging_dir / "tree", limits)
         await asyncio.to_thread(remove_tree, download_dir)
         return Fetched(
             root=staging_dir / "tree",
@@ -180,6 +182,7 @@ class UrlSource(Source):
             name=ref.name,
             package_dir=ref.name,
             pinned=bool(pinned_digest),
+            links=dict(extracted.links),
         )
 
     async def latest(self, installed: AddonRecord) -> str | None:

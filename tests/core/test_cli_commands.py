@@ -20,7 +20,7 @@ def test_install_json_shape(cli_env) -> None:
     assert result["ok"] is True and result["replaced"] is None and result["skipped"] == []
     addon = result["addon"]
     assert addon["path"] == ".kiro/plugins/demo-package"
-    assert addon["origin"] == {"path": str(DEMO_PACKAGE)}
+    assert addon["origin"]["path"] == str(DEMO_PACKAGE)
     assert len(addon["fingerprint"]) == 64 and addon["size_bytes"] > 0
     again = run_kiroclaw("addon", "install", str(DEMO_PACKAGE), "--user", "42", "--json", env=cli_env)
     assert again.returncode == 1

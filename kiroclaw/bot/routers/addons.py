@@ -327,8 +327,8 @@ class UploadSource(Source):
         context.progress("extracting", None)
         target = staging_dir / "upload"
         limits = acquire.ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
-        await asyncio.to_thread(acquire.extract_archive, Path(ref.locator), target, limits)
-        return Fetched(root=target, origin={"upload": ref.spec.removeprefix("upload:")})
+        extracted = await asyncio.to_thread(acquire.extract_archive, Path(ref.locator), target, limits)
+        return Fetched(root=target, origin={"upload": ref.spec.removeprefix("upload:")}, links=dict(extracted.links))
 
 
 def build_router() -> tuple[Router, list[BotCommand]]:
