@@ -440,9 +440,7 @@ def fetch_tree(
         if progress is not None:
             progress("unpacking", setup.label)
         files, size, links = runner.extract(treeish, work / "tree", limits)
-        return FetchedTree(
-            commit=commit, is_tag=is_tag, tree=work / "tree", files=files, size_bytes=size, links=links
-        )
+        return FetchedTree(commit=commit, is_tag=is_tag, tree=work / "tree", files=files, size_bytes=size, links=links)
     finally:
         runner.cleanup()
 

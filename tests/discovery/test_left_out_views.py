@@ -37,7 +37,8 @@ async def test_a_left_out_skill_is_absent_from_all_four_views(start_bot, tmp_pat
     (addon,) = listed["addons"]
     assert addon["skills"] == ["kept-skill"]
     assert any(line.startswith("skills/undescribed: ") for line in addon["skipped"])
-    assert any(line.startswith(".claude/skills/kept-skill: duplicate of skills/kept-skill") for line in addon["skipped"])
+    duplicate = ".claude/skills/kept-skill: duplicate of skills/kept-skill"
+    assert any(line.startswith(duplicate) for line in addon["skipped"])
     skills = json.loads(run_kiroclaw("skills", "--user", str(ALICE.id), "--json", env=env).stdout)
     names = json.dumps(skills)
     assert "kept-skill" in names and "undescribed" not in names
