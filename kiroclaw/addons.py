@@ -32,6 +32,7 @@ from .assemble import assemble, layout_of, select
 from .discovery import Discovery, TreeIndex, discover
 from .errors import (
     AlreadyInstalledError,
+    ChoiceRequired,
     ConfirmationRequired,
     KiroclawError,
     LimitExceededError,
@@ -330,6 +331,7 @@ class AddonManager:
         progress: ProgressCallback | None = None,
         caller: str = "cli",
         only: Collection[str] | None = None,
+        ask_above: int | None = None,
     ) -> InstallResult:
         """Install the add-on ``spec`` names into ``scope``.
 
@@ -339,6 +341,8 @@ class AddonManager:
         :param progress: stage callback (``resolving``, ``downloading``, ``validating``, ``installing``…).
         :param caller: ``cli`` or ``bot`` (the bot restricts local folders to ``LOCAL_SOURCE_ROOTS``).
         :param only: install only the skills of these names (``--skill``); recipes are then left out.
+        :param ask_above: when ``only`` is not given and the add-on offers more skills than this, raise
+            :class:`ChoiceRequired` (with every skill) before changing anything (the bot asks above 50).
         :raises SpecError, SourceUnavailableError: nobody understands the spec / the source is off.
         :raises AddonError: any refusal (validation, unsafe content, quota, policy, duplicate…); nothing
             was changed.
@@ -352,7 +356,15 @@ class AddonManager:
             self._emit_event("install", "refused", scope, spec=spec, reason=exc.user_message)
             raise
         return await self.install_ref(
-            source, ref, scope, force=force, assume_yes=assume_yes, progress=progress, caller=caller, only=only
+            source,
+            ref,
+            scope,
+            force=force,
+            assume_yes=assume_yes,
+            progress=progress,
+            caller=caller,
+            only=only,
+            ask_above=ask_above,
         )
 
     async def inspect(
@@ -400,6 +412,7 @@ class AddonManager:
         progress: ProgressCallback | None = None,
         caller: str = "cli",
         only: Collection[str] | None = None,
+        ask_above: int | None = None,
     ) -> InstallResult:
         """Install from an already parsed ``ref`` of ``source`` (same contract as :meth:`install`).
 
@@ -408,7 +421,15 @@ class AddonManager:
         if version is not None:
             ref = replace(ref, version=version)
         return await self._install(
-            source, ref, scope, force=force, assume_yes=assume_yes, progress=progress, caller=caller, only=only
+            source,
+            ref,
+            scope,
+            force=force,
+            assume_yes=assume_yes,
+            progress=progress,
+            caller=caller,
+            only=only,
+            ask_above=ask_above,
         )
 
     async def _install(
@@ -423,6 +444,7 @@ class AddonManager:
         caller: str,
         previous: AddonRecord | None = None,
         only: Collection[str] | None = None,
+        ask_above: int | None = None,
     ) -> InstallResult:
         action = "update" if previous is not None else "install"
         report: ProgressCallback = progress or _no_progress
@@ -439,6 +461,7 @@ class AddonManager:
                     caller=caller,
                     previous=previous,
                     only=only,
+                    ask_above=ask_above,
                 )
         except KiroclawError as exc:
             self._emit_event(
@@ -478,6 +501,7 @@ class AddonManager:
         caller: str,
         previous: AddonRecord | None,
         only: Collection[str] | None = None,
+        ask_above: int | None = None,
     ) -> InstallResult:
         settings = self._settings
         doc = load_registry(paths)
@@ -514,7 +538,9 @@ class AddonManager:
             report("validating", None)
             if only is None and previous is not None and previous.origin.get("only"):
                 only = previous.origin["only"].split(",")  # an update keeps the --skill choice
-            layout, scan = await asyncio.to_thread(self._check_staged, fetched, fetch_dir, staging / "addon", only)
+            layout, scan = await asyncio.to_thread(
+                self._check_staged, fetched, fetch_dir, staging / "addon", only, ask_above
+            )
 
             record = self._new_record(source, ref, fetched, layout, previous)
             if only:
@@ -590,14 +616,25 @@ class AddonManager:
             raise UnsafeContentError("the source staged files outside its staging folder")
 
     def _check_staged(
-        self, fetched: Fetched, fetch_dir: Path, dest: Path, only: Collection[str] | None
+        self,
+        fetched: Fetched,
+        fetch_dir: Path,
+        dest: Path,
+        only: Collection[str] | None,
+        ask_above: int | None = None,
     ) -> tuple[DetectedLayout, _Scan]:
         """Discover what the fetched tree offers, build the add-on from only that (``dest``), then apply
         the caps to what was built."""
         settings = self._settings
         self._check_root(fetched, fetch_dir)
         index = TreeIndex.build(fetched.root, fetched.links)
-        found = select(discover(fetched.root, index=index), only)
+        found = discover(fetched.root, index=index)
+        if ask_above is not None and not only and len(found.skills) > ask_above:
+            raise ChoiceRequired(
+                f"{len(found.skills)} skills found; install all of them or choose some",
+                skills=[(s.name, s.description) for s in found.skills],
+            )
+        found = select(found, only)
         built = assemble(index, found, dest)
         root = built.root
         scan = scan_staged_tree(

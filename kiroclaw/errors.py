@@ -166,6 +166,20 @@ class ConfirmationRequired(AddonError):
         self.reasons = list(reasons or [])
 
 
+class ChoiceRequired(AddonError):
+    """The add-on offers more skills than may be installed without asking (chat: more than 50): the
+    person chooses "all" or a subset first. Nothing was changed.
+
+    :param skills: every skill offered, as (name, description) pairs, sorted by name.
+    """
+
+    code = "choose"
+
+    def __init__(self, user_message: str, *, skills: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(user_message)
+        self.skills = list(skills or [])
+
+
 class PolicyBlockedError(AddonError):
     """An install policy (``check_addon`` hook) or registry moderation refused the add-on."""
 

@@ -30,6 +30,7 @@ from aiogram.types import (
 
 from ...config import Settings
 from ...errors import (
+    ChoiceRequired,
     ConfirmationRequired,
     KiroclawError,
     LimitExceededError,
@@ -43,6 +44,17 @@ from ...models import AddonRecord
 from ...sources import AddonInfo, FetchContext, Fetched, Ref, Source
 from ...workspaces import Scope
 from ..app import ActionStore, BotOptions
+from ..choose import (
+    ASK_ABOVE,
+    apply_pick,
+    ask_markup,
+    ask_text,
+    list_text,
+    parse_install_words,
+    pick_state,
+    pick_view,
+    set_query,
+)
 from ..format import ago, esc, shorten
 from ..middlewares import APOLOGY, REFUNDED_ERRORS, InstallGuard
 from ..progress import ProgressMessage
@@ -67,7 +79,8 @@ HELP = (
     "<code>/addon search weather</code>: find add-ons in the registry\n"
     "<code>/addon install weather-api</code>: from the registry (<code>weather-api@1.2.0</code> pins a version)\n"
     "<code>/addon install org/repo</code>: a GitHub repository (<code>org/repo@v1.2</code>, "
-    "<code>org/repo/path</code>)\n"
+    "<code>org/repo/path</code>); <code>--list</code> shows its skills first, <code>--skill NAME</code> "
+    "installs some\n"
     "<code>/addon install https://example.com/skill.zip</code>: an archive URL\n"
     "<code>/addon list</code>: your add-ons and the global ones you inherit\n"
     "<code>/addon info weather-api</code>: details\n"
@@ -209,8 +222,14 @@ class InstallRunner:
         assume_yes: bool = False,
         force: bool = False,
         edit_message_id: int | None = None,
+        only: list[str] | None = None,
+        ask: bool = True,
     ) -> None:
-        """Install ``spec`` into ``scope``, showing progress in one message (sent, or ``edit_message_id``)."""
+        """Install ``spec`` into ``scope``, showing progress in one message (sent, or ``edit_message_id``).
+
+        :param only: install just these skills (``--skill``, the pick list).
+        :param ask: ask "Install all N / Choose…" when the add-on offers more than ``ASK_ABOVE`` skills.
+        """
         async with self.guard.slot(user_id):
             progress = ProgressMessage(
                 bot,
@@ -223,10 +242,18 @@ class InstallRunner:
 
             async def call() -> Any:
                 return await self.host.addons.install(
-                    spec, scope, force=force, assume_yes=assume_yes, progress=progress.callback, caller="bot"
+                    spec,
+                    scope,
+                    force=force,
+                    assume_yes=assume_yes,
+                    progress=progress.callback,
+                    caller="bot",
+                    only=only,
+                    ask_above=ASK_ABOVE if ask and not only else None,
                 )
 
-            await self._finish(progress, call, user_id=user_id, scope=scope, retry={"spec": spec, "force": force})
+            retry: dict[str, Any] = {"spec": spec, "force": force, "only": only, "all": not ask}
+            await self._finish(progress, call, user_id=user_id, scope=scope, retry=retry)
 
     async def install_upload(
         self,
@@ -276,6 +303,12 @@ class InstallRunner:
     ) -> None:
         try:
             result = await call()
+        except ChoiceRequired as exc:
+            self.guard.refund(user_id)
+            spec = retry["spec"] if retry else ""
+            markup = ask_markup(self.actions, user_id, spec, exc.skills, scope.kind == "global")
+            await progress.done(ask_text(spec, len(exc.skills)), markup)
+            return
         except ConfirmationRequired as exc:
             reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
             text = f"⚠️ {esc(exc.user_message)}{reasons}"
@@ -384,12 +417,22 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 raise SpecError("say what to search for, e.g. /addon search weather")
             await _search(message, host, actions, user_id, " ".join(words))
         elif sub == "install":
+            rest, list_only, chosen = parse_install_words(rest)
+            arg = " ".join(rest).strip()
             if not arg:
                 raise SpecError("say what to install, e.g. /addon install weather-api or /addon install org/repo")
             scope = resolve_scope(user_id, is_global, settings)
+            if list_only:
+                found = await host.addons.inspect(arg, scope, caller="bot")
+                await answer_long(message, list_text(arg, found))
+                return
             await runner(host, settings, install_guard, actions, options).install(
-                message.bot, message.chat.id, api_thread_id, user_id, arg, scope, force=force
+                message.bot, message.chat.id, api_thread_id, user_id, arg, scope, force=force, only=chosen or None
             )
+        elif sub == "find":
+            token = set_query(actions, user_id, arg)
+            text, markup = pick_view(actions, user_id, token)
+            await message.answer(text, reply_markup=markup)
         elif sub in ("list", "ls"):
             await answer_long(message, await asyncio.to_thread(_list_text, host, user_id))
         elif sub == "info":
@@ -445,6 +488,29 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         if op == "dismiss":
             await query.answer()
             await message.edit_text(payload["text"], reply_markup=None)
+        elif op == "pick":
+            outcome = apply_pick(actions, user_id, payload)
+            if outcome is None:
+                await query.answer()
+                text, markup = pick_view(actions, user_id, payload["state"])
+                await message.edit_text(text, reply_markup=markup)
+            elif outcome[0] == "cancel":
+                await query.answer()
+                await message.edit_text("👍 Nothing installed.", reply_markup=None)
+            else:
+                await query.answer("Installing…")
+                state = pick_state(actions, user_id, payload["state"]) or {}
+                _, api_thread_id = thread_of(message)
+                await runner(host, settings, install_guard, actions, options).install(
+                    bot,
+                    message.chat.id,
+                    api_thread_id,
+                    user_id,
+                    state.get("spec", ""),
+                    resolve_scope(user_id, bool(state.get("global")), settings),
+                    only=outcome[1],
+                    edit_message_id=message.message_id,
+                )
         elif op == "install":
             await query.answer("Installing…")
             confirm = bool(payload.get("yes"))
@@ -460,7 +526,9 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 scope,
                 assume_yes=confirm,
                 force=bool(payload.get("force")),
-                edit_message_id=message.message_id if confirm else None,
+                edit_message_id=message.message_id if confirm or payload.get("all") else None,
+                only=payload.get("only") or None,
+                ask=not payload.get("all"),
             )
         elif op == "remove":
             await query.answer("Removing…")
