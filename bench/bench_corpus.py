@@ -20,7 +20,8 @@ project; ``owner+name/repo`` or ``owner+name.git`` names it ``owner/name``):
 Timings alternate between the candidates for ``--runs`` runs (a fresh user each run); the figures are
 medians with ranges, and ratios are install (less start-up) / ``git clone --depth 1``.
 
-Usage: ``python -m bench corpus [--runs 3] [--skills-cli DIR] [--json OUT] SNAPSHOT…``.
+Usage: ``python -m bench corpus [--runs 3] [--skills-cli DIR] [--json OUT] [--env KEY=VALUE] SNAPSHOT…``
+(``--env`` sets a kiroclaw setting for a comparison run, e.g. ``KIROCLAW_DISABLE_PLUGINS=policy``).
 """
 
 from __future__ import annotations
@@ -197,7 +198,15 @@ def timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subpr
     return time.perf_counter() - start, done
 
 
-def run_repo(snapshot: Path, base: Path, work: Path, runs: int, cli_dir: Path | None, user_base: int) -> RepoResult:
+def run_repo(
+    snapshot: Path,
+    base: Path,
+    work: Path,
+    runs: int,
+    cli_dir: Path | None,
+    user_base: int,
+    extra_env: dict[str, str] | None = None,
+) -> RepoResult:
     owner, name = repo_name(snapshot)
     (base / owner).mkdir(parents=True, exist_ok=True)
     missing = bare_copy(snapshot, base / owner / f"{name}.git")
@@ -209,7 +218,7 @@ def run_repo(snapshot: Path, base: Path, work: Path, runs: int, cli_dir: Path | 
     cli = skills_cli_count(cli_dir, checkout) if cli_dir else None
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIROCLAW_", "MAX_", "WORKSPACE_", "GITHUB_"))}
-    env.update({"WORKSPACE_BASE_PATH": str(work / "ws"), "GITHUB_BASE_URL": base.as_uri()})
+    env.update({"WORKSPACE_BASE_PATH": str(work / "ws"), "GITHUB_BASE_URL": base.as_uri(), **(extra_env or {})})
     result = RepoResult(f"{owner}/{name}", files, missing, counted, cli, 0, False)
     for run in range(runs):
         clone_dir = work / f"clone-{run}"
@@ -278,6 +287,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=1, help="timed runs per repository (default 1)")
     parser.add_argument("--skills-cli", type=Path, help="folder with node_modules/.bin/skills (and node ≥ 22)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="a setting for kiroclaw (default: none)"
+    )
     args = parser.parse_args(argv)
     results: list[RepoResult] = []
     with tempfile.TemporaryDirectory(prefix="kiroclaw-corpus-") as tmp:
@@ -286,7 +298,8 @@ def main(argv: list[str]) -> int:
         for index, snapshot in enumerate(args.snapshots):
             work = Path(tmp) / f"work-{index}"
             work.mkdir()
-            result = run_repo(snapshot, base, work, args.runs, args.skills_cli, 1000 + 100 * index)
+            extra = dict(item.split("=", 1) for item in args.env)
+            result = run_repo(snapshot, base, work, args.runs, args.skills_cli, 1000 + 100 * index, extra)
             results.append(result)
             print(
                 f"{result.repo}: counted {result.counted}, skills CLI {result.skills_cli}, visible {result.visible}"

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .discovery import Discovery, FoundRecipe, FoundSkill, LeftOut, TreeIndex, _join
+from .discovery import Discovery, FoundRecipe, FoundSkill, LeftOut
 from .errors import SpecError, ValidationError
 from .skills import SKILL_FILE
+from .treeindex import TreeIndex, _join
 
 if TYPE_CHECKING:
     from .layout import DetectedLayout

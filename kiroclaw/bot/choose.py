@@ -10,12 +10,14 @@ the bot's :class:`~kiroclaw.bot.app.ActionStore` (per user, expiring); each butt
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from ..discovery import Discovery
-from ..errors import SpecError
+from ..errors import ChoiceRequired, SpecError
+from ..workspaces import Scope
 from .app import ActionStore
 from .format import esc, shorten
 
@@ -28,10 +30,10 @@ PREFIX = "ad:"
 _LATEST: dict[int, str] = {}
 
 
-def parse_install_words(words: list[str]) -> tuple[list[str], bool, list[str]]:
+def parse_install_words(words: list[str]) -> tuple[str, bool, list[str]]:
     """Split ``--list`` and ``--skill NAME`` (repeatable) off the words of ``/addon install``.
 
-    :returns: (other words, list only, chosen skill names).
+    :returns: (the other words joined: the spec, list only, chosen skill names).
     :raises SpecError: ``--skill`` without a name.
     """
     rest: list[str] = []
@@ -52,7 +54,7 @@ def parse_install_words(words: list[str]) -> tuple[list[str], bool, list[str]]:
         else:
             rest.append(word)
         index += 1
-    return rest, list_only, chosen
+    return " ".join(rest).strip(), list_only, chosen
 
 
 def list_text(spec: str, found: Discovery) -> str:
@@ -80,7 +82,7 @@ def ask_text(spec: str, count: int) -> str:
 
 def ask_markup(actions: ActionStore, user_id: int, spec: str, skills: list[tuple[str, str]], is_global: bool) -> Any:
     """Buttons "Install all N" and "Choose…"."""
-    everything = actions.put(user_id, {"op": "install", "spec": spec, "global": is_global, "all": True})
+    everything = actions.put(user_id, {"op": "install", "spec": spec, "global": is_global, "only": "all"})
     state = actions.put(
         user_id,
         {"op": "pick-state", "spec": spec, "skills": skills, "chosen": [], "page": 0, "query": "", "global": is_global},
@@ -195,3 +197,57 @@ def set_query(actions: ActionStore, user_id: int, query: str) -> str:
 def pick_state(actions: ActionStore, user_id: int, token: str) -> dict[str, Any] | None:
     """The state behind a pick list (spec, chosen, global…), or ``None`` when expired."""
     return actions.get(token, user_id)
+
+
+async def apply_pick_button(
+    query: Any, message: Any, actions: ActionStore, user_id: int, payload: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Handle a pick-list button: redraw the page, cancel, or return ``{spec, global, names}`` to install."""
+    outcome = apply_pick(actions, user_id, payload)
+    if outcome is None:
+        await query.answer()
+        text, markup = pick_view(actions, user_id, payload["state"])
+        await message.edit_text(text, reply_markup=markup)
+        return None
+    if outcome[0] == "cancel":
+        await query.answer()
+        await message.edit_text("👍 Nothing installed.", reply_markup=None)
+        return None
+    await query.answer("Installing…")
+    state = pick_state(actions, user_id, payload["state"]) or {}
+    return {"spec": state.get("spec", ""), "global": state.get("global"), "names": outcome[1]}
+
+
+async def pick(query: Any, message: Any, actions: ActionStore, runner: Any, payload: dict[str, Any]) -> None:
+    """A pick-list button: redraw, cancel, or install the chosen skills in the same message. The scope was
+    checked (``-g`` for admins only) when the question was asked; the choice belongs to that user."""
+    from .streaming import thread_of
+
+    user_id = query.from_user.id
+    picked = await apply_pick_button(query, message, actions, user_id, payload)
+    if picked is not None:
+        scope = Scope.global_() if picked["global"] else Scope.user(user_id)
+        await runner.install(
+            message.bot, message.chat.id, thread_of(message)[1], user_id, picked["spec"], scope,
+            only=picked["names"], edit_message_id=message.message_id,
+        )  # fmt: skip
+
+
+async def ask(progress: Any, actions: ActionStore, user_id: int, spec: str, exc: ChoiceRequired, scope: Scope) -> None:
+    """Turn an install's :class:`~kiroclaw.errors.ChoiceRequired` into the "Install all N / Choose…" question."""
+    markup = ask_markup(actions, user_id, spec, exc.skills, scope.kind == "global")
+    await progress.done(ask_text(spec, len(exc.skills)), markup)
+
+
+async def answer_list(message: Any, host: Any, spec: str, scope: Scope, local_roots: tuple[Path, ...]) -> None:
+    """``/addon install SPEC --list``: what would be installed, nothing changed."""
+    from .replies import answer_long
+
+    found = await host.addons.inspect(spec, scope, local_roots=local_roots)
+    await answer_long(message, list_text(spec, found))
+
+
+async def answer_find(message: Any, actions: ActionStore, user_id: int, query: str) -> None:
+    """``/addon find WORD``: the user's open pick list, narrowed to WORD, as a new message."""
+    text, markup = pick_view(actions, user_id, set_query(actions, user_id, query))
+    await message.answer(text, reply_markup=markup)

@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -46,6 +46,7 @@ from kiroclaw import (
     SourceError,
     SpecError,
     hookimpl,
+    plugin_settings,
 )
 
 ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}\Z")
@@ -112,8 +113,11 @@ class GitHubSource(Source):
     description = "GitHub repositories: org/repo[/path][@ref] or https://github.com/org/repo"
 
     def __init__(self, settings: Settings) -> None:
+        from .settings import GitHubSettings
+
         self.settings = settings
-        self.base_url = settings.github_base_url.rstrip("/")
+        self.own = plugin_settings(GitHubSettings, settings)
+        self.base_url = self.own.base_url.rstrip("/")
         self._base_hosts = {"github.com", "www.github.com"}
         base = urlsplit(self.base_url)
         if base.scheme in {"http", "https"} and base.netloc:
@@ -202,13 +206,13 @@ class GitHubSource(Source):
         if base.scheme not in {"https", "http", "file"}:
             raise SourceError("GITHUB_BASE_URL must be an https://, http:// or file:// URL")
         org, repo = locator.split("/", 1)
-        token = self.settings.github_token.get_secret_value() if self.settings.github_token else None
+        token = self.own.token.get_secret_value() if self.own.token else None
         return GitSetup(
             base_url=self.base_url,
             org=org,
             repo=repo,
             token=token or None,
-            timeout_seconds=self.settings.git_timeout_seconds,
+            timeout_seconds=self.own.timeout_seconds,
         )
 
     async def fetch(self, ref: Ref, staging_dir: Path, context: FetchContext) -> Fetched:
@@ -218,12 +222,10 @@ class GitHubSource(Source):
         :raises LimitExceededError: ``GIT_TIMEOUT_SECONDS`` or the size caps.
         :raises UnsafeContentError: links, devices or forbidden names in the tree.
         """
-        from kiroclaw.acquire import ExtractLimits
-
         from ._git import fetch_tree
 
         setup = self._setup(ref.locator)
-        limits = ExtractLimits.for_fetch(context.settings)
+        limits = context.tree_limits  # the whole tree; the core installs only what it discovers
         loop = asyncio.get_running_loop()
 
         def report(stage: str, detail: str | None = None) -> None:
@@ -250,7 +252,6 @@ class GitHubSource(Source):
             resolved_ref=fetched.commit,
             origin=origin,
             name=ref.name,
-            package_dir=ref.name.replace("/", "@"),
             pinned=pinned,
             links=dict(fetched.links),
         )
@@ -299,11 +300,3 @@ async def _run_cancellable(job: Callable[[threading.Event], T]) -> T:
 @hookimpl
 def register_sources(register: Callable[[Source], None], settings: Settings) -> None:
     register(GitHubSource(settings))
-
-
-@hookimpl
-def resolve_source(spec: str, sources: Mapping[str, Source]) -> str | None:
-    source = sources.get("github")
-    if isinstance(source, GitHubSource) and source.claims(spec):
-        return "github"
-    return None

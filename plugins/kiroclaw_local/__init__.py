@@ -1,7 +1,8 @@
 """Built-in source ``local``: install a folder on this machine (a single skill or a plugin package).
 
 Specs it claims: ``./dir``, ``../dir``, ``/abs/dir``, ``~/dir`` (and ``.``/``..``), or explicitly
-``local:<path>``. ``file:`` URLs are not local paths and are left to other sources.
+``local:<path>``. A path to an archive file (``./x.zip``) is the ``upload`` source's, so the claims are
+disjoint. ``file:`` URLs are not local paths and are left to other sources.
 
 The folder is copied into staging file by file; what is refused, and why (security catalogue):
 
@@ -9,11 +10,12 @@ The folder is copied into staging file by file; what is refused, and why (securi
   be re-pointed, and copying link targets would make the installed tree differ from what was reviewed;
 * devices, FIFOs and sockets;
 * more than ``MAX_ADDON_FILES`` files or ``MAX_ADDON_SIZE_MB`` in total (checked while copying);
-* from the bot (``interactive_caller == "bot"``): any folder not under ``LOCAL_SOURCE_ROOTS``.
+* when the install request restricts local paths (the bot passes ``LOCAL_SOURCE_ROOTS`` as
+  ``local_roots``, for installs and updates alike): any folder not under one of them.
 
-``.git/`` folders are not copied. The add-on name is the folder name for a plugin package (the core
-names a single skill after its frontmatter ``name``). The version is the skill's ``metadata.version``
-(single skill) or ``None``. The source has no ``search``/``info``; ``latest`` reports the folder's current
+``.git/`` folders are not copied. The package name offered to the core is the folder name; the core
+decides the final name (a single skill's frontmatter ``name``) and the version (a skill's
+``metadata.version``). The source has no ``search``/``info``; ``latest`` reports the folder's current
 content fingerprint when it differs from the installed one, so ``kiroclaw addon update`` re-copies a
 changed folder.
 """
@@ -40,18 +42,29 @@ from kiroclaw import (
     Source,
     SpecError,
     UnsafeContentError,
+    addon_fingerprint,
+    checkpoint,
     hookimpl,
+    tree_fingerprint,
 )
-from kiroclaw.faults import checkpoint
 
 _PATH_SPEC = re.compile(r"^(?:\.{1,2}|~|\.{1,2}/.*|~/.*|/.*)$", re.S)
 _SKIPPED_DIRS = frozenset({".git"})
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
+#: Suffixes of archive files: a path ending in one is the ``upload`` source's, not this one's.
+ARCHIVE_SUFFIXES = (".zip", ".skill", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
+
+
 def is_local_spec(spec: str) -> bool:
     """True for specs that look like a path: ``./x``, ``../x``, ``/abs``, ``~/x``, ``.``, ``..``, ``~``."""
     return bool(_PATH_SPEC.match(spec.strip()))
+
+
+def is_archive_path(spec: str) -> bool:
+    """True for a path spec naming an archive file by its suffix (``./my-skill.zip``)."""
+    return is_local_spec(spec) and spec.strip().lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def package_name_for(folder: Path) -> str:
@@ -147,6 +160,10 @@ class LocalSource(Source):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
+    def claims(self, spec: str) -> bool:
+        """A path to a folder: ``./dir``, ``/abs/dir``, ``~/dir`` (not a path ending in an archive suffix)."""
+        return is_local_spec(spec) and not is_archive_path(spec)
+
     def parse(self, spec: str) -> Ref:
         """``spec`` is a path; it is made absolute (``~`` expanded) so ``update`` finds it again.
 
@@ -161,12 +178,11 @@ class LocalSource(Source):
         return Ref(source=self.name, spec=str(folder), locator=str(folder), name=package_name_for(folder))
 
     def _check_folder(self, folder: Path, context: FetchContext) -> Path:
-        if context.interactive_caller == "bot":
-            resolved = folder.resolve()
-            roots = [Path(root).expanduser().resolve() for root in self._settings.local_source_roots]
-            if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
-                raise PermissionDeniedError("this folder is not in an allowed local source root")
-            folder = resolved
+        if context.local_roots is not None:
+            try:
+                folder = context.check_local_path(folder)
+            except PermissionDeniedError:
+                raise PermissionDeniedError("this folder is not in an allowed local source root") from None
         try:
             st = os.stat(folder)
         except FileNotFoundError:
@@ -190,14 +206,11 @@ class LocalSource(Source):
             raise SpecError("the local source installs a folder as it is; --version is not supported")
         folder = self._check_folder(Path(ref.locator), context)
         context.progress("copying", ref.name)
-        from kiroclaw.acquire import ExtractLimits
-        from kiroclaw.fingerprint import tree_fingerprint
-
         target = staging_dir / package_name_for(folder)
         links: dict[str, str] = {}
         # the whole folder is staged (links recorded, not copied); the core places only the skills and
         # recipes it finds, and applies the add-on caps to those
-        limits = ExtractLimits.for_fetch(self._settings)
+        limits = context.tree_limits
         await asyncio.to_thread(
             copy_tree_safely,
             folder,
@@ -206,11 +219,9 @@ class LocalSource(Source):
             max_files=limits.max_files,
             links=links,
         )
-        version = _skill_version(target)
         source_fingerprint = await asyncio.to_thread(tree_fingerprint, target)
         return Fetched(
             root=target,
-            version=version,
             origin={"path": str(folder), "source_fingerprint": source_fingerprint},
             name=ref.name,
             links=links,
@@ -228,23 +239,13 @@ class LocalSource(Source):
         if recorded:  # the fingerprint of the whole folder as staged (only part of it is installed)
             current = await asyncio.to_thread(_folder_fingerprint, folder)
             return None if current == recorded else current
-        root = folder
-        # the core installs the folder's only sub-folder when the top holds no add-on (layout detection)
-        if not any((folder / name).exists() for name in ("SKILL.md", "skills", "recipes")):
-            entries = [p for p in folder.iterdir() if p.name not in {".git", "__MACOSX", ".DS_Store"}]
-            if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
-                root = entries[0]
-        from kiroclaw.fingerprint import tree_fingerprint
-
-        current = await asyncio.to_thread(tree_fingerprint, root)
+        current = await asyncio.to_thread(addon_fingerprint, folder)
         return None if current == installed.fingerprint else current
 
 
 def _folder_fingerprint(folder: Path) -> str:
-    """The fingerprint the folder would have once staged (``.git`` and links left out, as in a copy)."""
+    """The fingerprint the folder has once staged (``.git`` and links left out, as in :meth:`fetch`)."""
     import tempfile
-
-    from kiroclaw.fingerprint import tree_fingerprint
 
     with tempfile.TemporaryDirectory(prefix="kiroclaw-local-") as tmp:
         target = Path(tmp) / "copy"
@@ -252,24 +253,8 @@ def _folder_fingerprint(folder: Path) -> str:
         return tree_fingerprint(target)
 
 
-def _skill_version(root: Path) -> str | None:
-    from kiroclaw.skills import read_manifest_text, split_frontmatter
-
-    try:
-        data, _ = split_frontmatter(read_manifest_text(root / "SKILL.md", what="SKILL.md"))
-    except Exception:
-        return None
-    metadata = data.get("metadata")
-    if isinstance(metadata, dict) and metadata.get("version") is not None:
-        return str(metadata["version"])
-    return None
-
-
 @hookimpl
 def register_sources(register: Callable[[Source], None], settings: Settings) -> None:
     register(LocalSource(settings))
 
 
-@hookimpl
-def resolve_source(spec: str) -> str | None:
-    return "local" if is_local_spec(spec) else None

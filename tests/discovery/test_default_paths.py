@@ -95,7 +95,7 @@ def test_detail_line_takes_gits_cause_and_hides_server_paths_in_chat() -> None:
 
 
 def test_chat_failure_text_carries_the_detail_line() -> None:
-    from kiroclaw.bot.routers.addons import _failure_text
+    from kiroclaw.bot.addon_text import failure_text as _failure_text
 
     text = _failure_text(SourceError("git could not fetch org/repo", detail="fatal: '/srv/git/org/repo.git' gone"))
     assert text.splitlines()[0] == "❌ git could not fetch org/repo"

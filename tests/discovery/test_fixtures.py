@@ -164,14 +164,38 @@ async def test_links_inside_skills_become_copies_and_escaping_ones_are_left_out(
 
 
 def test_hard_links_follow_the_same_rule(tmp_path: Path) -> None:
-    root = tree(tmp_path, "links")
-    found = discover(root, links={"skills/react-best-practices/guide.md": "../../AGENTS.md"})
-    assert [s.name for s in found.skills] == ["react-best-practices", "supabase-postgres-best-practices"]
-    from kiroclaw.acquire import _hard_link_target
+    """A tar of a repository with hard links (git never makes them, archives may): each is recorded
+    like a relative link and materialised as a copy when it resolves inside the tree."""
+    import io
+    import tarfile
 
-    # a tar hard link names its target from the archive root; it is resolved like a relative link
-    assert _hard_link_target("skills/x/guide.md", "AGENTS.md") == "../../AGENTS.md"
-    assert _hard_link_target("skills/x/guide.md", "/etc/passwd") == "/etc/passwd"
+    from kiroclaw.archives import ExtractLimits, extract_tar_stream
+    from kiroclaw.assemble import assemble
+    from kiroclaw.discovery import TreeIndex
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+
+        def add(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = "") -> None:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.size = kind, link, len(data)
+            tar.addfile(info, io.BytesIO(data) if data else None)
+
+        add("AGENTS.md", b"# guide\n")
+        add("skills/pdf/SKILL.md", b"---\nname: pdf\ndescription: PDFs.\n---\n")
+        add("skills/pdf/AGENTS.md", kind=tarfile.LNKTYPE, link="AGENTS.md")
+        add("skills/pdf/passwd", kind=tarfile.LNKTYPE, link="/etc/passwd")
+    buffer.seek(0)
+    result = extract_tar_stream(buffer, tmp_path / "tree", ExtractLimits(whole_tree=True))
+    assert dict(result.links) == {"skills/pdf/AGENTS.md": "../../AGENTS.md", "skills/pdf/passwd": "/etc/passwd"}
+    index = TreeIndex.build(tmp_path / "tree", dict(result.links))
+    built = assemble(index, discover(tmp_path / "tree", index=index), tmp_path / "out")
+    assert (tmp_path / "out" / "skills" / "pdf" / "AGENTS.md").read_text() == "# guide\n"
+    assert not (tmp_path / "out" / "skills" / "pdf" / "passwd").exists()
+    assert [item.line() for item in built.left_out] == ["skills/pdf/passwd: link is absolute (/etc/passwd); left out"]
+    with pytest.raises(Exception, match="links are not allowed"):  # outside whole-tree staging: still refused
+        buffer.seek(0)
+        extract_tar_stream(buffer, tmp_path / "strict", ExtractLimits())
 
 
 async def test_name_differs_from_folder_same_for_repo_and_sub_path(gh_host: Host, git_base: GitBase) -> None:
