@@ -110,7 +110,12 @@ def record_json(record: Any) -> dict[str, Any]:
 
 
 def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
-    data: dict[str, Any] = {"spec": spec, "ok": False, "error": exc.code, "message": exc.user_message}
+    data: dict[str, Any] = {
+        "spec": spec,
+        "ok": False,
+        "error": exc.code,
+        "message": exc.user_message,
+    }
     detail = detail_line(exc)
     if detail:
         data["detail"] = detail
@@ -118,6 +123,7 @@ def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
         data["problems"] = exc.problems
     if isinstance(exc, ConfirmationRequired):
         data["reasons"] = exc.reasons
+        data["inspected"] = asdict(exc.inspected)
     return data
 
 
@@ -219,10 +225,13 @@ def install(
                         click.echo(f"  detail: {detail}", err=True)
                 continue
             record = result.record
+            verb = "reinstalled" if result.replaced else "installed"
             outcomes.append(
                 {
                     "spec": spec,
                     "ok": True,
+                    "error": None,
+                    "message": f"{verb} {_describe(record)} for {scope.label}",
                     "addon": record_json(record),
                     "replaced": result.replaced.name if result.replaced else None,
                     "warnings": result.warnings,
@@ -230,7 +239,6 @@ def install(
                 }
             )
             if not as_json:
-                verb = "reinstalled" if result.replaced else "installed"
                 click.echo(f"{verb} {_describe(record)} for {scope.label}")
                 for line in result.skipped:
                     click.echo(f"  left out: {line}")

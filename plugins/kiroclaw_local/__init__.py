@@ -29,6 +29,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import kiroclaw
 from kiroclaw import (
     AddonRecord,
     FetchContext,
@@ -42,10 +43,8 @@ from kiroclaw import (
     Source,
     SpecError,
     UnsafeContentError,
-    addon_fingerprint,
     checkpoint,
     hookimpl,
-    tree_fingerprint,
 )
 
 _PATH_SPEC = re.compile(r"^(?:\.{1,2}|~|\.{1,2}/.*|~/.*|/.*)$", re.S)
@@ -219,7 +218,7 @@ class LocalSource(Source):
             max_files=limits.max_files,
             links=links,
         )
-        source_fingerprint = await asyncio.to_thread(tree_fingerprint, target)
+        source_fingerprint = await asyncio.to_thread(kiroclaw.tree_fingerprint, target)
         return Fetched(
             root=target,
             origin={"path": str(folder), "source_fingerprint": source_fingerprint},
@@ -239,7 +238,7 @@ class LocalSource(Source):
         if recorded:  # the fingerprint of the whole folder as staged (only part of it is installed)
             current = await asyncio.to_thread(_folder_fingerprint, folder)
             return None if current == recorded else current
-        current = await asyncio.to_thread(addon_fingerprint, folder)
+        current = await asyncio.to_thread(kiroclaw.addon_fingerprint, folder)
         return None if current == installed.fingerprint else current
 
 
@@ -250,7 +249,7 @@ def _folder_fingerprint(folder: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="kiroclaw-local-") as tmp:
         target = Path(tmp) / "copy"
         copy_tree_safely(folder, target, max_bytes=1 << 40, max_files=1 << 30, links={})
-        return tree_fingerprint(target)
+        return kiroclaw.tree_fingerprint(target)
 
 
 @hookimpl
