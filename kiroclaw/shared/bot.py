@@ -32,8 +32,13 @@ class ButtonStore:
     """
 
     def __init__(self, state: SharedState, *, ttl_seconds: float = 3600.0) -> None:
+        from .state import ActionStore
+
         self.state = state
         self.ttl_seconds = ttl_seconds
+        #: this process's store for multi-step pick lists (:mod:`kiroclaw.bot.choose`): their state changes
+        #: with every press, so it stays with the worker the user is placed on (a moved user starts again)
+        self.local = ActionStore(ttl_seconds=ttl_seconds)
 
     async def put(self, user_id: int, payload: dict[str, Any], *, one_shot: bool = True) -> str:
         """Store ``payload`` for ``user_id``; returns a ≤ 10-character token. A one-shot payload works
@@ -48,6 +53,9 @@ class ButtonStore:
 
         :raises StateUnavailableError: the shared store is down.
         """
+        local = self.local.get(token, user_id)
+        if local is not None:
+            return local
         return await self.state.take_button(token, user_id)
 
 
