@@ -90,9 +90,9 @@ def _no_progress(stage: str, detail: str | None = None) -> None:
 
 
 #: A staged whole tree may hold this many times ``MAX_ADDON_FILES`` files (tests, docs, assets beside skills).
-FETCH_CAP_FACTOR_FILES = 10
+FETCH_CAP_FACTOR_FILES = 5
 #: A staged whole tree may hold this many times ``MAX_ADDON_SIZE_MB`` bytes.
-FETCH_CAP_FACTOR_BYTES = 4
+FETCH_CAP_FACTOR_BYTES = 2
 
 
 @dataclass(frozen=True)
