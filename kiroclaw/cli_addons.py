@@ -484,8 +484,10 @@ def search(query: str, source: str | None, limit: int, as_json: bool) -> None:
 
 
 def _effective(user: str, what: str, as_json: bool) -> None:
+    from .host import Host
+
     scope = Scope.user(user)
-    host = _host()
+    host = Host.for_reading()  # a read: no built-in plugin code
     assert scope.user_id is not None
     effective = host.effective_set(scope.user_id)
     entries = effective.skills if what == "skills" else effective.recipes
