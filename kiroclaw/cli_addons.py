@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -166,10 +167,17 @@ def install(
         for spec in specs:
             if show_progress:
                 click.echo(f"installing {spec} into {scope.label}", err=True)
+            request = host.addons.request(
+                scope, version=version, force=force, assume_yes=assume_yes, progress=progress
+            )
             try:
-                result = await host.addons.install(
-                    spec, scope, version=version, force=force, assume_yes=assume_yes, progress=progress
-                )
+                try:
+                    result = await host.addons.install(spec, request)
+                except ConfirmationRequired as asked:
+                    # an interactive confirmation is bound to what the prompt showed (asked.inspected)
+                    if as_json or not sys.stdin.isatty() or not _ask(asked):
+                        raise
+                    result = await host.addons.install(spec, replace(request, confirmed=asked.inspected))
             except KiroclawError as exc:
                 outcomes.append(_error_json(spec, exc))
                 if not as_json:
@@ -329,7 +337,7 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
     host = _host()
     results = _run(lambda: host.addons.update(name, scope, force=force, assume_yes=assume_yes), host)
     if as_json:
-        _dump({"results": [r.__dict__ for r in results]})
+        _dump({"results": [_update_json(r) for r in results]})
     elif not results:
         click.echo(f"no add-ons in {scope.label}")
     else:
@@ -342,6 +350,23 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
                 click.echo(f"{'':>11}    to accept: kiroclaw addon update {result.name} {flag} --yes")
     if any(r.status in {"failed", "confirm"} for r in results):
         sys.exit(1)
+
+
+def _update_json(result: Any) -> dict[str, Any]:
+    """One ``addon update --json`` result: the :class:`UpdateResult` fields (``inspected`` as a dict)."""
+    data = dict(result.__dict__)
+    inspected = data.pop("inspected")
+    if inspected is not None:  # added for ``confirm`` results only; the other fields keep their shape
+        data["inspected"] = asdict(inspected)
+    return data
+
+
+def _ask(asked: Any) -> bool:
+    """Show a confirmation's reasons on the terminal and ask; True when the user accepts."""
+    click.echo(f"warning: {asked.user_message}", err=True)
+    for reason in asked.reasons:
+        click.echo(f"  - {reason}", err=True)
+    return click.confirm("install anyway?", default=False, err=True)
 
 
 @addon.command()

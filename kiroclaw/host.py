@@ -18,6 +18,7 @@ import pluggy
 
 from .config import Settings, load_settings
 from .errors import PluginConflictError, SourceUnavailableError, SpecError
+from .hookcall import NameTable, call_each
 from .layers import Layer
 from .plugins import EntryPointSpec, PluginInfo, build_plugin_manager
 from .sources import Source, require_no_explicit_prefix, split_explicit
@@ -70,25 +71,18 @@ class Host:
     # --- registration -----------------------------------------------------------------------
 
     def _collect_sources(self) -> dict[str, Source]:
-        sources: dict[str, Source] = {}
-        owners: dict[str, str] = {}
+        table: NameTable[Source] = NameTable("source name")
         for impl in self.pm.hook.register_sources.get_hookimpls():
             plugin_name = impl.plugin_name
 
             def register(source: Source, _plugin: str = plugin_name) -> None:
                 if not isinstance(source, Source) or not source.name:
                     raise PluginConflictError(f"plugin {_plugin!r} registered a source without a name")
-                if source.name in sources:
-                    raise PluginConflictError(
-                        f"source name {source.name!r} is registered by both plugin {owners[source.name]!r} "
-                        f"and plugin {_plugin!r}"
-                    )
-                sources[source.name] = source
-                owners[source.name] = _plugin
+                table.add(source.name, source, _plugin)
 
-            impl.function(**_kwargs(impl.function, register=register, settings=self.settings))
-        self.source_owners: dict[str, str] = owners
-        return dict(sorted(sources.items()))
+            impl.function(**_kwargs(impl.function, register=register, settings=self.settings, host=self))
+        self.source_owners: dict[str, str] = table.owners
+        return dict(sorted(table.values.items()))
 
     def _collect_layers(self) -> tuple[Layer, ...]:
         layers: dict[str, Layer] = {}
@@ -131,10 +125,12 @@ class Host:
     # --- lookups ----------------------------------------------------------------------------
 
     def source_for(self, spec: str) -> tuple[Source, str]:
-        """Pick the source for a spec: explicit ``name:rest`` first, else the ``resolve_source`` hook.
+        """Pick the source for a spec: explicit ``name:rest`` first; else every source's claim
+        (:meth:`Source.claims` and the ``resolve_source`` hooks), and exactly one may claim it.
 
         :returns: the source and the spec text it should parse (without the ``name:`` prefix).
-        :raises SpecError: empty/unsafe spec, or no source claims it.
+        :raises SpecError: empty/unsafe spec, no source claims it, or two do (the message names the
+            explicit forms, ``github:…``/``url:…``).
         :raises SourceUnavailableError: the named source is not loaded (unknown or disabled).
         """
         text = require_no_explicit_prefix(spec)
@@ -142,13 +138,21 @@ class Host:
         if explicit is not None:
             name, rest = explicit
             return self.source(name), rest
-        name = self.pm.hook.resolve_source(spec=text, sources=self.sources)
-        if name is None:
+        claims = {source.name for source in self.sources.values() if source.claims(text)}
+        for result in call_each(self.pm, "resolve_source", plugins=self.plugins, spec=text, sources=self.sources):
+            if isinstance(result.value, str) and result.value in self.sources:
+                claims.add(result.value)
+        if len(claims) > 1:
+            forms = " or ".join(f"{name}:{text}" for name in sorted(claims))
+            owners = ", ".join(sorted(claims))
+            raise SpecError(f"{text!r} is ambiguous: the sources {owners} all claim it; write {forms}")
+        if not claims:
             disabled = ", ".join(self.settings.kiroclaw_disable_plugins)
             raise SpecError(
                 f"no source understands {text!r}; try a registry name (weather-api), org/repo, "
                 "an https:// archive URL or ./folder" + (f" (disabled on this server: {disabled})" if disabled else "")
             )
+        (name,) = claims
         return self.source(name), text
 
     def source(self, name: str) -> Source:

@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -220,12 +220,10 @@ class GitHubSource(Source):
         :raises LimitExceededError: ``GIT_TIMEOUT_SECONDS`` or the size caps.
         :raises UnsafeContentError: links, devices or forbidden names in the tree.
         """
-        from kiroclaw.acquire import ExtractLimits
-
         from ._git import fetch_tree
 
         setup = self._setup(ref.locator)
-        limits = ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
+        limits = context.limits
         loop = asyncio.get_running_loop()
 
         def report(stage: str, detail: str | None = None) -> None:
@@ -239,7 +237,6 @@ class GitHubSource(Source):
         warnings: list[str] = []
         if not ref.subpath:
             root, warnings = await asyncio.to_thread(_arrange_marketplace, fetched.tree, staging_dir)
-        single = await asyncio.to_thread(_single_skill_name, root)
         pinned = ref.version is not None and bool(FULL_SHA.match(ref.version) or SHORT_SHA.match(ref.version))
         pinned = pinned and fetched.commit.startswith(ref.version or "")
         version = ref.version if fetched.is_tag else fetched.commit[:7]
@@ -250,23 +247,12 @@ class GitHubSource(Source):
         }
         if ref.subpath:
             origin["path"] = ref.subpath
-        if single is not None:
-            return Fetched(
-                root=root,
-                version=version,
-                resolved_ref=fetched.commit,
-                origin=origin,
-                name=single,
-                pinned=pinned,
-                warnings=tuple(warnings),
-            )
         return Fetched(
             root=root,
             version=version,
             resolved_ref=fetched.commit,
             origin=origin,
             name=ref.name,
-            package_dir=ref.name.replace("/", "@"),
             pinned=pinned,
             warnings=tuple(warnings),
         )
@@ -296,20 +282,6 @@ class GitHubSource(Source):
             raise SourceError(f"{ref.locator} has no branch or tag {ref.version or 'HEAD'!r} any more")
         recorded = installed.origin.get("commit")
         return None if commit == recorded else commit
-
-
-def _single_skill_name(root: Path) -> str | None:
-    """The skill name when ``root`` (or its one sub-folder) is a single skill, else ``None`` (a package).
-
-    The full layout check and validation are the core's (:func:`kiroclaw.layout.detect_layout`).
-    """
-    from kiroclaw.layout import detect_layout
-
-    top = [p for p in root.iterdir()]
-    if (root / "SKILL.md").is_file() or (len(top) == 1 and (top[0] / "SKILL.md").is_file()):
-        layout = detect_layout(root)
-        return layout.skills[0].name if layout.kind == "skill" else None
-    return None
 
 
 def _arrange_marketplace(tree: Path, staging_dir: Path) -> tuple[Path, list[str]]:
@@ -383,11 +355,3 @@ async def _run_cancellable(job: Callable[[threading.Event], T]) -> T:
 @hookimpl
 def register_sources(register: Callable[[Source], None], settings: Settings) -> None:
     register(GitHubSource(settings))
-
-
-@hookimpl
-def resolve_source(spec: str, sources: Mapping[str, Source]) -> str | None:
-    source = sources.get("github")
-    if isinstance(source, GitHubSource) and source.claims(spec):
-        return "github"
-    return None

@@ -30,6 +30,7 @@ from aiogram.types import (
 
 from ...config import Settings
 from ...errors import (
+    Confirmation,
     ConfirmationRequired,
     KiroclawError,
     LimitExceededError,
@@ -38,8 +39,9 @@ from ...errors import (
     SpecError,
     ValidationError,
 )
+from ...install import InstallRequest, InstallResult
 from ...models import AddonRecord
-from ...sources import AddonInfo, FetchContext, Fetched, Ref, Source
+from ...sources import AddonInfo
 from ...workspaces import Scope
 from ..app import ActionStore, BotOptions
 from ..format import ago, esc, shorten
@@ -202,11 +204,14 @@ class InstallRunner:
         spec: str,
         scope: Scope,
         *,
-        assume_yes: bool = False,
+        confirmed: Confirmation | bool = False,
         force: bool = False,
         edit_message_id: int | None = None,
     ) -> None:
-        """Install ``spec`` into ``scope``, showing progress in one message (sent, or ``edit_message_id``)."""
+        """Install ``spec`` into ``scope``, showing progress in one message (sent, or ``edit_message_id``).
+
+        :param confirmed: the :class:`Confirmation` the user gave with a button (bound to what they saw).
+        """
         async with self.guard.slot(user_id):
             progress = ProgressMessage(
                 bot,
@@ -217,10 +222,17 @@ class InstallRunner:
             )
             await progress.start("resolving")
 
-            async def call() -> Any:
-                return await self.host.addons.install(
-                    spec, scope, force=force, assume_yes=assume_yes, progress=progress.callback, caller="bot"
-                )
+            request = InstallRequest(
+                scope=scope,
+                force=force,
+                local_roots=local_roots(self.settings),
+                progress=progress.callback,
+                confirmed=confirmed,
+            )
+
+            async def call() -> InstallResult:
+                result: InstallResult = await self.host.addons.install(spec, request)
+                return result
 
             await self._finish(progress, call, user_id=user_id, scope=scope, retry={"spec": spec, "force": force})
 
@@ -231,8 +243,9 @@ class InstallRunner:
         user_id: int,
         scope: Scope,
     ) -> None:
-        """Install the .zip/.skill document of ``message`` (downloaded to a temporary folder, extracted
-        by the shared safe-extraction pipeline through :class:`UploadSource`)."""
+        """Install the .zip/.skill document of ``message``: downloaded into a folder of its own, then
+        installed through the ``upload`` source (the same one ``kiroclaw addon install ./x.zip`` uses),
+        with ``local_roots`` limited to that folder."""
         document = message.document
         assert document is not None
         name = Path(document.file_name or "upload.zip").name
@@ -252,16 +265,15 @@ class InstallRunner:
             await progress.start("downloading")
             folder = Path(tempfile.mkdtemp(prefix="kiroclaw-upload-"))
             try:
-                archive = folder / "upload.archive"  # the format is sniffed from the bytes, not the name
+                # the format is sniffed from the bytes; the name only names the package
+                safe = re.sub(r"[^A-Za-z0-9._+-]+", "-", name).lstrip(".-") or "upload.zip"
+                archive = folder / safe
                 await bot.download(document, destination=archive)
-                source = UploadSource()
-                stem = next((name[: -len(s)] for s in UPLOAD_SUFFIXES if name.lower().endswith(s)), name)
-                ref = Ref(source=source.name, spec=f"upload:{name}", locator=str(archive), name=stem)
+                request = InstallRequest(scope=scope, local_roots=(folder,), progress=progress.callback)
 
-                async def call() -> Any:
-                    return await self.host.addons.install_ref(
-                        source, ref, scope, assume_yes=False, progress=progress.callback, caller="bot"
-                    )
+                async def call() -> InstallResult:
+                    result: InstallResult = await self.host.addons.install(f"upload:{archive}", request)
+                    return result
 
                 await self._finish(progress, call, user_id=user_id, scope=scope, retry=None)
             finally:
@@ -278,7 +290,18 @@ class InstallRunner:
             if retry is None:
                 await progress.done(text + "\n\nNot installed.")
                 return
-            yes = self.actions.put(user_id, {"op": "install", "yes": True, "global": scope.kind == "global", **retry})
+            seen = exc.inspected
+            yes = self.actions.put(
+                user_id,
+                {
+                    "op": "install",
+                    "yes": True,
+                    "global": scope.kind == "global",
+                    "resolved": seen.resolved,
+                    "fingerprint": seen.fingerprint,
+                    **retry,
+                },
+            )
             no = self.actions.put(user_id, {"op": "dismiss", "text": "👍 Not installed."})
             await progress.done(
                 text + "\n\nInstall anyway?", _keyboard([("⚠️ Install anyway", PREFIX + yes), ("Cancel", PREFIX + no)])
@@ -304,27 +327,6 @@ class InstallRunner:
             skipped=list(result.skipped),
         )
         await progress.done(text)
-
-
-class UploadSource(Source):
-    """A one-off :class:`~kiroclaw.sources.Source` for an archive the user sent in chat: ``ref.locator`` is
-    the downloaded file; ``fetch`` unpacks it with :mod:`kiroclaw.acquire`'s safe extraction (size, count,
-    depth and link checks) into the staging folder. Not registered with the host: it cannot be typed."""
-
-    name = "upload"
-    description = "an archive sent in chat"
-
-    def parse(self, spec: str) -> Ref:
-        raise SpecError("uploaded add-ons are installed by sending the file again")
-
-    async def fetch(self, ref: Ref, staging_dir: Path, context: FetchContext) -> Fetched:
-        from ... import acquire
-
-        context.progress("extracting", None)
-        target = staging_dir / "upload"
-        limits = acquire.ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
-        await asyncio.to_thread(acquire.extract_archive, Path(ref.locator), target, limits)
-        return Fetched(root=target, origin={"upload": ref.spec.removeprefix("upload:")})
 
 
 def build_router() -> tuple[Router, list[BotCommand]]:
@@ -446,6 +448,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             confirm = bool(payload.get("yes"))
             if confirm:
                 actions.pop(token, user_id)
+            confirmed = _confirmation(payload) if confirm else False
             _, api_thread_id = thread_of(message)
             await runner(host, settings, install_guard, actions, options).install(
                 bot,
@@ -454,7 +457,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 user_id,
                 payload["spec"],
                 scope,
-                assume_yes=confirm,
+                confirmed=confirmed,
                 force=bool(payload.get("force")),
                 edit_message_id=message.message_id if confirm else None,
             )
@@ -483,7 +486,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 name,
                 scope,
                 force=bool(payload.get("force")),
-                assume_yes=True,
+                confirmed=_confirmation(payload),
             )
         else:
             await query.answer()
@@ -624,25 +627,31 @@ async def _update(
     scope: Scope,
     *,
     force: bool = False,
-    assume_yes: bool = False,
+    confirmed: Confirmation | bool = False,
 ) -> None:
     """Update ``name`` (or every add-on of ``scope`` for ``None``) and show the results.
 
-    Confirmation is always per add-on: an "Update <name> anyway" button carries that one add-on's name,
-    scope and ``force``; ``assume_yes`` is only ever passed with a ``name`` (the one the user confirmed),
-    never for a bulk update, so no other add-on's warnings are confirmed unseen.
+    Confirmation is always per add-on and bound to what the user saw: an "Update <name> anyway" button
+    carries that one add-on's name, scope, ``force`` and the :class:`Confirmation` it showed; it is only
+    ever passed with a ``name``, never for a bulk update, so no other add-on's warnings are confirmed
+    unseen. Local add-ons are re-read only inside ``LOCAL_SOURCE_ROOTS``, as for installs.
     """
     if name is None:
-        assume_yes = False
+        confirmed = False
     glob = scope.kind == "global"
     async with guard.slot(user_id, count=False):
         what = f"<b>{esc(name)}</b>" if name else "your add-ons" if scope.kind == "user" else "the global add-ons"
         progress = ProgressMessage(message.bot, message.chat.id, thread_of(message)[1], f"🔄 Updating {what}…")  # type: ignore[arg-type]
         await progress.start("resolving")
         try:
-            results = await host.addons.update(
-                name, scope, force=force, assume_yes=assume_yes, progress=progress.callback
+            request = InstallRequest(
+                scope=scope,
+                force=force,
+                local_roots=local_roots(host.settings),
+                progress=progress.callback,
+                confirmed=confirmed,
             )
+            results = await host.addons.update(name, request)
         except ConfirmationRequired as exc:
             reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
             if name is None:
@@ -652,7 +661,7 @@ async def _update(
                     "<code>/addon update NAME</code>"
                 )
                 return
-            yes = actions.put(user_id, {"op": "update", "name": name, "global": glob, "force": force})
+            yes = actions.put(user_id, _update_payload(name, glob, force, exc.inspected))
             no = actions.put(user_id, {"op": "dismiss", "text": "👍 Not updated."})
             await progress.done(
                 f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate anyway?",
@@ -669,12 +678,35 @@ async def _update(
         rows: list[list[tuple[str, str]]] = []
         for result in results:
             if result.status == "confirm":
-                token = actions.put(user_id, {"op": "update", "name": result.name, "global": glob, "force": force})
+                token = actions.put(user_id, _update_payload(result.name, glob, force, result.inspected))
                 rows.append([(f"⚠️ Update {shorten(result.name, 40)} anyway", PREFIX + token)])
         if rows:
             lines.append("")
             lines.append("Update anyway? Each button confirms that one add-on only.")
         await progress.done("\n".join(lines), _keyboard(*rows) if rows else None)
+
+
+def _update_payload(name: str, glob: bool, force: bool, seen: Confirmation | None) -> dict[str, Any]:
+    """The "Update anyway" button's payload: one add-on, and what the user was shown."""
+    seen = seen or Confirmation()
+    return {
+        "op": "update",
+        "name": name,
+        "global": glob,
+        "force": force,
+        "resolved": seen.resolved,
+        "fingerprint": seen.fingerprint,
+    }
+
+
+def _confirmation(payload: dict[str, Any]) -> Confirmation:
+    """The :class:`Confirmation` a confirm button carries (what the user was shown)."""
+    return Confirmation(resolved=payload.get("resolved"), fingerprint=payload.get("fingerprint"))
+
+
+def local_roots(settings: Settings) -> tuple[Path, ...]:
+    """The folders chat installs and updates may read: ``LOCAL_SOURCE_ROOTS`` (none when empty)."""
+    return tuple(settings.local_source_roots)
 
 
 async def _toggle(host: Any, name: str, scope: Scope, *, enable: bool) -> str:
