@@ -36,7 +36,7 @@ from .errors import (
 from .hookspecs import hookimpl, hookspec
 from .layers import Layer, LayerContext
 from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
-from .policy import PolicyDecision, allow, block, warn
+from .policy import PolicyDecision, allow, block, note, warn
 from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
 from .workspaces import Scope
 
@@ -164,6 +164,7 @@ __all__ = [
     "hookspec",
     "load_settings",
     "new_subdir",
+    "note",
     "remove_tree",
     "sha256_file",
     "sniff_format",

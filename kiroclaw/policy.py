@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-PolicyAction = Literal["allow", "warn", "block"]
+PolicyAction = Literal["allow", "note", "warn", "block"]
 
 
 @dataclass(frozen=True)
 class PolicyDecision:
     """One finding of an install policy.
 
-    :ivar action: ``allow`` (nothing to say), ``warn`` (the user must confirm) or ``block`` (refused).
+    :ivar action: ``allow`` (nothing to say), ``note`` (shown, no confirmation), ``warn`` (the user must
+        confirm) or ``block`` (refused).
     :ivar reason: one line for the user, e.g. ``SKILL.md:12 pipes a download into a shell``.
     :ivar rule: the rule's id (``curl-pipe-shell``), so admins can choose warn/block per rule.
     :ivar file: path of the offending file relative to the add-on root, or ``None``.
@@ -35,6 +36,11 @@ class PolicyDecision:
 def allow() -> PolicyDecision:
     """Nothing to report."""
     return PolicyDecision("allow")
+
+
+def note(reason: str, *, rule: str | None = None, file: str | None = None, line: int | None = None) -> PolicyDecision:
+    """A finding shown to the user that needs no confirmation (e.g. a vendor installer line in a Dockerfile)."""
+    return PolicyDecision("note", reason, rule, file, line)
 
 
 def warn(reason: str, *, rule: str | None = None, file: str | None = None, line: int | None = None) -> PolicyDecision:

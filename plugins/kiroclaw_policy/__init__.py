@@ -12,17 +12,19 @@ start-up.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kiroclaw
 from kiroclaw import PluginConfigError
 
-from .engine import scan_file, scan_tree
+from .engine import MAX_SCAN_BYTES, scan_entries, scan_file, scan_tree
 from .rules import RULES, Action, Finding
 
 if TYPE_CHECKING:
-    from kiroclaw import AddonRecord, PolicyDecision, Settings
+    from kiroclaw import AddonRecord, PolicyDecision, Settings, StagedFile
 
 __all__ = ["check_addon", "decisions", "rule_actions", "scan_file", "scan_tree", "startup"]
 
@@ -57,15 +59,8 @@ def _decision(finding: Finding, action: Action) -> PolicyDecision:
     reason = RULES[finding.rule].summary + (f": {finding.detail}" if finding.detail else "")
     if finding.why and action == "auto":
         reason += f" ({finding.why})"
-    make = {"block": kiroclaw.block, "warn": kiroclaw.warn}.get(verdict, _note)
+    make = {"block": kiroclaw.block, "warn": kiroclaw.warn, "note": kiroclaw.note}[verdict]
     return make(reason, rule=finding.rule, file=finding.file, line=finding.line)
-
-
-def _note(reason: str, *, rule: str | None = None, file: str | None = None, line: int | None = None) -> PolicyDecision:
-    note = getattr(kiroclaw, "note", None)
-    if note is not None:
-        return note(reason, rule=rule, file=file, line=line)  # type: ignore[no-any-return]
-    return kiroclaw.allow()
 
 
 def decisions(findings: list[Finding], entries: list[str] | tuple[str, ...]) -> list[PolicyDecision]:
@@ -74,13 +69,33 @@ def decisions(findings: list[Finding], entries: list[str] | tuple[str, ...]) -> 
     return [_decision(f, actions[f.rule]) for f in findings if actions.get(f.rule, "off") != "off"]
 
 
+def _entries(files: tuple[StagedFile, ...]) -> Iterator[tuple[str, bytes, int]]:
+    """The walk's files as ``(rel, bytes, size)``: the bytes the walk kept, else one bounded read."""
+    for staged in files:
+        data = staged.content
+        if data is None:
+            try:
+                fd = os.open(staged.full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                with os.fdopen(fd, "rb") as handle:
+                    data = handle.read(MAX_SCAN_BYTES)
+            except OSError:
+                data = b""
+        yield staged.path, data, staged.size_bytes
+
+
 @kiroclaw.hookimpl
-def check_addon(addon: AddonRecord, staged_path: Path, settings: Settings) -> list[PolicyDecision]:
-    """Scan the staged add-on; one decision per finding whose rule is not ``off``.
+def check_addon(
+    addon: AddonRecord, staged_path: Path, settings: Settings, files: tuple[StagedFile, ...]
+) -> list[PolicyDecision]:
+    """Scan the staged add-on from the core's one walk (``files``); one decision per finding whose rule
+    is not ``off``.
 
     :returns: ``block``/``warn``/``note`` decisions (empty: nothing found), each naming file, line and rule.
     """
-    findings = scan_tree(Path(staged_path), max_files=settings.max_addon_files)
+    if files:
+        findings = scan_entries(_entries(files))
+    else:
+        findings = scan_tree(Path(staged_path), max_files=settings.max_addon_files)
     return decisions(findings, settings.policy_rules)
 
 

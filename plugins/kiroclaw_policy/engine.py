@@ -201,8 +201,9 @@ def _yara_findings(scan: _FileScan, normalised: str, plain: str) -> None:
 def _base64_findings(scan: _FileScan, text: str) -> None:
     if not _BASE64.search(text):
         return
+    done = {f.line for f in scan.found if f.rule == "base64-shell"}
     for number, line in enumerate(text.split("\n"), start=1):
-        if len(line) < 40:
+        if len(line) < 40 or number in done:
             continue
         for token in _BASE64.findall(line)[:20]:
             decoded = _decoded(token)
