@@ -45,6 +45,8 @@ def rule_actions(entries: list[str] | tuple[str, ...]) -> dict[str, Action]:
             raise PluginConfigError(
                 f"POLICY_RULES: {entry!r} must look like rule=block, rule=warn, rule=note or rule=off"
             )
+        if rule_id.startswith("cisco."):
+            continue  # the optional Cisco scanner plugin's rules (kiroclaw_cisco_scan)
         if rule_id == "*":
             actions = dict.fromkeys(actions, action)  # type: ignore[arg-type]
         elif rule_id in RULES:

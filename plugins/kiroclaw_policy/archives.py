@@ -12,7 +12,8 @@ import io
 import struct
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import IO
 
 __all__ = ["archive_kind", "native_kind", "peek_archive"]
 
@@ -79,7 +80,7 @@ def peek_archive(kind: str, data: bytes, *, depth: int = 0) -> Iterator[tuple[st
 
     - ``("encrypted-archive", …)``: an encrypted entry (zip flag bit 0, RAR/7z encrypted headers);
     - ``("native-binary", …)``: a member that starts like an ELF, Mach-O or PE executable;
-    - ``("bundled-archive", …)``: an archive that could not be looked into (7z, RAR, corrupt, too deep).
+    - ``("scan-incomplete", …)``: an archive that could not be looked into (7z, RAR, corrupt, too deep).
 
     Nested archives are peeked into up to two levels. Nothing is extracted to disk.
     """
@@ -87,10 +88,10 @@ def peek_archive(kind: str, data: bytes, *, depth: int = 0) -> Iterator[tuple[st
         encrypted = _rar_encrypted(data) if kind == "rar" else b"\x06\xf1\x07\x01" in data[:65536]
         if encrypted:
             yield "encrypted-archive", f"{kind} archive with encrypted content"
-        yield "bundled-archive", f"{kind} archive (not looked into)"
+        yield "scan-incomplete", f"{kind} archive: its content cannot be checked"
         return
     if depth > 2:
-        yield "bundled-archive", f"{kind} archive nested more than two levels deep (not looked into)"
+        yield "scan-incomplete", f"{kind} archive nested more than two levels deep: not looked into"
         return
     try:
         if kind == "zip":
@@ -100,17 +101,18 @@ def peek_archive(kind: str, data: bytes, *, depth: int = 0) -> Iterator[tuple[st
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
         if kind == "zip" and zip_is_encrypted(data):
             yield "encrypted-archive", "zip archive with encrypted entries"
-        yield "bundled-archive", f"{kind} archive that cannot be read (not looked into)"
+        yield "scan-incomplete", f"{kind} archive that cannot be read: its content cannot be checked"
 
 
-def _member_findings(name: str, head: bytes, depth: int) -> Iterator[tuple[str, str]]:
+def _member_findings(name: str, head: bytes, depth: int, read_all: Callable[[], bytes]) -> Iterator[tuple[str, str]]:
     exe = native_kind(head)
     if exe is not None:
         yield "native-binary", f"{exe} executable inside the archive: {name[:60]}"
         return
     inner = archive_kind(head)
-    if inner is not None and inner != "gzip":
-        yield "bundled-archive", f"{inner} archive inside the archive: {name[:60]}"
+    if inner is not None:
+        for rule, detail in peek_archive(inner, read_all(), depth=depth + 1):
+            yield rule, f"{detail} (in {name[:60]})"
 
 
 def _peek_zip(data: bytes, depth: int) -> Iterator[tuple[str, str]]:
@@ -126,7 +128,7 @@ def _peek_zip(data: bytes, depth: int) -> Iterator[tuple[str, str]]:
                 continue
             with archive.open(info) as member:
                 head = member.read(MEMBER_HEAD)
-            yield from _member_findings(info.filename, head, depth)
+            yield from _member_findings(info.filename, head, depth, lambda i=info: _read_member(archive.open(i)))
 
 
 def _peek_tar(data: bytes, depth: int) -> Iterator[tuple[str, str]]:
@@ -139,7 +141,20 @@ def _peek_tar(data: bytes, depth: int) -> Iterator[tuple[str, str]]:
                 continue
             handle = archive.extractfile(member)
             head = handle.read(MEMBER_HEAD) if handle is not None else b""
-            yield from _member_findings(member.name, head, depth)
+            yield from _member_findings(
+                member.name, head, depth, lambda m=member: _read_member(archive.extractfile(m))
+            )
+
+
+#: Bytes of a nested archive read to look into it.
+MAX_NESTED_BYTES = 8 * 1024 * 1024
+
+
+def _read_member(handle: IO[bytes] | None) -> bytes:
+    if handle is None:
+        return b""
+    with handle:
+        return handle.read(MAX_NESTED_BYTES)
 
 
 def zip_is_encrypted(data: bytes) -> bool:

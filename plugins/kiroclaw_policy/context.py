@@ -29,7 +29,7 @@ from .rules import RULES, Verdict
 Location = Literal["run", "reference", "build"]
 Target = Literal["suspicious", "vendor", "other"]
 
-__all__ = ["hosts_in", "is_script", "location", "lookalike_of", "lured", "package_host", "target", "verdict"]
+__all__ = ["hosts_in", "is_script", "typosquat_of", "location", "lookalike_of", "lured", "package_host", "target", "verdict"]
 
 _REFERENCE_DIRS = frozenset(
     {
@@ -158,6 +158,39 @@ def hosts_in(text: str) -> list[str]:
     """Host names (lower case, no port) of every URL in ``text``."""
     hosts = [m.group(1).lower().replace("\\", "").strip("[]").rstrip(".") for m in _URL.finditer(text)]
     return hosts + [m.group(1).lower() for m in _BARE_DOWNLOAD.finditer(text)]
+
+
+#: Popular package names (PyPI and npm top downloads, and the campaign's own names) whose near-misses are
+#: typosquats; names that are themselves real and popular are in the list, so they never match.
+POPULAR_PACKAGES = frozenset(
+    {
+        "requests", "numpy", "pandas", "urllib3", "setuptools", "boto3", "botocore", "certifi", "cryptography",
+        "pyyaml", "django", "flask", "fastapi", "pydantic", "openai", "anthropic", "langchain", "matplotlib",
+        "scipy", "pillow", "beautifulsoup4", "selenium", "playwright", "colorama", "python-dotenv", "jinja2",
+        "httpx", "aiohttp", "pytest", "tensorflow", "torch", "transformers", "huggingface-hub", "tqdm", "click",
+        "lodash", "express", "react", "react-dom", "axios", "chalk", "commander", "typescript", "webpack", "vite",
+        "next", "vue", "moment", "dotenv", "uuid", "debug", "eslint", "prettier", "jest", "mocha", "yargs",
+        "openclaw", "clawhub", "playwright-core", "puppeteer", "electron", "discord.js", "node-fetch", "ws",
+        "socket.io", "mongoose", "redis", "pg", "mysql2", "sqlite3", "sharp", "zod", "tailwindcss", "esbuild",
+        "request", "requests-oauthlib", "pip", "wheel", "six", "idna", "attrs", "rich", "typer", "uvicorn",
+        "gunicorn", "celery", "sqlalchemy", "psycopg2", "pymongo", "docker", "kubernetes", "ansible", "paramiko",
+        "semver", "yaml", "glob", "rimraf", "mkdirp", "minimist", "cross-env", "nodemon", "ts-node", "rxjs",
+        "core-js", "tslib", "classnames", "prop-types", "redux", "graphql", "apollo", "firebase", "stripe",
+        "twilio", "slack-sdk", "pytz", "arrow", "numba", "polars", "xgboost", "lightgbm", "seaborn", "plotly",
+    }
+)  # fmt: skip
+
+
+def typosquat_of(name: str) -> str | None:
+    """The popular package ``name`` imitates (one edit or a swap away, not itself popular), or None."""
+    base = name.lower().split("[", 1)[0]
+    base = re.split(r"[=<>~!@ ]", base.lstrip("@").split("/")[-1] if base.startswith("@") else base, maxsplit=1)[0]
+    if len(base) < 5 or base in POPULAR_PACKAGES:
+        return None
+    for known in POPULAR_PACKAGES:
+        if len(known) >= 5 and _edits_at_most_one(base, known):
+            return known
+    return None
 
 
 def _registered(host: str) -> str:

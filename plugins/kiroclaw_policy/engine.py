@@ -127,13 +127,13 @@ def _ran_later(path: str, rest: str) -> bool:
     name = PurePosixPath(path.replace("\\", "/")).name.strip("\"'")
     if len(name) < 2 or name in {"-", "null"} or PurePosixPath(name).suffix.lower() in _DATA_SUFFIXES:
         return False
-    quoted = re.escape(name)
+    quoted = re.escape(name) + r"(?![A-Za-z0-9_.-])"
     run = (rf"(\b((ba|z|da|k)?sh|source|python[0-9.]*|perl|ruby|node|osascript|pwsh|powershell(\.exe)?"
            rf"(\s+-[a-z]+)*|start-process|invoke-item|cmd(\.exe)?\s+/c|msiexec\s+/i|installer\s+-pkg|"
-           rf"wscript|cscript|mshta)\s+[\"']?[^\s\"']{{0,200}}\b{quoted}\b"
+           rf"wscript|cscript|mshta)\s+[\"']?[^\s\"']{{0,200}}{quoted}"
            rf"|(^|[;&|(]\s*|&&\s*|\s)(\./|/|~/|\$home/|%temp%\\|\$env:temp\\)[^\s\"';&|]{{0,200}}\b{quoted}(\s|$|;|&|\))"
-           rf"|(^|[;&|(]\s*|\s)&\s*[\"']?[^\s\"']{{0,200}}\b{quoted}\b"
-           rf"|(^|[;&|(]\s*)\.\s+[^\s]{{0,200}}\b{quoted}\b)")  # fmt: skip
+           rf"|(^|[;&|(]\s*|\s)&\s*[\"']?[^\s\"']{{0,200}}{quoted}"
+           rf"|(^|[;&|(]\s*)\.\s+[^\s]{{0,200}}{quoted})")  # fmt: skip
     return re.search(run, rest[:200_000], re.I | re.M) is not None
 
 
@@ -185,6 +185,11 @@ def _yara_findings(scan: _FileScan, normalised: str, plain: str) -> None:
                 rest = normalised[len(data[: offset + length].decode("utf-8", errors="replace")) :]
                 if not path or not _ran_later(path, rest):
                     continue
+            elif kind == "package":
+                squats = _typosquats(excerpt)
+                if not squats:
+                    continue
+                excerpt = f"{squats[0][0]} (looks like {squats[0][1]})"
             elif kind == "url":
                 if rule == "package-from-url":
                     if context.package_host(norm_lines[line - 1]):
@@ -196,6 +201,22 @@ def _yara_findings(scan: _FileScan, normalised: str, plain: str) -> None:
                 exec_lines.add(line)
             scan.add(rule, line, excerpt if kind != "combo" else norm_lines[line - 1], evasive=evasive,
                      points=norm_lines[line - 1])  # fmt: skip
+
+
+def _typosquats(command: str) -> list[tuple[str, str]]:
+    """(name, imitated) for each package argument of an install command that imitates a popular one."""
+    words = command.split()
+    found = []
+    for word in words[2:12]:
+        if word.startswith("-") or "/" in word and not word.startswith("@") or ":" in word:
+            continue
+        word = word.strip("'\"`(),;:")
+        if not re.fullmatch(r"@?[A-Za-z0-9][A-Za-z0-9._/-]*(\[[a-z0-9,_-]+\])?([=<>~!]=?[0-9][^\s]*)?", word):
+            continue
+        imitated = context.typosquat_of(word)
+        if imitated:
+            found.append((word, imitated))
+    return found
 
 
 def _base64_findings(scan: _FileScan, text: str) -> None:

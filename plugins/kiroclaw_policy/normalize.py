@@ -174,7 +174,10 @@ def normalise(text: str, *, evasions: bool = True) -> str:
         while _continues(line) and index + joined + 1 < len(lines) and joined < _MAX_JOIN:
             joined += 1
             stripped = line.rstrip()
-            line = (stripped[:-1] if stripped.endswith("\\") else stripped) + " " + lines[index + joined].lstrip()
+            if stripped.endswith("\\"):  # the shell drops backslash-newline, even inside a word
+                line = stripped[:-1] + lines[index + joined]
+            else:
+                line = stripped + " " + lines[index + joined].lstrip()
         line = _substitute(line, variables)
         out.append(_shell_words(line) if evasions else line)
         out.extend([""] * joined)

@@ -53,6 +53,7 @@ RULES: dict[str, Rule] = {
         Rule("prompt-injection", "inject", "tells the agent to override its instructions or hide from the user"),
         Rule("package-from-url", "supply", "installs a package from outside the package index"),
         Rule("suspicious-url", "supply", "points at a raw address, paste host or look-alike domain"),
+        Rule("typosquat", "supply", "installs a package whose name imitates a popular one"),
         Rule("encrypted-archive", "bundle", "bundles a password-protected archive"),
         Rule("password-archive", "bundle", "tells you to unpack an archive with a password"),
         Rule("native-binary", "bundle", "bundles a native executable"),

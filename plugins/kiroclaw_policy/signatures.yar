@@ -249,3 +249,14 @@ rule password_archive {
   condition:
     any of them
 }
+
+rule package_install {
+  meta:
+    finding = "typosquat"
+    kind = "package"
+    why = "installs a package whose name imitates a popular one"
+  strings:
+    $install = /\b(pip[0-9.]*|uv\s+pip|uv\s+add|poetry\s+add|pipx|npm|pnpm|yarn|bun|npx|uvx)[ \t]+(install[ \t]+|add[ \t]+|i[ \t]+|-y[ \t]+|--yes[ \t]+)[^\n|;&#]{1,200}/ ascii wide nocase
+  condition:
+    $install
+}
