@@ -36,8 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from bench.policy_samples import SAMPLES  # noqa: E402
 from kiroclaw_policy import scan_tree  # noqa: E402
+
+from bench.policy_samples import SAMPLES  # noqa: E402
 
 RANK = {None: 0, "note": 1, "warn": 2, "block": 3}
 Verdict = str | None
@@ -75,7 +76,9 @@ def worst(verdicts: list[Verdict]) -> Verdict:
 
 def default_engine(path: Path) -> tuple[Verdict, list[str]]:
     findings = scan_tree(path)
-    return worst([f.verdict for f in findings]), sorted({f"{f.rule}:{f.verdict}" for f in findings if f.verdict != "note"})
+    return worst([f.verdict for f in findings]), sorted(
+        {f"{f.rule}:{f.verdict}" for f in findings if f.verdict != "note"}
+    )
 
 
 def baseline_engine(rules_py: Path) -> Callable[[Path], tuple[Verdict, list[str]]]:
@@ -97,8 +100,11 @@ def cisco_engine(python: str, paths: list[Path]) -> tuple[dict[str, tuple[Verdic
     """Scan ``paths`` with the Cisco scanner in ``python``: {path: (verdict, rules, seconds)}, start-up s."""
     proc = subprocess.Popen(
         [python, "-c", _CISCO_HELPER, str(ROOT / "plugins" / "kiroclaw_cisco_scan")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdin is not None and proc.stdout is not None
     startup = json.loads(proc.stdout.readline())["startup"]
     results: dict[str, tuple[Verdict, list[str], float]] = {}
@@ -160,8 +166,12 @@ def main() -> int:
     parser.add_argument("repos", nargs="*", type=Path, help="folders holding real skill repositories")
     parser.add_argument("--baseline", type=Path, help="today's plugins/kiroclaw_policy/rules.py (another checkout)")
     parser.add_argument("--cisco-python", help="interpreter of a venv with cisco-ai-skill-scanner")
-    parser.add_argument("--cisco-real", type=int, default=400, help="real skills given to the Cisco scanner "
-                        "(every n-th, for time; 0 = all)")  # fmt: skip
+    parser.add_argument(
+        "--cisco-real",
+        type=int,
+        default=400,
+        help="real skills given to the Cisco scanner (every n-th, for time; 0 = all)",
+    )
     parser.add_argument("--show", action="store_true", help="list every miss and every flagged real skill")
     parser.add_argument("--json", type=Path, help="write the per-item results here")
     args = parser.parse_args()
@@ -194,9 +204,14 @@ def main() -> int:
                 union[key] = (worst([verdict, own[0]]), rules + own[1], seconds + own[2])
             rows["default+cisco"] = union
 
-    print(f"malicious samples: {len(SAMPLES)} ({len({s.family for s in SAMPLES})} families); real skills: "
-          f"{len(skills)} from {len(args.repos)} repositories")  # fmt: skip
-    header = f"{'engine':14} {'recall':>8} {'blocked':>8} {'real n':>7} {'real warn':>10} {'real block':>11}  time/skill (median / p90 / max)"
+    print(
+        f"malicious samples: {len(SAMPLES)} ({len({s.family for s in SAMPLES})} families); real skills: "
+        f"{len(skills)} from {len(args.repos)} repositories"
+    )
+    header = (
+        f"{'engine':14} {'recall':>8} {'blocked':>8} {'real n':>7} {'real warn':>10} {'real block':>11}"
+        "  time/skill (median / p90 / max)"
+    )
     print(header)
     print("-" * len(header))
     for name, table in rows.items():
@@ -206,16 +221,20 @@ def main() -> int:
         blocked = sum(v[0] == "block" for v in mal)
         warned = sum(v[0] == "warn" for v in real)
         real_blocked = sum(v[0] == "block" for v in real)
-        print(f"{name:14} {pct(caught, len(mal)):>8} {pct(blocked, len(mal)):>8} {len(real):>7} "
-              f"{pct(warned, len(real)):>10} {pct(real_blocked, len(real)):>11}  {times([v[2] for v in real])}")  # fmt: skip
+        print(
+            f"{name:14} {pct(caught, len(mal)):>8} {pct(blocked, len(mal)):>8} {len(real):>7} "
+            f"{pct(warned, len(real)):>10} {pct(real_blocked, len(real)):>11}  {times([v[2] for v in real])}"
+        )
     if cisco_startup is not None:
         print(f"cisco scanner start-up: {cisco_startup:.1f} s (once per process)")
     by_family: dict[str, Counter[str]] = defaultdict(Counter)
     for sample in SAMPLES:
         verdict = rows["default"]["mal:" + sample.id][0]
         by_family[sample.family]["caught" if RANK[verdict] >= 2 else "missed"] += 1
-    print("default recall by family: " + ", ".join(
-        f"{fam} {c['caught']}/{c['caught'] + c['missed']}" for fam, c in sorted(by_family.items())))  # fmt: skip
+    print(
+        "default recall by family: "
+        + ", ".join(f"{fam} {c['caught']}/{c['caught'] + c['missed']}" for fam, c in sorted(by_family.items()))
+    )
     for name, table in rows.items():
         misses = [k[4:] for k, v in table.items() if k.startswith("mal:") and RANK[v[0]] < 2]
         print(f"{name} misses ({len(misses)}): {', '.join(misses)}")

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .errors import (
+    AddonError,
     AlreadyInstalledError,
     Confirmation,
     ConfirmationChangedError,
@@ -54,6 +55,7 @@ from .policy import PolicyDecision
 from .registry import disk_error, load_registry, save_registry, write_marker
 from .sources import FetchContext, Fetched, ProgressCallback, Ref, Source
 from .staging import StagedFile, StagedTree, remove_tree, walk_staged_tree
+from .workspaces import STAGING_FOLDER
 
 if TYPE_CHECKING:
     from .events import AddonEvent
@@ -163,9 +165,10 @@ class InstallPipeline:
     ) -> InstallResult:
         doc = load_registry(paths)
         same = self._precheck(doc, source, ref, request, previous)
-        paths.staging_dir.mkdir(parents=True, exist_ok=True)
+        paths.staging_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        paths.staging_dir.mkdir(exist_ok=True, mode=0o700)  # bot-owned, out of other OS users' reach
         staging = paths.staging_dir / secrets.token_hex(8)
-        staging.mkdir()
+        staging.mkdir(mode=0o700)
         try:
             fetched, fetch_dir = await self._stage(staging, source, ref, request, report)
             report("validating", None)
@@ -175,12 +178,15 @@ class InstallPipeline:
             warnings.extend(await asyncio.to_thread(self._police, record, checked, request, fetched))
             record = record.model_copy(update={"warnings": warnings})
             report("installing", record.path)
+            await asyncio.to_thread(self._recheck, checked)
             await asyncio.to_thread(self._place, paths, staging, checked.layout.root, dest, record, doc, replaced)
             return InstallResult(record, replaced, warnings, list(checked.layout.skipped))
         finally:
             await asyncio.to_thread(remove_tree, staging)
             with contextlib.suppress(OSError):
                 paths.staging_dir.rmdir()  # only when empty: another install may be staging
+                if paths.staging_dir.parent.name == STAGING_FOLDER:
+                    paths.staging_dir.parent.rmdir()
 
     # --- 1. stage ---------------------------------------------------------------------------
 
@@ -391,6 +397,28 @@ class InstallPipeline:
 
     # --- 5. place ---------------------------------------------------------------------------
 
+    def _recheck(self, checked: Checked) -> None:
+        """Re-fingerprint the staged tree right before the rename (the one extra read): with the default
+        launcher the agent runs as the bot's OS user and could rewrite the staged files after the policy
+        passed (time of check vs. time of use).
+
+        :raises UnsafeContentError: the tree changed since it was checked; nothing is installed.
+        """
+        settings = self._settings
+        try:
+            tree = walk_staged_tree(
+                checked.tree.root,
+                max_bytes=settings.max_addon_size_bytes,
+                max_files=settings.max_addon_files,
+                max_depth=settings.max_path_depth,
+                max_path_chars=settings.max_path_length,
+            )
+        except (AddonError, OSError) as exc:
+            raise UnsafeContentError("the staged add-on changed after it was checked; nothing was installed") from exc
+        now = {f.path: f.sha256 for f in tree.below(checked.layout.root)}
+        if now != {f.path: f.sha256 for f in checked.files}:
+            raise UnsafeContentError("the staged add-on changed after it was checked; nothing was installed")
+
     def _place(
         self,
         paths: ScopePaths,
@@ -450,4 +478,3 @@ def _make_parents(folder: Path, root: Path) -> list[Path]:
     for path in reversed(missing):
         path.mkdir(exist_ok=True)
     return list(reversed(missing))
-

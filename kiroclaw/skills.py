@@ -138,7 +138,9 @@ def _bounded_loader() -> type:
             self._depth += 1
             try:
                 if self._depth > MAX_FRONTMATTER_DEPTH:
-                    raise FrontmatterLimitError(f"is nested deeper than {MAX_FRONTMATTER_DEPTH} levels", event.start_mark)
+                    raise FrontmatterLimitError(
+                        f"is nested deeper than {MAX_FRONTMATTER_DEPTH} levels", event.start_mark
+                    )
                 return super().compose_node(parent, index)
             finally:
                 self._depth -= 1
@@ -175,7 +177,7 @@ def parse_frontmatter_yaml(raw: str) -> Any:
     if _LOADER is None:
         _LOADER = _bounded_loader()
     try:
-        return yaml.load(raw, Loader=_LOADER)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(raw, Loader=_LOADER)
     except RecursionError:
         raise FrontmatterLimitError("is nested too deeply") from None
 

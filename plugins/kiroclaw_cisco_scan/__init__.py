@@ -83,7 +83,9 @@ def check_addon(addon: AddonRecord, staged_path: Path, settings: Settings) -> li
                     continue
                 file = (folder / finding.file_path).relative_to(root).as_posix() if finding.file_path else None
                 make = {"block": kiroclaw.block, "warn": kiroclaw.warn, "note": kiroclaw.note}[verdict]
-                decisions.append(make(str(finding.title)[:200], rule=PREFIX + rule, file=file, line=finding.line_number))
+                decisions.append(
+                    make(str(finding.title)[:200], rule=PREFIX + rule, file=file, line=finding.line_number)
+                )
     except Exception as exc:  # a scanner error is a warning, never a silent pass
         decisions.append(kiroclaw.warn(f"the Cisco skill scanner failed: {type(exc).__name__}", rule=PREFIX + "error"))
     return decisions

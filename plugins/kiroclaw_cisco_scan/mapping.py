@@ -13,9 +13,7 @@ from typing import Literal
 Verdict = Literal["block", "warn"]
 
 #: Cisco threat categories whose HIGH/CRITICAL findings block.
-CHAIN_FAMILIES = frozenset(
-    {"command_injection", "data_exfiltration", "malware", "obfuscation", "supply_chain_attack"}
-)
+CHAIN_FAMILIES = frozenset({"command_injection", "data_exfiltration", "malware", "obfuscation", "supply_chain_attack"})
 _RANK = {"SAFE": 0, "INFO": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}
 
 

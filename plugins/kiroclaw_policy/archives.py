@@ -141,9 +141,7 @@ def _peek_tar(data: bytes, depth: int) -> Iterator[tuple[str, str]]:
                 continue
             handle = archive.extractfile(member)
             head = handle.read(MEMBER_HEAD) if handle is not None else b""
-            yield from _member_findings(
-                member.name, head, depth, lambda m=member: _read_member(archive.extractfile(m))
-            )
+            yield from _member_findings(member.name, head, depth, lambda m=member: _read_member(archive.extractfile(m)))
 
 
 #: Bytes of a nested archive read to look into it.

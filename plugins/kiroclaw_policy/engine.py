@@ -42,9 +42,11 @@ __all__ = ["LONG_LINE", "MAX_SCAN_BYTES", "compiled_rules", "scan_file", "scan_t
 MAX_SCAN_BYTES = 8 * 1024 * 1024
 #: A line longer than this (characters) is scanned, and reported as a note: editors and reviews hide it.
 LONG_LINE = 100_000
-_TEXT_NAMES = re.compile(r"(\.(md|markdown|mdx|txt|rst|sh|bash|zsh|ps1|psm1|bat|cmd|py|js|mjs|cjs|ts|rb|pl|php|"
-                         r"lua|json|ya?ml|toml|cfg|ini|xml|html?|applescript|command|fish)|/skill\.md|^skill\.md)$",
-                         re.I)  # fmt: skip
+_TEXT_NAMES = re.compile(
+    r"(\.(md|markdown|mdx|txt|rst|sh|bash|zsh|ps1|psm1|bat|cmd|py|js|mjs|cjs|ts|rb|pl|php|"
+    r"lua|json|ya?ml|toml|cfg|ini|xml|html?|applescript|command|fish)|/skill\.md|^skill\.md)$",
+    re.I,
+)
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,65536}={0,2}(?![A-Za-z0-9+/=])")
 
 
@@ -59,8 +61,12 @@ def compiled_rules() -> Any:
 
 def _decode(data: bytes, *, textual: bool) -> tuple[str, str | None]:
     """(text, how it was not plain UTF-8 or ``None``)."""
-    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
-                       (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):  # fmt: skip
+    for bom, codec in (
+        (codecs.BOM_UTF32_LE, "utf-32-le"),
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
         if data.startswith(bom):
             return data[len(bom) :].decode(codec, errors="replace"), codec.upper()
     if data.startswith(codecs.BOM_UTF8):
@@ -100,8 +106,9 @@ class _FileScan:
         where_to, why_target = context.target(points or text, bare_addresses=rule == "reverse-shell")
         lure = line is not None and context.lured(self.lines, line - 1)
         evasive = evasive or self.evasive_file
-        verdict, why = context.verdict(rule, self.where, where_to, lure=lure, evasive=evasive, script=self.script,
-                                       markdown=self.markdown)  # fmt: skip
+        verdict, why = context.verdict(
+            rule, self.where, where_to, lure=lure, evasive=evasive, script=self.script, markdown=self.markdown
+        )
         if why_target and where_to != "other":
             why += ", " + why_target
         strong = where_to == "suspicious" or lure or evasive
@@ -117,8 +124,31 @@ def _line_starts(data: bytes) -> list[int]:
     return [0, *(m.end() for m in re.finditer(b"\n", data))]
 
 
-_DATA_SUFFIXES = frozenset({".txt", ".json", ".html", ".htm", ".xml", ".md", ".csv", ".png", ".jpg", ".jpeg",
-                            ".gif", ".svg", ".pdf", ".log", ".yaml", ".yml", ".tar", ".gz", ".tgz", ".zip", ".whl"})  # fmt: skip
+_DATA_SUFFIXES = frozenset(
+    {
+        ".txt",
+        ".json",
+        ".html",
+        ".htm",
+        ".xml",
+        ".md",
+        ".csv",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".svg",
+        ".pdf",
+        ".log",
+        ".yaml",
+        ".yml",
+        ".tar",
+        ".gz",
+        ".tgz",
+        ".zip",
+        ".whl",
+    }
+)
 
 
 def _ran_later(path: str, rest: str) -> bool:
@@ -128,12 +158,14 @@ def _ran_later(path: str, rest: str) -> bool:
     if len(name) < 2 or name in {"-", "null"} or PurePosixPath(name).suffix.lower() in _DATA_SUFFIXES:
         return False
     quoted = re.escape(name) + r"(?![A-Za-z0-9_.-])"
-    run = (rf"(\b((ba|z|da|k)?sh|source|python[0-9.]*|perl|ruby|node|osascript|pwsh|powershell(\.exe)?"
-           rf"(\s+-[a-z]+)*|start-process|invoke-item|cmd(\.exe)?\s+/c|msiexec\s+/i|installer\s+-pkg|"
-           rf"wscript|cscript|mshta)\s+[\"']?[^\s\"']{{0,200}}{quoted}"
-           rf"|(^|[;&|(]\s*|&&\s*|\s)(\./|/|~/|\$home/|%temp%\\|\$env:temp\\)[^\s\"';&|]{{0,200}}\b{quoted}(\s|$|;|&|\))"
-           rf"|(^|[;&|(]\s*|\s)&\s*[\"']?[^\s\"']{{0,200}}{quoted}"
-           rf"|(^|[;&|(]\s*)\.\s+[^\s]{{0,200}}{quoted})")  # fmt: skip
+    run = (
+        rf"(\b((ba|z|da|k)?sh|source|python[0-9.]*|perl|ruby|node|osascript|pwsh|powershell(\.exe)?"
+        rf"(\s+-[a-z]+)*|start-process|invoke-item|cmd(\.exe)?\s+/c|msiexec\s+/i|installer\s+-pkg|"
+        rf"wscript|cscript|mshta)\s+[\"']?[^\s\"']{{0,200}}{quoted}"
+        rf"|(^|[;&|(]\s*|&&\s*|\s)(\./|/|~/|\$home/|%temp%\\|\$env:temp\\)[^\s\"';&|]{{0,200}}\b{quoted}(\s|$|;|&|\))"
+        rf"|(^|[;&|(]\s*|\s)&\s*[\"']?[^\s\"']{{0,200}}{quoted}"
+        rf"|(^|[;&|(]\s*)\.\s+[^\s]{{0,200}}{quoted})"
+    )
     return re.search(run, rest[:200_000], re.I | re.M) is not None
 
 
@@ -144,12 +176,33 @@ _DOWNLOAD_TARGET = re.compile(
 )
 
 
+#: Seconds one YARA scan of one file may take. Honest files of :data:`MAX_SCAN_BYTES` take well under a
+#: second; text built to make the scan slow (a trigger word repeated millions of times) is refused rather
+#: than let through half-scanned ("slow filler turns a block into a warning").
+FILE_SCAN_SECONDS = 10
+
+
+class ScanTimeout(Exception):
+    """One file's YARA scan took longer than :data:`FILE_SCAN_SECONDS`."""
+
+
+def _scan(data: bytes) -> Any:
+    import yara_x
+
+    scanner = yara_x.Scanner(compiled_rules())
+    scanner.set_timeout(FILE_SCAN_SECONDS)
+    try:
+        return scanner.scan(data)
+    except yara_x.TimeoutError as exc:
+        raise ScanTimeout from exc
+
+
 def _matched_lines(text: str) -> set[tuple[str, int]]:
     data = text.encode("utf-8", errors="replace")
     starts = _line_starts(data)
     return {
         (match.identifier, bisect.bisect_right(starts, m.offset))
-        for match in compiled_rules().scan(data).matching_rules
+        for match in _scan(data).matching_rules
         for p in match.patterns
         for m in p.matches
     }
@@ -158,7 +211,7 @@ def _matched_lines(text: str) -> set[tuple[str, int]]:
 def _yara_findings(scan: _FileScan, normalised: str, plain: str) -> None:
     data = normalised.encode("utf-8", errors="replace")
     starts = _line_starts(data)
-    results = compiled_rules().scan(data)
+    results = _scan(data)
     if not results.matching_rules:
         return
     plain_matches = _matched_lines(plain) if plain != normalised else None
@@ -199,8 +252,13 @@ def _yara_findings(scan: _FileScan, normalised: str, plain: str) -> None:
             reported.add(line)
             if rule in {"curl-pipe-shell", "download-exec", "base64-shell", "reverse-shell"}:
                 exec_lines.add(line)
-            scan.add(rule, line, excerpt if kind != "combo" else norm_lines[line - 1], evasive=evasive,
-                     points=norm_lines[line - 1])  # fmt: skip
+            scan.add(
+                rule,
+                line,
+                excerpt if kind != "combo" else norm_lines[line - 1],
+                evasive=evasive,
+                points=norm_lines[line - 1],
+            )
 
 
 def _typosquats(command: str) -> list[tuple[str, str]]:
@@ -208,7 +266,7 @@ def _typosquats(command: str) -> list[tuple[str, str]]:
     words = command.split()
     found = []
     for word in words[2:12]:
-        if word.startswith("-") or "/" in word and not word.startswith("@") or ":" in word:
+        if word.startswith("-") or ("/" in word and not word.startswith("@")) or ":" in word:
             continue
         word = word.strip("'\"`(),;:")
         if not re.fullmatch(r"@?[A-Za-z0-9][A-Za-z0-9._/-]*(\[[a-z0-9,_-]+\])?([=<>~!]=?[0-9][^\s]*)?", word):
@@ -232,11 +290,19 @@ def _base64_findings(scan: _FileScan, text: str) -> None:
                 continue
             inner = _FileScan(scan.rel, decoded, evasive=True)
             _yara_findings(inner, normalise(decoded), normalise(decoded, evasions=False))
-            exec_found = [f for f in inner.found if f.rule in {"curl-pipe-shell", "download-exec", "reverse-shell",
-                                                               "base64-shell"}]  # fmt: skip
+            exec_found = [
+                f
+                for f in inner.found
+                if f.rule in {"curl-pipe-shell", "download-exec", "reverse-shell", "base64-shell"}
+            ]
             if exec_found or re.match(r"\s*#!\s*/(usr/)?bin/(env\s+)?(ba|z)?sh\b", decoded):
-                scan.add("base64-shell", number, "base64 text decodes to: " + _printable(decoded, 70),
-                         points=decoded, evasive=True)  # fmt: skip
+                scan.add(
+                    "base64-shell",
+                    number,
+                    "base64 text decodes to: " + _printable(decoded, 70),
+                    points=decoded,
+                    evasive=True,
+                )
                 return
 
 
@@ -285,24 +351,46 @@ def scan_file(rel: str, data: bytes, size: int | None = None) -> list[Finding]:
         raw = data.decode("latin-1")
         scan = _FileScan(rel, raw, evasive=True)
         scan.binary = True
-        _yara_findings(scan, raw, raw)
+        try:
+            _yara_findings(scan, raw, raw)
+        except ScanTimeout:
+            scan.add("scan-incomplete", None, f"scanning took over {FILE_SCAN_SECONDS} s")
         return _capped(scan.found)
     scan = _FileScan(rel, text, evasive=encoding is not None)
     if encoding is not None:
-        scan.found.append(Finding("scan-incomplete", rel, None, f"{encoding}: decoded and scanned",
-                                  "warn" if encoding == "NUL bytes" else "note",
-                                  "other tools and reviews may show nothing here"))  # fmt: skip
+        scan.found.append(
+            Finding(
+                "scan-incomplete",
+                rel,
+                None,
+                f"{encoding}: decoded and scanned",
+                "warn" if encoding == "NUL bytes" else "note",
+                "other tools and reviews may show nothing here",
+            )
+        )
     if size > len(data):
         scan.add("scan-incomplete", None, f"{size} bytes: only the first {MAX_SCAN_BYTES // 2**20} MiB were checked")
     longest = max((len(line) for line in scan.lines), default=0)
     if longest > LONG_LINE:
-        scan.found.append(Finding("scan-incomplete", rel, None, f"a line of {longest} characters (scanned)", "note",
-                                  "reviews and editors hide what it holds"))  # fmt: skip
+        scan.found.append(
+            Finding(
+                "scan-incomplete",
+                rel,
+                None,
+                f"a line of {longest} characters (scanned)",
+                "note",
+                "reviews and editors hide what it holds",
+            )
+        )
     if not text.isascii():
         for line, detail, verdict in hidden_unicode(text, rel):
             scan.found.append(Finding("hidden-unicode", rel, line, detail, verdict, "invisible in review"))
-    _yara_findings(scan, normalise(text), normalise(text, evasions=False))
-    _base64_findings(scan, text)
+    try:
+        _yara_findings(scan, normalise(text), normalise(text, evasions=False))
+        _base64_findings(scan, text)
+    except ScanTimeout:
+        scan.found.append(Finding("scan-incomplete", rel, None, f"scanning took over {FILE_SCAN_SECONDS} s",
+                                  "block", "text built to make scanners give up", strong=True))
     return _capped(scan.found)
 
 
@@ -316,8 +404,16 @@ def _capped(found: list[Finding]) -> list[Finding]:
     for rule, count in per_rule.items():
         if count > MAX_FINDINGS_PER_FILE:
             worst = max((f for f in found if f.rule == rule), key=lambda f: ("note", "warn", "block").index(f.verdict))
-            kept.append(Finding(rule, worst.file, None, f"… and {count - MAX_FINDINGS_PER_FILE} more in this file",
-                                worst.verdict, worst.why))  # fmt: skip
+            kept.append(
+                Finding(
+                    rule,
+                    worst.file,
+                    None,
+                    f"… and {count - MAX_FINDINGS_PER_FILE} more in this file",
+                    worst.verdict,
+                    worst.why,
+                )
+            )
     return kept
 
 
@@ -350,27 +446,32 @@ def _regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
 
 
-def scan_entries(
-    entries: Iterable[tuple[str, bytes, int] | None], *, budget_seconds: float = 20.0
-) -> list[Finding]:
+def scan_entries(entries: Iterable[tuple[str, bytes, int] | None], *, budget_seconds: float = 60.0) -> list[Finding]:
     """Findings of files already read (the install walk's): ``(rel, bytes, size)`` each; a ``None`` entry
     means the walk stopped at the file cap. Stops with a ``scan-incomplete`` warning after
     ``budget_seconds``.
     """
     findings: list[Finding] = []
     deadline = time.monotonic() + budget_seconds
-    count = 0
     security = False
-    for entry in entries:
+    for count, entry in enumerate(entries):
         if entry is None:
-            findings.append(Finding("scan-incomplete", ".", None, f"stopped after {count} files", "warn",
-                                    "too many files to check"))  # fmt: skip
+            findings.append(
+                Finding("scan-incomplete", ".", None, f"stopped after {count} files", "warn", "too many files to check")
+            )
             break
         if time.monotonic() > deadline:
-            findings.append(Finding("scan-incomplete", ".", None, f"stopped after {count} files (over "
-                                    f"{budget_seconds:g} s)", "warn", "too much to check in time"))  # fmt: skip
+            findings.append(
+                Finding(
+                    "scan-incomplete",
+                    ".",
+                    None,
+                    f"stopped after {count} files (over {budget_seconds:g} s)",
+                    "warn",
+                    "too much to check in time",
+                )
+            )
             break
-        count += 1
         rel, data, _size = entry
         if rel.rsplit("/", 1)[-1] == "SKILL.md" and _security_purpose(data):
             security = True
@@ -404,7 +505,7 @@ def _quoted(finding: Finding) -> Finding:
     return finding.with_verdict("note", finding.why + ", quoted by a skill about security")
 
 
-def scan_tree(root: Path, *, max_files: int = 10_000, budget_seconds: float = 20.0) -> list[Finding]:
+def scan_tree(root: Path, *, max_files: int = 10_000, budget_seconds: float = 60.0) -> list[Finding]:
     """Every finding in the tree at ``root``: :func:`scan_entries` over :func:`iter_files`.
 
     :returns: findings sorted by (file, line, rule), each with its verdict.

@@ -72,7 +72,9 @@ _GLUED_BEFORE = re.compile(rf"(['\"])({_WORD}*)\1(?={_WORD})")
 _ESCAPE = re.compile(r"\\(?=[A-Za-z0-9_-])")
 _CARET = re.compile(r"(?<=[A-Za-z])\^(?=[A-Za-z])")
 _IFS = re.compile(r"\$\{IFS\}|\$IFS\b|\$\{IFS%\?\?\}")
-_WHICH = re.compile(r"\$\(\s*(?:which|command\s+-v|type\s+-p)\s+([A-Za-z0-9_.-]+)\s*\)|`\s*which\s+([A-Za-z0-9_.-]+)\s*`")
+_WHICH = re.compile(
+    r"\$\(\s*(?:which|command\s+-v|type\s+-p)\s+([A-Za-z0-9_.-]+)\s*\)|`\s*which\s+([A-Za-z0-9_.-]+)\s*`"
+)
 _ASSIGN = re.compile(
     r"(?:^|[;&|(\s])(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)*|set\s+)?"
     r"([A-Za-z_][A-Za-z0-9_]{0,40})=(?:\"([^\"\n$`]{1,300})\"|'([^'\n]{1,300})'|([^\s\"'`;&|$()]{1,300}))"

@@ -186,7 +186,7 @@ rule exfiltration {
     why = "sends secrets (keys, credentials, wallets) off the machine"
   strings:
     $pipe = /\b(cat|type|get-content|tar|zip)\b[^\n|]{0,200}(\.ssh\/id_|\.aws\/credentials|\.netrc|\.git-credentials|\.docker\/config\.json|\.kube\/config|keychains?\/|login data|\.env\b|\/etc\/shadow|wallet)[^\n|]{0,200}\|\s*(curl|wget|nc|ncat|netcat|openssl\s+s_client)\b/ ascii wide nocase
-    $upload = /\b(curl|wget)\b[^\n]{0,300}(-d|--data(-binary|-raw|-urlencode)?|-f|--form|-t|--upload-file|--post-file)(\s+|=)["']?[^\s"']{0,40}@?[^\s"']{0,40}(\.ssh\/id_|\.aws\/credentials|\.netrc|\.git-credentials|\.docker\/config\.json|\.kube\/config|keychain|login data|\.env\b|\/etc\/shadow|wallet|history)/ ascii wide nocase
+    $upload = /\b(curl|wget)\b[^\n]{0,300}\s(-d|--data(-binary|-raw|-urlencode)?|-f|--form|-t|--upload-file|--post-file)[\s=]["']?[^\s"']{0,60}(\.ssh\/id_|\.aws\/credentials|\.netrc|\.git-credentials|\.docker\/config\.json|\.kube\/config|keychain|login data|\.env\b|\/etc\/shadow|wallet|history)/ ascii wide nocase
     $say = /\b(send|upload|post|exfiltrate|transmit|forward|paste)\b[^\n]{0,160}(~\/\.ssh\/|id_rsa|id_ed25519|\.aws\/credentials|private keys?|seed phrase|wallet\.dat|keychain|browser (cookies|passwords)|saved passwords)[^\n]{0,160}\b(to|at|via)\b[^\n]{0,80}(https?:\/\/|webhook|discord|telegram|pastebin|server|endpoint)/ ascii wide nocase
     $keychain = /\bsecurity\s+(find-generic-password|find-internet-password|dump-keychain)\b[^\n]{0,200}(-w|-g|\|)/ ascii wide nocase
     $hook = /(discord(app)?\.com\/api\/webhooks\/|api\.telegram\.org\/bot[^\s\/]{0,80}\/send(document|message))/ ascii wide nocase

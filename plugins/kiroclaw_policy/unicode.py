@@ -30,20 +30,22 @@ _ZERO_WIDTH = frozenset(
 _JOINERS = frozenset({0x200C, 0x200D})
 _TAG_START, _TAG_END, _CANCEL_TAG = 0xE0000, 0xE007F, 0xE007F
 _BLACK_FLAG = 0x1F3F4
+_FLAG_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def _invisible(cp: int) -> bool:
     return (
-        cp in _BIDI_CONTROLS or cp in _BIDI_MARKS or cp in _ZERO_WIDTH or cp in _JOINERS
-        or _TAG_START <= cp <= _TAG_END
-    )  # fmt: skip
+        cp in _BIDI_CONTROLS or cp in _BIDI_MARKS or cp in _ZERO_WIDTH or cp in _JOINERS or _TAG_START <= cp <= _TAG_END
+    )
 
 
 def _joinable(char: str) -> bool:
     if not char or ord(char) < 128:
         return False
-    return unicodedata.category(char)[0] in {"L", "M", "S"} or ord(char) in {0xFE0F, 0x20E3} or (
-        0x1F3FB <= ord(char) <= 0x1F3FF
+    return (
+        unicodedata.category(char)[0] in {"L", "M", "S"}
+        or ord(char) in {0xFE0F, 0x20E3}
+        or (0x1F3FB <= ord(char) <= 0x1F3FF)
     )
 
 
@@ -58,11 +60,13 @@ def _flag_sequence(line: str, index: int) -> int:
         end += 1
     letters = line[index:end]
     valid = (
-        index > 0 and ord(line[index - 1]) == _BLACK_FLAG and 2 <= len(letters) <= 6
-        and all(chr(ord(c) - 0xE0000).isalnum() and chr(ord(c) - 0xE0000).islower() or chr(ord(c) - 0xE0000).isdigit()
-                for c in letters)
-        and end < len(line) and ord(line[end]) == _CANCEL_TAG
-    )  # fmt: skip
+        index > 0
+        and ord(line[index - 1]) == _BLACK_FLAG
+        and 2 <= len(letters) <= 6
+        and all(chr(ord(c) - 0xE0000) in _FLAG_LETTERS for c in letters)
+        and end < len(line)
+        and ord(line[end]) == _CANCEL_TAG
+    )
     return end - index + 1 if valid else 0
 
 

@@ -11,7 +11,6 @@ import pytest
 import kiroclaw
 from kiroclaw import hookimpl
 from kiroclaw.addons import AddonManager, package_dir_for
-from kiroclaw.staging import walk_staged_tree
 from kiroclaw.config import Settings
 from kiroclaw.errors import (
     AlreadyInstalledError,
@@ -25,6 +24,7 @@ from kiroclaw.errors import (
 from kiroclaw.host import Host
 from kiroclaw.registry import MARKER_FILE, load_registry
 from kiroclaw.sources import Fetched, Ref, SearchHit, Source
+from kiroclaw.staging import walk_staged_tree
 from kiroclaw.workspaces import Scope
 from tests.conftest import DEMO_PACKAGE, snapshot, write_package, write_skill
 

@@ -8,8 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from kiroclaw_policy import rule_actions
-from kiroclaw_policy import scan_tree
+from kiroclaw_policy import rule_actions, scan_tree
 from kiroclaw_policy.archives import native_kind
 
 from kiroclaw import Scope
@@ -191,5 +190,7 @@ def test_hostile_text_is_scanned_in_bounded_time(tmp_path: Path) -> None:
 
     (tmp_path / "SKILL.md").write_text("bash <(" * 20000 + "\n" + "curl " * 20000, encoding="utf-8")
     start = time.monotonic()
-    scan_tree(tmp_path)
-    assert time.monotonic() - start < 5.0
+    findings = scan_tree(tmp_path)
+    # a hang guard, not a speed measure (bench policy measures speed): a scan that gives up is a finding
+    assert time.monotonic() - start < 60.0
+    assert {f.rule for f in findings} & {"curl-pipe-shell", "scan-incomplete"}
