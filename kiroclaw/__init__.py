@@ -7,7 +7,7 @@ the guarded downloader, staging helpers) and the host are imported on first use.
 
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings, load_settings
+from .config import Settings, load_settings, plugin_settings
 from .errors import (
     AddonError,
     AlreadyInstalledError,
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
         extract_tar_stream,
         sniff_format,
     )
-    from .download import DownloadResult, HostResolver, check_url, download
+    from .downloader import DownloadResult, HostResolver, check_url, download
     from .events import AddonEvent
     from .faults import checkpoint
     from .fingerprint import tree_fingerprint
@@ -62,11 +62,11 @@ if TYPE_CHECKING:
 #: Public names imported on first use (``kiroclaw.X``), so ``import kiroclaw`` stays light.
 _LAZY = {
     "AddonEvent": "events",
-    "DownloadResult": "download",
+    "DownloadResult": "downloader",
     "ExtractLimits": "archives",
     "ExtractResult": "archives",
     "Host": "host",
-    "HostResolver": "download",
+    "HostResolver": "downloader",
     "InstallRequest": "install",
     "InstallResult": "install",
     "LocalRegistry": "hub.routes",
@@ -74,9 +74,9 @@ _LAZY = {
     "StagedFile": "staging",
     "addon_fingerprint": "layout",
     "check_content_type": "archives",
-    "check_url": "download",
+    "check_url": "downloader",
     "checkpoint": "faults",
-    "download": "download",
+    "download": "downloader",
     "extract_archive": "archives",
     "extract_tar_stream": "archives",
     "new_subdir": "staging",
@@ -165,6 +165,7 @@ __all__ = [
     "load_settings",
     "new_subdir",
     "note",
+    "plugin_settings",
     "remove_tree",
     "sha256_file",
     "sniff_format",

@@ -1,6 +1,6 @@
 """Acquisition toolbox, one import for the core: staging helpers (:mod:`kiroclaw.staging`), safe archive
 extraction (:mod:`kiroclaw.archives`, with the zip checks of :mod:`kiroclaw.zipcheck`) and the guarded
-HTTP downloader (:mod:`kiroclaw.download`).
+HTTP downloader (:mod:`kiroclaw.downloader`).
 
 Sources do not import this module: they use :class:`kiroclaw.FetchContext` (``context.extract``,
 ``context.download``, ``context.limits``) and the names exported from :mod:`kiroclaw`.
@@ -20,7 +20,7 @@ from .archives import (
     extract_tar_stream,
     sniff_format,
 )
-from .download import (
+from .downloader import (
     MAX_REDIRECTS,
     CheckedUrl,
     DownloadResult,

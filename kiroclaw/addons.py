@@ -33,7 +33,7 @@ from .errors import (
 )
 from .events import AddonEvent
 from .fingerprint import tree_fingerprint
-from .hookcall import call_each
+from .hookcall import call_all
 from .install import InstallPipeline, InstallRequest, InstallResult
 from .models import AddonRecord, RegistryDocument
 from .naming import check_addon_name, package_dir_for, short_version
@@ -508,8 +508,7 @@ class AddonManager:
     def _call_event(self, hook: str, event: AddonEvent, **kwargs: Any) -> None:
         """Call every implementation of an event hook with the host and ``event`` (plus the older keyword
         arguments an implementation may take); an exception is logged and does not stop the others."""
-        for _ in call_each(self._host.pm, hook, errors="log", host=self._host, event=event, **kwargs):
-            pass
+        call_all(self._host.pm, hook, errors="log", host=self._host, event=event, **kwargs)
 
     def emit(self, event: AddonEvent) -> None:
         """Announce one operation's outcome to the ``addon_event`` hooks (the audit log)."""

@@ -31,6 +31,18 @@ def _host() -> Any:
     return Host.for_cli()
 
 
+def _list_records(scope: Scope) -> list[Any]:
+    """The scope's registry records sorted by name, read without a host: ``addon list`` loads no plugin
+    code (the same read as :meth:`AddonManager.list`)."""
+    from .config import load_settings
+    from .registry import load_registry
+    from .workspaces import ScopePaths, scope_root
+
+    settings = load_settings()
+    paths = ScopePaths(scope_root(settings.workspace_base_path, settings.global_root, scope))
+    return sorted(load_registry(paths).addons, key=lambda r: r.name)
+
+
 def _run(factory: Callable[[], Coroutine[Any, Any, T]], host: Any) -> T:
     async def main() -> T:
         try:
@@ -313,8 +325,7 @@ def disable(name: str, user: str | None, global_: bool, as_json: bool) -> None:
 def list_(user: str | None, global_: bool, as_json: bool) -> None:
     """List the add-ons of a user or of the global scope."""
     scope = _scope(user, global_)
-    host = _host()
-    records = host.addons.list(scope)
+    records = _list_records(scope)
     if as_json:
         _dump({"addons": [record_json(r) for r in records]})
         return

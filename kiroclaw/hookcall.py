@@ -8,7 +8,7 @@ owner for a name (sources, layers, bot commands, CLI commands) naming both owner
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -39,11 +39,16 @@ def call_each(
     *,
     plugins: Mapping[str, PluginInfo] | None = None,
     errors: Literal["raise", "log"] = "raise",
+    what: str | None = None,
+    bind: Callable[[str], Mapping[str, Any]] | None = None,
     **kwargs: Any,
 ) -> Iterator[HookResult]:
     """Call every implementation of ``hook`` with the keyword arguments it accepts.
 
     :param plugins: the loaded plugins keyed by name (``Host.plugins``), to name distributions in errors.
+    :param what: what the hook does, for error messages ("register its bot commands"); default "run <hook>".
+    :param bind: extra keyword arguments for one implementation, from its plugin's name (a ``register``
+        callback that records who registered what).
     :param errors: ``raise``: an implementation's exception stops the loop — a :class:`KiroclawError` is
         re-raised as it is (it already speaks to the user), anything else becomes a :class:`PluginError`
         naming the plugin and its distribution, chained ``from`` the original; ``log``: the exception is
@@ -56,8 +61,9 @@ def call_each(
         name = impl.plugin_name
         info = infos.get(name)
         dist = info.distribution if info is not None else "(inline)"
+        available = {**kwargs, **bind(name)} if bind is not None else kwargs
         try:
-            value = impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            value = impl.function(**{k: v for k, v in available.items() if k in impl.argnames})
         except KiroclawError:
             if errors == "log":
                 log.exception("plugin %s failed in %s", name, hook)
@@ -68,20 +74,28 @@ def call_each(
                 log.exception("plugin %s failed in %s", name, hook)
                 continue
             raise PluginError(
-                f"plugin {name!r} (distribution {dist!r}) failed in {hook}: {type(exc).__name__}: {exc}"
+                f"plugin {name!r} failed to {what or 'run ' + hook}: {type(exc).__name__}: {exc} "
+                f"(distribution {dist!r})"
             ) from exc
         if value is not None:
             yield HookResult(name, dist, value)
 
 
+def call_all(pm: pluggy.PluginManager, hook: str, **options: Any) -> list[HookResult]:
+    """:func:`call_each` run to the end (collectors and events): the answers, in call order."""
+    return list(call_each(pm, hook, **options))
+
+
 class NameTable(Generic[T]):
     """Names → values with their owners; a second owner for a name is refused at registration.
 
-    :param kind: what the names are, for messages (``source name``, ``bot command``…).
+    :param kind: what the names are, for messages (``source name``, ``the bot command``…).
+    :param show: how a name is written in messages (default: quoted, ``'echo'``; bot commands: ``/echo``).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, show: Callable[[str], str] = repr) -> None:
         self.kind = kind
+        self.show = show
         self.values: dict[str, T] = {}
         self.owners: dict[str, str] = {}
 
@@ -92,7 +106,7 @@ class NameTable(Generic[T]):
         """
         if name in self.values:
             raise PluginConflictError(
-                f"{self.kind} {name!r} is registered by both plugin {self.owners[name]!r} and plugin {owner!r}"
+                f"{self.kind} {self.show(name)} is registered by both plugin {self.owners[name]!r} and plugin {owner!r}"
             )
         self.values[name] = value
         self.owners[name] = owner

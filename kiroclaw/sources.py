@@ -37,7 +37,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .archives import ExtractLimits
     from .config import Settings
-    from .download import DownloadResult, HostResolver
+    from .downloader import DownloadResult, HostResolver
     from .models import AddonRecord
     from .workspaces import Scope
 
@@ -206,11 +206,11 @@ class FetchContext:
         :param sha256: the expected digest (64 hex); checked before the file is returned.
         :param dest: a file that does not exist yet; default a new file in the scratch folder.
         :param resolver: DNS resolver for the address guard (default :attr:`resolver`, else the system's).
-        :returns: the :class:`~kiroclaw.download.DownloadResult` (path, final URL, size, sha256).
+        :returns: the :class:`~kiroclaw.downloader.DownloadResult` (path, final URL, size, sha256).
         :raises SpecError, UnsafeContentError, QuotaExceededError, LimitExceededError, SourceError: see
-            :func:`kiroclaw.download.download`; ``UnsafeContentError`` also for a sha256 mismatch.
+            :func:`kiroclaw.downloader.download`; ``UnsafeContentError`` also for a sha256 mismatch.
         """
-        from .download import download
+        from .downloader import download
         from .staging import verify_sha256
 
         target = dest if dest is not None else self._scratch() / "download"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from .catalog import DEFAULT_LIMIT, Catalog, CatalogError
 
@@ -53,15 +54,15 @@ def _list(c: Catalog, m: re.Match[str], q: Mapping[str, str]) -> Any:
 
 
 def _skill(c: Catalog, m: re.Match[str], q: Mapping[str, str]) -> Any:
-    return c.skill_response(m["slug"], _owner(q))
+    return c.skill_response(unquote(m["slug"]), _owner(q))
 
 
 def _versions(c: Catalog, m: re.Match[str], q: Mapping[str, str]) -> Any:
-    return c.versions_response(m["slug"], _owner(q), _int(q, "limit", DEFAULT_LIMIT))
+    return c.versions_response(unquote(m["slug"]), _owner(q), _int(q, "limit", DEFAULT_LIMIT))
 
 
 def _version(c: Catalog, m: re.Match[str], q: Mapping[str, str]) -> Any:
-    return c.version_response(m["slug"], m["version"], _owner(q))
+    return c.version_response(unquote(m["slug"]), unquote(m["version"]), _owner(q))
 
 
 def _resolve(c: Catalog, m: re.Match[str], q: Mapping[str, str]) -> Any:
@@ -93,7 +94,9 @@ ROUTES: tuple[tuple[re.Pattern[str], Handler], ...] = (
 
 
 def answer(catalog: Catalog, path: str, query: Mapping[str, str]) -> RegistryAnswer:
-    """Answer ``GET path?query`` (``path`` without a leading ``/``, e.g. ``api/v1/skills/weather-api``).
+    """Answer ``GET path?query``: ``path`` as sent, percent-encoded and without a leading ``/``
+    (``api/v1/skills/weather-api``); segments are decoded after the route is matched, so an encoded ``/``
+    stays inside its segment.
 
     Blocking (hashing, zipping): call it in a worker thread. Errors are answers too (plain text, the
     real server's wording), never exceptions.

@@ -50,7 +50,8 @@ async def well_known(request: web.Request) -> web.Response:
 
 async def api(request: web.Request) -> web.Response:
     """Every ``GET /api/v1/...`` route, answered from the shared table (:mod:`kiroclaw.hub.routes`)."""
-    result = await asyncio.to_thread(answer, request.app[CATALOG_KEY], request.path.lstrip("/"), request.query)
+    path = request.raw_path.split("?", 1)[0].lstrip("/")  # still percent-encoded: see routes.answer
+    result = await asyncio.to_thread(answer, request.app[CATALOG_KEY], path, request.query)
     headers = {"Cache-Control": "no-store"}
     if result.filename is not None:
         headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'

@@ -48,6 +48,7 @@ from kiroclaw import (
     SourceError,
     SpecError,
     hookimpl,
+    plugin_settings,
 )
 
 ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}\Z")
@@ -114,8 +115,11 @@ class GitHubSource(Source):
     description = "GitHub repositories: org/repo[/path][@ref] or https://github.com/org/repo"
 
     def __init__(self, settings: Settings) -> None:
+        from .settings import GitHubSettings
+
         self.settings = settings
-        self.base_url = settings.github_base_url.rstrip("/")
+        self.own = plugin_settings(GitHubSettings, settings)
+        self.base_url = self.own.base_url.rstrip("/")
         self._base_hosts = {"github.com", "www.github.com"}
         base = urlsplit(self.base_url)
         if base.scheme in {"http", "https"} and base.netloc:
@@ -204,13 +208,13 @@ class GitHubSource(Source):
         if base.scheme not in {"https", "http", "file"}:
             raise SourceError("GITHUB_BASE_URL must be an https://, http:// or file:// URL")
         org, repo = locator.split("/", 1)
-        token = self.settings.github_token.get_secret_value() if self.settings.github_token else None
+        token = self.own.token.get_secret_value() if self.own.token else None
         return GitSetup(
             base_url=self.base_url,
             org=org,
             repo=repo,
             token=token or None,
-            timeout_seconds=self.settings.git_timeout_seconds,
+            timeout_seconds=self.own.timeout_seconds,
         )
 
     async def fetch(self, ref: Ref, staging_dir: Path, context: FetchContext) -> Fetched:

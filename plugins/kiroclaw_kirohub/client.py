@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from kiroclaw import LimitExceededError, LocalRegistry, NotFoundError, PolicyBlockedError, SourceError
+from kiroclaw import LimitExceededError, LocalRegistry, NotFoundError, PolicyBlockedError, SourceError, plugin_settings
 
 from .schemas import WellKnown
 
@@ -141,10 +141,13 @@ class RegistryClient:
     """
 
     def __init__(self, settings: Settings, *, cache_entries: int = 256) -> None:
-        self.settings = settings
-        self.timeout_seconds = settings.kirohub_timeout_seconds
-        self.retries = settings.kirohub_retries
-        self.cache_ttl_seconds = settings.kirohub_cache_ttl_seconds
+        from .settings import KirohubSettings
+
+        self.core = settings
+        self.settings = plugin_settings(KirohubSettings, settings)
+        self.timeout_seconds = self.settings.timeout_seconds
+        self.retries = self.settings.retries
+        self.cache_ttl_seconds = self.settings.cache_ttl_seconds
         self._cache: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
         self._cache_entries = cache_entries
         self._discovered: str | None = None
@@ -156,12 +159,12 @@ class RegistryClient:
     @property
     def registry_url(self) -> str:
         """The registry base URL in use (discovered from ``KIROHUB_SITE`` once discovery ran)."""
-        return self._discovered or self.settings.kirohub_registry_url
+        return self._discovered or self.settings.registry_url
 
     @property
     def display(self) -> str:
         """How messages name the registry: ``host[:port]`` (no credentials, no paths), or ``(local catalog)``."""
-        url = self.registry_url if not self.settings.kirohub_site or self._discovered else self.settings.kirohub_site
+        url = self.registry_url if not self.settings.site or self._discovered else self.settings.site
         parts = urlsplit(url)
         if parts.scheme == "file":
             return "(local catalog)"
@@ -207,8 +210,8 @@ class RegistryClient:
 
         :raises SourceError: the registry URL is not ``http(s)://`` or ``file:``, or site discovery failed.
         """
-        discovering = bool(self.settings.kirohub_site) and not self._discovered
-        base = self.settings.kirohub_site or "" if discovering else self.registry_url
+        discovering = bool(self.settings.site) and not self._discovered
+        base = self.settings.site or "" if discovering else self.registry_url
         scheme = urlsplit(base).scheme.lower()
         if scheme == "file":
             yield _FileConnection(self._local_catalog(base))
@@ -218,11 +221,11 @@ class RegistryClient:
         import aiohttp
 
         headers = {"Accept": "application/json", "User-Agent": "kiroclaw-kirohub/1"}
-        if self.settings.kirohub_token is not None:
-            headers["Authorization"] = f"Bearer {self.settings.kirohub_token.get_secret_value()}"
+        if self.settings.token is not None:
+            headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
         async with aiohttp.ClientSession(headers=headers) as session:
-            if self.settings.kirohub_site and not self._discovered:
-                self._discovered = await self._discover(session, self.settings.kirohub_site)
+            if self.settings.site and not self._discovered:
+                self._discovered = await self._discover(session, self.settings.site)
             yield _HttpConnection(self, session, self.registry_url)
 
     def _local_catalog(self, url: str) -> LocalRegistry:
@@ -279,7 +282,7 @@ class _HttpConnection:
         url = self.base + path
         timeout_s = client.timeout_seconds
         if sink is not None:
-            total = max(timeout_s, client.settings.download_total_timeout_seconds)
+            total = max(timeout_s, client.core.download_total_timeout_seconds)
             timeout = aiohttp.ClientTimeout(total=total, sock_connect=timeout_s, sock_read=timeout_s)
         else:
             timeout = aiohttp.ClientTimeout(total=timeout_s)

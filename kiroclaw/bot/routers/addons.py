@@ -37,12 +37,20 @@ from ...errors import (
     PermissionDeniedError,
     QuotaExceededError,
     SpecError,
-    ValidationError,
 )
 from ...install import InstallRequest, InstallResult
 from ...models import AddonRecord
 from ...sources import AddonInfo
 from ...workspaces import Scope
+from ..addon_text import (
+    HELP,
+    ORIGIN_KEYS,
+    failure_text,
+    installed_text,
+    list_text,
+    update_line,
+    version_text,
+)
 from ..app import ActionStore, BotOptions
 from ..format import ago, esc, shorten
 from ..middlewares import APOLOGY, REFUNDED_ERRORS, InstallGuard
@@ -62,22 +70,6 @@ _INSTALL_CAPTION = re.compile(r"^/addon(?:@\w+)?\s+install\b(.*)$", re.IGNORECAS
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}\Z")
 _FLAGS_GLOBAL = {"-g", "--global"}
 _FLAGS_FORCE = {"-f", "--force"}
-
-HELP = (
-    "<b>/addon</b>: manage your agent's add-ons (skills and recipes)\n"
-    "<code>/addon search weather</code>: find add-ons in the registry\n"
-    "<code>/addon install weather-api</code>: from the registry (<code>weather-api@1.2.0</code> pins a version)\n"
-    "<code>/addon install org/repo</code>: a GitHub repository (<code>org/repo@v1.2</code>, "
-    "<code>org/repo/path</code>)\n"
-    "<code>/addon install https://example.com/skill.zip</code>: an archive URL\n"
-    "<code>/addon list</code>: your add-ons and the global ones you inherit\n"
-    "<code>/addon info weather-api</code>: details\n"
-    "<code>/addon update</code> or <code>/addon update weather-api</code>: update to the latest version\n"
-    "<code>/addon disable weather-api</code> / <code>/addon enable weather-api</code>\n"
-    "<code>/addon remove weather-api</code>: uninstall (asks first)\n"
-    "Or send a .zip/.skill file with the caption <code>/addon install</code>.\n"
-    "Admins: add <code>-g</code> to act on the global add-ons every user gets."
-)
 
 
 def _keyboard(*rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
@@ -102,85 +94,6 @@ def resolve_scope(user_id: int, is_global: bool, settings: Settings) -> Scope:
             raise PermissionDeniedError("only admins can manage global add-ons (-g)")
         return Scope.global_()
     return Scope.user(user_id)
-
-
-def _version(version: str | None) -> str:
-    """`` v1.2.0`` for versions, `` @07d4960`` for commit ids (git sources), ``""`` for none."""
-    if not version:
-        return ""
-    if _COMMIT.match(version):
-        return f" @{esc(version)}"
-    return f" v{esc(version.removeprefix('v'))}"
-
-
-def _record_line(record: AddonRecord) -> str:
-    icon = "✅" if record.enabled else "⏸"
-    parts = [f"{icon} <b>{esc(record.name)}</b>{_version(record.version)}", esc(record.source)]
-    if not record.enabled:
-        parts.append("disabled")
-    parts.append(f"installed {ago(record.installed_at)}")
-    line = " · ".join(parts)
-    if record.kind == "plugin" and record.skills:
-        line += f"\n   skills: {esc(', '.join(record.skills))}"
-    return line
-
-
-def _skill_folder(root: Path, record: AddonRecord, skill: str) -> Path:
-    base = root / record.path
-    return base / "skills" / skill if record.kind == "plugin" else base
-
-
-def try_asking_hint(root: Path, record: AddonRecord) -> str | None:
-    """The "💡 Try asking …" line after an install: the skill's ``metadata.example`` if it has one, else a
-    question naming the skill. ``None`` for add-ons without skills."""
-    if not record.skills:
-        return None
-    skill = record.skills[0]
-    from ...skills import SKILL_FILE, read_manifest_text, split_frontmatter
-
-    example = None
-    try:
-        data, _ = split_frontmatter(
-            read_manifest_text(_skill_folder(root, record, skill) / SKILL_FILE, what=SKILL_FILE)
-        )
-        metadata = data.get("metadata")
-        if isinstance(metadata, dict):
-            for key in ("example", "try", "example-prompt"):
-                if isinstance(metadata.get(key), str) and metadata[key].strip():
-                    example = metadata[key].strip()
-                    break
-    except KiroclawError:
-        pass
-    if example is None:
-        example = f"What can you do with the {skill} skill?"
-    return f'💡 Try asking: "{esc(shorten(example, 200))}"'
-
-
-def installed_text(record: AddonRecord, root: Path, *, scope: Scope, warnings: list[str], skipped: list[str]) -> str:
-    """The final text of a successful install."""
-    where = " for everyone (global)" if scope.kind == "global" else ""
-    lines = [f"✅ Installed <b>{esc(record.name)}</b>{_version(record.version)} from {esc(record.source)}{where}"]
-    if record.skills:
-        lines.append(f"🧠 Skills added: {esc(', '.join(record.skills))}")
-    if record.recipes:
-        lines.append(f"📜 Recipes added: {esc(', '.join(record.recipes))} (run with /recipe)")
-    for warning in list(dict.fromkeys([*warnings, *record.warnings]))[:3]:
-        lines.append(f"⚠️ {esc(shorten(warning, 200))}")
-    if skipped:
-        lines.append(f"⏭ Skipped {len(skipped)}: {esc(shorten('; '.join(skipped), 300))}")
-    hint = try_asking_hint(root, record)
-    if hint:
-        lines.append("")
-        lines.append(hint)
-    return "\n".join(lines)
-
-
-def _failure_text(exc: KiroclawError) -> str:
-    text = f"❌ {esc(exc.user_message)}"
-    if isinstance(exc, ValidationError) and exc.problems:
-        extra = [p for p in exc.problems if p != exc.user_message][:4]
-        text += "".join(f"\n• {esc(shorten(p, 200))}" for p in extra)
-    return text
 
 
 class InstallRunner:
@@ -311,7 +224,7 @@ class InstallRunner:
             log.info("install refused for user %s: %s", user_id, exc.user_message)
             if isinstance(exc, REFUNDED_ERRORS):
                 self.guard.refund(user_id)
-            await progress.done(_failure_text(exc))
+            await progress.done(failure_text(exc))
             return
         except Exception:
             log.exception("install failed unexpectedly for user %s", user_id)
@@ -389,7 +302,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 message.bot, message.chat.id, api_thread_id, user_id, arg, scope, force=force
             )
         elif sub in ("list", "ls"):
-            await answer_long(message, await asyncio.to_thread(_list_text, host, user_id))
+            await answer_long(message, await asyncio.to_thread(list_text, host, user_id))
         elif sub == "info":
             if not arg:
                 raise SpecError("say which add-on, e.g. /addon info weather-api")
@@ -405,7 +318,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             where = " from the global add-ons" if scope.kind == "global" else ""
             await answer_long(
                 message,
-                f"🗑 Remove <b>{esc(record.name)}</b>{_version(record.version)}{where}?{loses}",
+                f"🗑 Remove <b>{esc(record.name)}</b>{version_text(record.version)}{where}?{loses}",
                 reply_markup=_keyboard([("🗑 Remove", PREFIX + yes), ("Keep it", PREFIX + no)]),
             )
         elif sub == "update":
@@ -505,7 +418,7 @@ async def _search(message: Message, host: Any, actions: ActionStore, user_id: in
     lines = [f"🔎 Found {len(hits)} add-on{'s' if len(hits) != 1 else ''} for “{esc(shorten(query, 60))}”:", ""]
     rows: list[list[tuple[str, str]]] = []
     for index, hit in enumerate(hits, 1):
-        meta = [f"<b>{esc(hit.name)}</b>{_version(hit.version)}"]
+        meta = [f"<b>{esc(hit.name)}</b>{version_text(hit.version)}"]
         if hit.owner:
             meta.append(f"by {esc(hit.owner)}")
         if hit.downloads is not None:
@@ -523,32 +436,12 @@ async def _search(message: Message, host: Any, actions: ActionStore, user_id: in
     await answer_long(message, "\n".join(lines), reply_markup=_keyboard(*rows))
 
 
-def _list_text(host: Any, user_id: int) -> str:
-    mine = host.addons.list(Scope.user(user_id))
-    inherited = host.addons.list(Scope.global_())
-    lines: list[str] = []
-    if mine:
-        lines.append(f"📦 Your add-ons ({len(mine)}):")
-        lines.extend(_record_line(r) for r in sorted(mine, key=lambda r: r.name))
-    else:
-        lines.append("📦 You have no add-ons yet. Find some with <code>/addon search weather</code>.")
-    if inherited:
-        lines.append("")
-        lines.append(f"🌐 Global add-ons you inherit ({len(inherited)}):")
-        lines.extend(_record_line(r) for r in sorted(inherited, key=lambda r: r.name))
-    return "\n".join(lines)
-
-
-_ORIGIN_KEYS = ("registry", "slug", "owner", "url", "repo", "ref", "commit", "sha256")
-
-
 async def _info(message: Message, host: Any, actions: ActionStore, user_id: int, name: str, scope: Scope) -> None:
     found = await host.addons.info(name, scope)
     if isinstance(found, AddonRecord):
         r = found
-        lines = [
-            f"📦 <b>{esc(r.name)}</b>{_version(r.version)} (installed{' globally' if scope.kind == 'global' else ''})",
-        ]
+        where = " globally" if scope.kind == "global" else ""
+        lines = [f"📦 <b>{esc(r.name)}</b>{version_text(r.version)} (installed{where})"]
         if r.description:
             lines.append(esc(shorten(r.description, 300)))
         lines.append(f"Source: {esc(r.source)} · spec <code>{esc(shorten(r.spec, 120))}</code>")
@@ -560,7 +453,7 @@ async def _info(message: Message, host: Any, actions: ActionStore, user_id: int,
             lines.append(f"Skills: {esc(', '.join(r.skills))}")
         if r.recipes:
             lines.append(f"Recipes: {esc(', '.join(r.recipes))}")
-        origin = [f"{k} {esc(shorten(str(r.origin[k]), 80))}" for k in _ORIGIN_KEYS if r.origin.get(k)]
+        origin = [f"{k} {esc(shorten(str(r.origin[k]), 80))}" for k in ORIGIN_KEYS if r.origin.get(k)]
         if origin:
             lines.append("Origin: " + " · ".join(origin))
         if r.size_bytes:
@@ -568,7 +461,7 @@ async def _info(message: Message, host: Any, actions: ActionStore, user_id: int,
         await answer_long(message, "\n".join(lines))
         return
     info: AddonInfo = found
-    lines = [f"📦 <b>{esc(info.name)}</b>{_version(info.latest_version)} ({esc(info.source)}, not installed)"]
+    lines = [f"📦 <b>{esc(info.name)}</b>{version_text(info.latest_version)} ({esc(info.source)}, not installed)"]
     if info.owner:
         lines.append(f"By {esc(info.owner)}")
     if info.description:
@@ -584,37 +477,6 @@ async def _info(message: Message, host: Any, actions: ActionStore, user_id: int,
     await answer_long(
         message, "\n".join(lines), reply_markup=_keyboard([(f"📦 Install {shorten(info.name, 40)}", PREFIX + token)])
     )
-
-
-_UPDATE_ICONS = {
-    "updated": "⬆️",
-    "current": "✅",
-    "pinned": "📌",
-    "unsupported": "➖",
-    "failed": "❌",
-    "confirm": "⚠️",
-}
-
-
-def _update_line(result: Any) -> str:
-    """One line (two or more for ``confirm``: its reasons) of the update results."""
-    icon = _UPDATE_ICONS.get(result.status, "•")
-    line = f"{icon} <b>{esc(result.name)}</b>"
-    if result.status == "updated":
-        line += f": {esc(result.old or '?')} → {esc(result.new or '?')}"
-    elif result.status == "current":
-        line += f": up to date{(' (' + esc(result.old) + ')') if result.old else ''}"
-    elif result.status == "pinned":
-        line += f": pinned{(' at ' + esc(result.old)) if result.old else ''}"
-    elif result.status == "confirm":
-        target = f" to {esc(result.new)}" if result.new else ""
-        line += f": not updated, the update{target} needs your confirmation"
-        # ``reasons`` (one per line) where the core gives them, else the message itself
-        reasons = [r for r in getattr(result, "reasons", ()) if r.strip()] or [result.message or ""]
-        line += "".join(f"\n   • {esc(shorten(r, 200))}" for r in reasons[:5] if r.strip())
-    if result.message and result.status in ("failed", "unsupported"):
-        line += f": {esc(shorten(result.message, 200))}"
-    return line
 
 
 async def _update(
@@ -669,12 +531,12 @@ async def _update(
             )
             return
         except KiroclawError as exc:
-            await progress.done(_failure_text(exc))
+            await progress.done(failure_text(exc))
             return
         if not results:
             await progress.done("Nothing to update: no add-ons installed.")
             return
-        lines = ["🔄 Update results:", *(_update_line(r) for r in results)]
+        lines = ["🔄 Update results:", *(update_line(r) for r in results)]
         rows: list[list[tuple[str, str]]] = []
         for result in results:
             if result.status == "confirm":
