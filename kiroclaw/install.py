@@ -55,7 +55,6 @@ from .policy import PolicyDecision
 from .registry import disk_error, load_registry, save_registry, write_marker
 from .sources import FetchContext, Fetched, ProgressCallback, Ref, Source
 from .staging import StagedFile, StagedTree, remove_tree, walk_staged_tree
-from .workspaces import STAGING_FOLDER
 
 if TYPE_CHECKING:
     from .events import AddonEvent
@@ -185,8 +184,6 @@ class InstallPipeline:
             await asyncio.to_thread(remove_tree, staging)
             with contextlib.suppress(OSError):
                 paths.staging_dir.rmdir()  # only when empty: another install may be staging
-                if paths.staging_dir.parent.name == STAGING_FOLDER:
-                    paths.staging_dir.parent.rmdir()
 
     # --- 1. stage ---------------------------------------------------------------------------
 

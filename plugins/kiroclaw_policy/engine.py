@@ -389,8 +389,17 @@ def scan_file(rel: str, data: bytes, size: int | None = None) -> list[Finding]:
         _yara_findings(scan, normalise(text), normalise(text, evasions=False))
         _base64_findings(scan, text)
     except ScanTimeout:
-        scan.found.append(Finding("scan-incomplete", rel, None, f"scanning took over {FILE_SCAN_SECONDS} s",
-                                  "block", "text built to make scanners give up", strong=True))
+        scan.found.append(
+            Finding(
+                "scan-incomplete",
+                rel,
+                None,
+                f"scanning took over {FILE_SCAN_SECONDS} s",
+                "block",
+                "text built to make scanners give up",
+                strong=True,
+            )
+        )
     return _capped(scan.found)
 
 
