@@ -49,7 +49,7 @@ if TYPE_CHECKING:
         extract_tar_stream,
         sniff_format,
     )
-    from .downloader import DownloadResult, HostResolver, check_url, download
+    from .downloader import DownloadResult, HostResolver, check_url, download, system_resolver, vet_host
     from .events import AddonEvent
     from .faults import checkpoint
     from .fingerprint import tree_fingerprint
@@ -75,6 +75,8 @@ _LAZY = {
     "addon_fingerprint": "layout",
     "check_content_type": "archives",
     "check_url": "downloader",
+    "system_resolver": "downloader",
+    "vet_host": "downloader",
     "checkpoint": "faults",
     "download": "downloader",
     "extract_archive": "archives",
@@ -169,7 +171,9 @@ __all__ = [
     "remove_tree",
     "sha256_file",
     "sniff_format",
+    "system_resolver",
     "tree_fingerprint",
     "verify_sha256",
+    "vet_host",
     "warn",
 ]
