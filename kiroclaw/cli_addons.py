@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, replace
@@ -109,8 +110,19 @@ def record_json(record: Any) -> dict[str, Any]:
     }
 
 
+#: Shown with a refusal or question of the install policy: what changes it.
+POLICY_HINT = "the install policy's verdicts are set per rule by the POLICY_RULES setting (rule=block|warn|note|off)"
+
+
+def _from_policy(exc: KiroclawError) -> bool:
+    """A block or confirmation of the install policy (its findings end in ``[rule]``), not of a registry."""
+    return exc.code in {"blocked", "confirm"} and re.search(r"\[[a-z0-9.:_-]+\]", exc.user_message) is not None
+
+
 def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
     data: dict[str, Any] = {"spec": spec, "ok": False, "error": exc.code, "message": exc.user_message}
+    if _from_policy(exc):
+        data["hint"] = POLICY_HINT
     if isinstance(exc, ValidationError) and exc.problems:
         data["problems"] = exc.problems
     if isinstance(exc, ConfirmationRequired):
@@ -179,9 +191,7 @@ def install(
         for spec in specs:
             if show_progress:
                 click.echo(f"installing {spec} into {scope.label}", err=True)
-            request = host.addons.request(
-                scope, version=version, force=force, assume_yes=assume_yes, progress=progress
-            )
+            request = host.addons.request(scope, version=version, force=force, assume_yes=assume_yes, progress=progress)
             try:
                 try:
                     result = await host.addons.install(spec, request)
@@ -194,6 +204,8 @@ def install(
                 outcomes.append(_error_json(spec, exc))
                 if not as_json:
                     click.echo(f"error: {spec}: {exc.user_message}", err=True)
+                    if _from_policy(exc):
+                        click.echo(f"  {POLICY_HINT}", err=True)
                 continue
             record = result.record
             outcomes.append(

@@ -174,12 +174,15 @@ class InstallPipeline:
             checked = await asyncio.to_thread(self._check, fetched, fetch_dir)
             record, dest, replaced = self._record(paths, doc, source, ref, fetched, checked, request, same, previous)
             warnings = list(fetched.warnings) + list(checked.layout.warnings)
-            warnings.extend(await asyncio.to_thread(self._police, record, checked, request, fetched))
+            confirmed, held = await asyncio.to_thread(self._police, record, checked, request, fetched)
+            warnings.extend(confirmed)
+            if held:
+                checked, record = await asyncio.to_thread(_hold_back, checked, record, held)
             record = record.model_copy(update={"warnings": warnings})
             report("installing", record.path)
             await asyncio.to_thread(self._recheck, checked)
             await asyncio.to_thread(self._place, paths, staging, checked.layout.root, dest, record, doc, replaced)
-            return InstallResult(record, replaced, warnings, list(checked.layout.skipped))
+            return InstallResult(record, replaced, warnings, list(record.skipped))
         finally:
             await asyncio.to_thread(remove_tree, staging)
             with contextlib.suppress(OSError):
@@ -343,10 +346,17 @@ class InstallPipeline:
 
     # --- 4. police --------------------------------------------------------------------------
 
-    def _police(self, record: AddonRecord, checked: Checked, request: InstallRequest, fetched: Fetched) -> list[str]:
+    def _police(
+        self, record: AddonRecord, checked: Checked, request: InstallRequest, fetched: Fetched
+    ) -> tuple[list[str], dict[str, list[str]]]:
         """Run the install policy once and settle the confirmation.
 
-        :returns: ``confirmed: …`` lines for the warnings the user confirmed.
+        In a package of several skills whose warnings all sit inside some of its skills, those skills are
+        held back (not installed, listed under ``skipped`` with their findings) and the rest installs
+        without asking; installing again with confirmation brings them in.
+
+        :returns: lines for the result's warnings (``confirmed: …`` for confirmed warnings, ``note: …`` for
+            notes), and the held-back skills: ``{folder relative to the add-on: [findings]}``.
         :raises PolicyBlockedError: a ``block`` decision.
         :raises ConfirmationChangedError: the user confirmed another fetch than this one.
         :raises ConfirmationRequired: ``warn`` decisions and no confirmation yet.
@@ -368,6 +378,7 @@ class InstallPipeline:
             decisions.extend(item for item in items if isinstance(item, PolicyDecision))
         blocks = [d.describe() for d in decisions if d.action == "block"]
         warns = [d.describe() for d in decisions if d.action == "warn"]
+        notes = [f"note: {d.describe()}" for d in decisions if d.action == "note"]
         for decision in decisions:
             if decision.action != "allow":
                 outcome: Literal["refused", "ok"] = "refused" if decision.action == "block" else "ok"
@@ -385,12 +396,15 @@ class InstallPipeline:
             if warns and confirmed.fingerprint is None:
                 confirmed = False  # the user confirmed a registry flag, not these policy warnings: ask
         if warns and confirmed is False:
+            held = _skills_to_hold(checked, [d for d in decisions if d.action == "warn"])
+            if held:
+                return notes, held
             raise ConfirmationRequired(
                 f"{record.name} needs confirmation: " + "; ".join(warns) + " (use --yes to install anyway)",
                 reasons=warns,
                 inspected=seen,
             )
-        return [f"confirmed: {w}" for w in warns]
+        return [f"confirmed: {w}" for w in warns] + notes, {}
 
     # --- 5. place ---------------------------------------------------------------------------
 
@@ -463,6 +477,46 @@ class InstallPipeline:
             if isinstance(exc, OSError):
                 raise disk_error(exc, f"install {record.name}") from exc
             raise
+
+
+def _skills_to_hold(checked: Checked, warns: list[PolicyDecision]) -> dict[str, list[str]]:
+    """The skills to hold back for ``warns``: ``{skill folder (relative): [findings]}``, or ``{}`` when a
+    warning is outside every skill, the add-on is a single skill, or no skill would be left."""
+    layout = checked.layout
+    if layout.kind != "plugin" or len(layout.skills) < 2:
+        return {}
+    folders = sorted((s.path.relative_to(layout.root).as_posix() for s in layout.skills), key=len, reverse=True)
+    held: dict[str, list[str]] = {}
+    for decision in warns:
+        owner = next((f for f in folders if decision.file and decision.file.startswith(f + "/")), None)
+        if owner is None:
+            return {}
+        held.setdefault(owner, []).append(decision.describe())
+    return held if len(held) < len(layout.skills) else {}
+
+
+def _hold_back(checked: Checked, record: AddonRecord, held: dict[str, list[str]]) -> tuple[Checked, AddonRecord]:
+    """Remove the held-back skills from the staged tree; the record and the checked files without them."""
+    root = checked.layout.root
+    names = {s.path.relative_to(root).as_posix(): s.name for s in checked.layout.skills}
+    for folder in held:
+        remove_tree(root / folder)
+    files = tuple(f for f in checked.files if not any(f.path.startswith(h + "/") for h in held))
+    tree = replace(checked.tree, files=tuple(f for f in checked.tree.files if not any(
+        f.full.is_relative_to(root / h) for h in held)))  # fmt: skip
+    fingerprint = fingerprint_entries((f.path, f.sha256) for f in files if covered(f.path))
+    skipped = [
+        f"{folder}: held back by the install policy (install again with confirmation to add it): " + "; ".join(found)
+        for folder, found in sorted(held.items())
+    ]
+    record = record.model_copy(
+        update={
+            "skills": [n for n in record.skills if n not in {names[h] for h in held}],
+            "skipped": [*record.skipped, *skipped],
+            "fingerprint": fingerprint,
+        }
+    )
+    return Checked(tree, checked.layout, files, fingerprint), record
 
 
 def _make_parents(folder: Path, root: Path) -> list[Path]:

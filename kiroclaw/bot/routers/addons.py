@@ -96,6 +96,15 @@ def resolve_scope(user_id: int, is_global: bool, settings: Settings) -> Scope:
     return Scope.user(user_id)
 
 
+#: Said with a refusal or question of the install policy in chat: who can change it.
+POLICY_ADMIN = "The install policy is set by this bot's admin, who can change what it blocks or asks about."
+
+
+def _from_policy(exc: KiroclawError) -> bool:
+    """A block or confirmation of the install policy (its findings end in ``[rule]``), not of a registry."""
+    return exc.code in {"blocked", "confirm"} and re.search(r"\[[a-z0-9.:_-]+\]", exc.user_message) is not None
+
+
 class InstallRunner:
     """Runs one install from chat with progress, confirmation buttons and one-line errors."""
 
@@ -199,7 +208,7 @@ class InstallRunner:
             result = await call()
         except ConfirmationRequired as exc:
             reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
-            text = f"⚠️ {esc(exc.user_message)}{reasons}"
+            text = f"⚠️ {esc(exc.user_message)}{reasons}" + (f"\n<i>{POLICY_ADMIN}</i>" if _from_policy(exc) else "")
             if retry is None:
                 await progress.done(text + "\n\nNot installed.")
                 return
@@ -224,7 +233,7 @@ class InstallRunner:
             log.info("install refused for user %s: %s", user_id, exc.user_message)
             if isinstance(exc, REFUNDED_ERRORS):
                 self.guard.refund(user_id)
-            await progress.done(failure_text(exc))
+            await progress.done(failure_text(exc) + (f"\n<i>{POLICY_ADMIN}</i>" if _from_policy(exc) else ""))
             return
         except Exception:
             log.exception("install failed unexpectedly for user %s", user_id)
