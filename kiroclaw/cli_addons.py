@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, replace
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError
+from .policy import is_policy_refusal
 from .workspaces import Scope
 
 T = TypeVar("T")
@@ -115,8 +115,7 @@ POLICY_HINT = "the install policy's verdicts are set per rule by the POLICY_RULE
 
 
 def _from_policy(exc: KiroclawError) -> bool:
-    """A block or confirmation of the install policy (its findings end in ``[rule]``), not of a registry."""
-    return exc.code in {"blocked", "confirm"} and re.search(r"\[[a-z0-9.:_-]+\]", exc.user_message) is not None
+    return is_policy_refusal(exc.code, exc.user_message)
 
 
 def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:

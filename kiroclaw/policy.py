@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,3 +52,12 @@ def warn(reason: str, *, rule: str | None = None, file: str | None = None, line:
 def block(reason: str, *, rule: str | None = None, file: str | None = None, line: int | None = None) -> PolicyDecision:
     """A finding that refuses the install."""
     return PolicyDecision("block", reason, rule, file, line)
+
+
+_RULE_TAG = re.compile(r"\[[a-z0-9.:_-]+\]")
+
+
+def is_policy_refusal(code: str, message: str) -> bool:
+    """True for a block or confirmation of the install policy (its findings end in ``[rule]``), as opposed
+    to one of a registry's flags: then the CLI names ``POLICY_RULES`` and the chat the bot's admin."""
+    return code in {"blocked", "confirm"} and _RULE_TAG.search(message) is not None

@@ -40,6 +40,7 @@ from ...errors import (
 )
 from ...install import InstallRequest, InstallResult
 from ...models import AddonRecord
+from ...policy import is_policy_refusal
 from ...sources import AddonInfo
 from ...workspaces import Scope
 from ..addon_text import (
@@ -101,8 +102,7 @@ POLICY_ADMIN = "The install policy is set by this bot's admin, who can change wh
 
 
 def _from_policy(exc: KiroclawError) -> bool:
-    """A block or confirmation of the install policy (its findings end in ``[rule]``), not of a registry."""
-    return exc.code in {"blocked", "confirm"} and re.search(r"\[[a-z0-9.:_-]+\]", exc.user_message) is not None
+    return is_policy_refusal(exc.code, exc.user_message)
 
 
 class InstallRunner:
