@@ -161,6 +161,32 @@ def times(values: list[float]) -> str:
     return f"{1000 * statistics.median(ordered):.1f} / {1000 * p90:.1f} / {1000 * ordered[-1]:.0f} ms"
 
 
+def github_install_timing(repo: str, base: str, rounds: int) -> None:
+    """Median wall time of ``kiroclaw addon install ORG/REPO`` less the CLI's start-up (``kiroclaw addon
+    list`` on an empty workspace), against ``git clone --depth 1`` of the same repository, interleaved."""
+    kiroclaw = str(Path(sys.executable).parent / "kiroclaw")
+    clone, install, startup = [], [], []
+    for index in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="kiroclaw-gh-bench-") as tmp:
+            env = {**os.environ, "WORKSPACE_BASE_PATH": f"{tmp}/ws", "GITHUB_BASE_URL": base}
+            for label, argv, into in (
+                ("clone", ["git", "clone", "-q", "--depth", "1", f"{base}/{repo}.git", f"{tmp}/clone"], clone),
+                ("startup", [kiroclaw, "addon", "list", "--user", "1"], startup),
+                ("install", [kiroclaw, "addon", "install", repo, "--user", "1", "--yes"], install),
+            ):
+                start = time.perf_counter()
+                done = subprocess.run(argv, env=env, cwd=tmp, capture_output=True, text=True, check=False)
+                into.append(time.perf_counter() - start)
+                if done.returncode != 0 and index == 0:
+                    print(f"{label} failed: {done.stderr.strip()[:300]}")
+    net = [i - s for i, s in zip(install, startup, strict=True)]
+    clone_s, net_s = statistics.median(clone), statistics.median(net)
+    print(f"GitHub install of {repo} ({rounds} rounds, median [min–max]):")
+    print(f"  git clone --depth 1: {clone_s:.2f} s [{min(clone):.2f}–{max(clone):.2f}]")
+    print(f"  kiroclaw addon install less start-up: {net_s:.2f} s [{min(net):.2f}–{max(net):.2f}]"
+          f" (start-up {statistics.median(startup):.2f} s) → ratio {net_s / clone_s:.2f}")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("repos", nargs="*", type=Path, help="folders holding real skill repositories")
@@ -174,6 +200,10 @@ def main() -> int:
     )
     parser.add_argument("--show", action="store_true", help="list every miss and every flagged real skill")
     parser.add_argument("--json", type=Path, help="write the per-item results here")
+    parser.add_argument("--github", metavar="ORG/REPO", help="also time a GitHub install of ORG/REPO against "
+                        "`git clone --depth 1` of it (needs --github-base)")  # fmt: skip
+    parser.add_argument("--github-base", help="GITHUB_BASE_URL serving ORG/REPO.git (e.g. a file:// folder of mirrors)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the GitHub install timing")
     args = parser.parse_args()
 
     engines: dict[str, Callable[[Path], tuple[Verdict, list[str]]]] = {"default": default_engine}
@@ -242,6 +272,8 @@ def main() -> int:
             for key, (verdict, rules, _s) in table.items():
                 if key.startswith("real:") and RANK[verdict] >= 2:
                     print(f"  {name} flags {key[5:]}: {verdict} {' '.join(rules)[:160]}")
+    if args.github and args.github_base:
+        github_install_timing(args.github, args.github_base, args.rounds)
     if args.json:
         args.json.write_text(json.dumps({n: {k: list(v) for k, v in t.items()} for n, t in rows.items()}, indent=1))
     return 0
