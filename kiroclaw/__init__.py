@@ -42,7 +42,6 @@ from .workspaces import Scope
 
 if TYPE_CHECKING:
     from .archives import (
-        ExtractLimits,
         ExtractResult,
         check_content_type,
         extract_archive,
@@ -57,13 +56,13 @@ if TYPE_CHECKING:
     from .hub.routes import LocalRegistry, RegistryAnswer
     from .install import InstallRequest, InstallResult
     from .layout import addon_fingerprint
-    from .staging import StagedFile, new_subdir, remove_tree, sha256_file, verify_sha256
+    from .staging import ExtractLimits, StagedFile, new_subdir, remove_tree, sha256_file, verify_sha256
 
 #: Public names imported on first use (``kiroclaw.X``), so ``import kiroclaw`` stays light.
 _LAZY = {
     "AddonEvent": "events",
     "DownloadResult": "downloader",
-    "ExtractLimits": "archives",
+    "ExtractLimits": "staging",
     "ExtractResult": "archives",
     "Host": "host",
     "HostResolver": "downloader",

@@ -119,13 +119,19 @@ def _from_policy(exc: KiroclawError) -> bool:
 
 
 def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
-    data: dict[str, Any] = {"spec": spec, "ok": False, "error": exc.code, "message": exc.user_message}
+    data: dict[str, Any] = {
+        "spec": spec,
+        "ok": False,
+        "error": exc.code,
+        "message": exc.user_message,
+    }
     if _from_policy(exc):
         data["hint"] = POLICY_HINT
     if isinstance(exc, ValidationError) and exc.problems:
         data["problems"] = exc.problems
     if isinstance(exc, ConfirmationRequired):
         data["reasons"] = exc.reasons
+        data["inspected"] = asdict(exc.inspected)
     return data
 
 
@@ -207,10 +213,13 @@ def install(
                         click.echo(f"  {POLICY_HINT}", err=True)
                 continue
             record = result.record
+            verb = "reinstalled" if result.replaced else "installed"
             outcomes.append(
                 {
                     "spec": spec,
                     "ok": True,
+                    "error": None,
+                    "message": f"{verb} {_describe(record)} for {scope.label}",
                     "addon": record_json(record),
                     "replaced": result.replaced.name if result.replaced else None,
                     "warnings": result.warnings,
@@ -218,7 +227,6 @@ def install(
                 }
             )
             if not as_json:
-                verb = "reinstalled" if result.replaced else "installed"
                 click.echo(f"{verb} {_describe(record)} for {scope.label}")
                 for line in result.skipped:
                     click.echo(f"  left out: {line}")
@@ -415,8 +423,10 @@ def search(query: str, source: str | None, limit: int, as_json: bool) -> None:
 
 
 def _effective(user: str, what: str, as_json: bool) -> None:
+    from .host import Host
+
     scope = Scope.user(user)
-    host = _host()
+    host = Host.for_reading()  # a read: no built-in plugin code
     assert scope.user_id is not None
     effective = host.effective_set(scope.user_id)
     entries = effective.skills if what == "skills" else effective.recipes

@@ -35,10 +35,10 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .archives import ExtractLimits
     from .config import Settings
     from .downloader import DownloadResult, HostResolver
     from .models import AddonRecord
+    from .staging import ExtractLimits
     from .workspaces import Scope
 
 #: ``name:rest`` with a source name of lowercase letters, digits, ``-`` and ``_`` (``github:org/repo``).
@@ -126,7 +126,7 @@ class FetchContext:
     def limits(self) -> ExtractLimits:
         """The extraction caps: ``MAX_ADDON_FILES``, ``MAX_PATH_DEPTH``, ``MAX_PATH_LENGTH`` and
         :attr:`max_bytes`."""
-        from .archives import ExtractLimits
+        from .staging import ExtractLimits
 
         return ExtractLimits.from_settings(self.settings, max_bytes=self.max_bytes)
 

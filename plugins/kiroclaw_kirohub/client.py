@@ -36,7 +36,6 @@ from pydantic import ValidationError as PydanticValidationError
 
 from kiroclaw import (
     LimitExceededError,
-    LocalRegistry,
     NotFoundError,
     PolicyBlockedError,
     SourceError,
@@ -49,7 +48,7 @@ from kiroclaw import (
 from .schemas import WellKnown
 
 if TYPE_CHECKING:
-    from kiroclaw import HostResolver, Settings
+    from kiroclaw import HostResolver, LocalRegistry, Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -248,6 +247,8 @@ class RegistryClient:
             folder = Path(unquote(parts.path))
             if not folder.is_dir():
                 raise SourceError("the local KiroHub catalog folder does not exist (check KIROHUB_REGISTRY_URL)")
+            from kiroclaw import LocalRegistry  # the catalog code loads only for file: registries
+
             self._catalog, self._catalog_url = LocalRegistry(folder), url
         return self._catalog
 
