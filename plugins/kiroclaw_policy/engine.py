@@ -121,7 +121,12 @@ def _printable(text: str, limit: int = 100) -> str:
 
 
 def _line_starts(data: bytes) -> list[int]:
-    return [0, *(m.end() for m in re.finditer(b"\n", data))]
+    starts = [0]
+    index = data.find(b"\n")
+    while index >= 0:
+        starts.append(index + 1)
+        index = data.find(b"\n", index + 1)
+    return starts
 
 
 _DATA_SUFFIXES = frozenset(
@@ -208,12 +213,15 @@ def _matched_lines(text: str) -> set[tuple[str, int]]:
     }
 
 
-def _yara_findings(scan: _FileScan, normalised: str, plain: str) -> None:
+def _yara_findings(scan: _FileScan, normalised: str, source: str | None) -> None:
+    """Report the signatures' matches in ``normalised``; ``source`` (the text before normalisation, or
+    ``None`` when it was not normalised) tells which matches needed an evasion undone."""
     data = normalised.encode("utf-8", errors="replace")
-    starts = _line_starts(data)
     results = _scan(data)
     if not results.matching_rules:
         return
+    starts = _line_starts(data)
+    plain = normalise(source, evasions=False) if source is not None else normalised
     plain_matches = _matched_lines(plain) if plain != normalised else None
     norm_lines = normalised.split("\n")
     exec_lines: set[int] = set()
@@ -289,7 +297,7 @@ def _base64_findings(scan: _FileScan, text: str) -> None:
             if decoded is None:
                 continue
             inner = _FileScan(scan.rel, decoded, evasive=True)
-            _yara_findings(inner, normalise(decoded), normalise(decoded, evasions=False))
+            _yara_findings(inner, normalise(decoded), decoded)
             exec_found = [
                 f
                 for f in inner.found
@@ -352,7 +360,7 @@ def scan_file(rel: str, data: bytes, size: int | None = None) -> list[Finding]:
         scan = _FileScan(rel, raw, evasive=True)
         scan.binary = True
         try:
-            _yara_findings(scan, raw, raw)
+            _yara_findings(scan, raw, None)
         except ScanTimeout:
             scan.add("scan-incomplete", None, f"scanning took over {FILE_SCAN_SECONDS} s")
         return _capped(scan.found)
@@ -370,7 +378,7 @@ def scan_file(rel: str, data: bytes, size: int | None = None) -> list[Finding]:
         )
     if size > len(data):
         scan.add("scan-incomplete", None, f"{size} bytes: only the first {MAX_SCAN_BYTES // 2**20} MiB were checked")
-    longest = max((len(line) for line in scan.lines), default=0)
+    longest = max(map(len, scan.lines), default=0)
     if longest > LONG_LINE:
         scan.found.append(
             Finding(
@@ -386,7 +394,7 @@ def scan_file(rel: str, data: bytes, size: int | None = None) -> list[Finding]:
         for line, detail, verdict in hidden_unicode(text, rel):
             scan.found.append(Finding("hidden-unicode", rel, line, detail, verdict, "invisible in review"))
     try:
-        _yara_findings(scan, normalise(text), normalise(text, evasions=False))
+        _yara_findings(scan, normalise(text), text)
         _base64_findings(scan, text)
     except ScanTimeout:
         scan.found.append(

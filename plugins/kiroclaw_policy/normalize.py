@@ -66,18 +66,22 @@ CONFUSABLES = str.maketrans(
 
 _WORD = r"[A-Za-z0-9_./:-]"
 #: Quoted pieces glued to a word (``c"ur"l``, ``'c'url``): the quotes are dropped.
-_GLUED_AFTER = re.compile(rf"(?<={_WORD})(['\"])({_WORD}*)\1")
-_GLUED_BEFORE = re.compile(rf"(['\"])({_WORD}*)\1(?={_WORD})")
+_GLUED_AFTER = re.compile(rf"(?<={_WORD})(['\"])({_WORD}{{0,40}})\1")
+_GLUED_BEFORE = re.compile(rf"(['\"])({_WORD}{{0,40}})\1(?={_WORD})")
 #: ``\c\u\r\l``, ``\curl`` (alias bypass) and ``c^u^r^l`` (cmd.exe's escape) inside words.
 _ESCAPE = re.compile(r"\\(?=[A-Za-z0-9_-])")
 _CARET = re.compile(r"(?<=[A-Za-z])\^(?=[A-Za-z])")
 _IFS = re.compile(r"\$\{IFS\}|\$IFS\b|\$\{IFS%\?\?\}")
 _WHICH = re.compile(
-    r"\$\(\s*(?:which|command\s+-v|type\s+-p)\s+([A-Za-z0-9_.-]+)\s*\)|`\s*which\s+([A-Za-z0-9_.-]+)\s*`"
+    r"\$\([ \t]*(?:which|command[ \t]+-v|type[ \t]+-p)[ \t]+([A-Za-z0-9_.-]+)[ \t]*\)"
+    r"|`[ \t]*which[ \t]+([A-Za-z0-9_.-]+)[ \t]*`"
 )
+#: Lines that may continue on the next one, and text that uses a variable at all (fast checks first).
+_CONTINUED = re.compile(r"(?:\\|\||&&)[ \t]*$", re.M)
+_USES_VARIABLE = re.compile(r"\$\{?[A-Za-z_]|%[A-Za-z_]\w*%")
 _ASSIGN = re.compile(
-    r"(?:^|[;&|(\s])(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)*|set\s+)?"
-    r"([A-Za-z_][A-Za-z0-9_]{0,40})=(?:\"([^\"\n$`]{1,300})\"|'([^'\n]{1,300})'|([^\s\"'`;&|$()]{1,300}))"
+    r"(?<![\w$.-])([A-Za-z_][A-Za-z0-9_]{0,40})=(?!=)"
+    r"(?:\"([^\"\n$`]{1,300})\"|'([^'\n]{1,300})'|([^\s\"'`;&|$()]{1,300}))"
 )
 _PS_ASSIGN = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]{0,40})\s*=\s*(?:\"([^\"\n$`]{1,300})\"|'([^'\n]{1,300})')")
 #: Variables whose value everybody knows.
@@ -132,6 +136,10 @@ def _substitute(line: str, variables: dict[str, str]) -> str:
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|%([A-Za-z_][A-Za-z0-9_]*)%", repl, line)
 
 
+def _second(match: re.Match[str]) -> str:
+    return match.group(2)
+
+
 def _shell_words(line: str) -> str:
     if "${" in line or "$IFS" in line:
         line = _IFS.sub(" ", line)
@@ -139,8 +147,8 @@ def _shell_words(line: str) -> str:
     if "''" in line or '""' in line:
         line = re.sub(rf"(?<={_WORD})(?:''|\"\")|(?:''|\"\")(?={_WORD})", "", line)
     if "'" in line or '"' in line:
-        line = _GLUED_AFTER.sub(r"\2", line)
-        line = _GLUED_BEFORE.sub(r"\2", line)
+        line = _GLUED_AFTER.sub(_second, line)
+        line = _GLUED_BEFORE.sub(_second, line)
     if "\\" in line:
         line = _ESCAPE.sub("", line)
     if "^" in line:
@@ -155,19 +163,10 @@ def _continues(line: str) -> bool:
     return end.endswith(("\\", "|", "&&", "||")) and not end.endswith("\\\\")
 
 
-def normalise(text: str, *, evasions: bool = True) -> str:
-    """The text the signatures run on: same number of lines as ``text`` (split on ``\\n``).
-
-    :param text: a file's decoded text.
-    :param evasions: also undo the evasions (Unicode folding, quotes and escapes inside words); without,
-        only continued lines are joined and variables resolved — comparing both tells whether a match
-        needed an evasion undone.
-    :returns: normalised text; byte offsets map to the original line numbers.
-    """
-    if evasions:
-        text = _fold(text)
+def _join_continued(text: str) -> str:
+    if not _CONTINUED.search(text):
+        return text
     lines = text.split("\n")
-    variables = _variables(text)
     out: list[str] = []
     index = 0
     while index < len(lines):
@@ -180,8 +179,27 @@ def normalise(text: str, *, evasions: bool = True) -> str:
                 line = stripped[:-1] + lines[index + joined]
             else:
                 line = stripped + " " + lines[index + joined].lstrip()
-        line = _substitute(line, variables)
-        out.append(_shell_words(line) if evasions else line)
+        out.append(line)
         out.extend([""] * joined)
         index += joined + 1
     return "\n".join(out)
+
+
+def normalise(text: str, *, evasions: bool = True) -> str:
+    """The text the signatures run on: same number of lines as ``text`` (split on ``\\n``).
+
+    Each step is one pass of C-speed regular expressions over the whole text, skipped when a quick check
+    shows it has nothing to do (most files need none of them).
+
+    :param text: a file's decoded text.
+    :param evasions: also undo the evasions (Unicode folding, quotes and escapes inside words); without,
+        only continued lines are joined and variables resolved — comparing both tells whether a match
+        needed an evasion undone.
+    :returns: normalised text; byte offsets map to the original line numbers.
+    """
+    if evasions:
+        text = _fold(text)
+    text = _join_continued(text)
+    if _USES_VARIABLE.search(text):
+        text = _substitute(text, _variables(text))
+    return _shell_words(text) if evasions else text

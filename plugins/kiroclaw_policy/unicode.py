@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator
 
@@ -30,6 +31,10 @@ _ZERO_WIDTH = frozenset(
 _JOINERS = frozenset({0x200C, 0x200D})
 _TAG_START, _TAG_END, _CANCEL_TAG = 0xE0000, 0xE007F, 0xE007F
 _BLACK_FLAG = 0x1F3F4
+_ANY_INVISIBLE = re.compile(
+    "[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u034f"
+    "\u115f\u1160\u3164\uffa0\U000e0000-\U000e007f]"
+)
 _FLAG_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
@@ -76,7 +81,7 @@ def hidden_unicode(text: str, rel: str) -> Iterator[tuple[int, str, Verdict]]:
     where = context.location(rel)
     script = context.is_script(rel)
     for number, line in enumerate(text.split("\n"), start=1):
-        if line.isascii():
+        if line.isascii() or not _ANY_INVISIBLE.search(line):
             continue
         index = 0
         while index < len(line):
