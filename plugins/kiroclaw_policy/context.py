@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -184,6 +185,7 @@ def _edits_at_most_one(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
+@lru_cache(maxsize=4096)
 def lookalike_of(host: str) -> str | None:
     """The well-known domain ``host`` imitates (one edit away, digit homoglyphs, ``rn``→``m``, IDN), or None."""
     if host.startswith("xn--") or ".xn--" in host:
