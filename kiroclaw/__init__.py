@@ -39,7 +39,7 @@ from .errors import (
 from .hookspecs import hookimpl, hookspec
 from .layers import Layer, LayerContext
 from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
-from .policy import PolicyDecision, allow, block, warn
+from .policy import PolicyDecision, allow, block, note, warn
 from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
 from .workspaces import Scope
 
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
         extract_tar_stream,
         sniff_format,
     )
-    from .downloader import DownloadResult, HostResolver, check_url, download
+    from .downloader import DownloadResult, HostResolver, check_url, download, system_resolver, vet_host
     from .events import AddonEvent
     from .faults import checkpoint
     from .fingerprint import tree_fingerprint
@@ -77,6 +77,8 @@ _LAZY = {
     "addon_fingerprint": "layout",
     "check_content_type": "archives",
     "check_url": "downloader",
+    "system_resolver": "downloader",
+    "vet_host": "downloader",
     "checkpoint": "faults",
     "download": "downloader",
     "extract_archive": "archives",
@@ -170,6 +172,7 @@ __all__ = [
     "hookspec",
     "load_settings",
     "new_subdir",
+    "note",
     "plugin_settings",
     "provision_kiro_home",
     "remove_tree",
@@ -177,7 +180,9 @@ __all__ = [
     "sha256_file",
     "sniff_format",
     "sync_skill_folder",
+    "system_resolver",
     "tree_fingerprint",
     "verify_sha256",
+    "vet_host",
     "warn",
 ]

@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     audit_log_backups: int = Field(5, ge=0)
     policy_rules: CommaList = Field(
         default_factory=list,
-        description="install-policy overrides rule=block|warn|off, e.g. native-binary=block (docs/security.md)",
+        description="install-policy overrides rule=block|warn|note|off, e.g. native-binary=block (docs/security.md)",
     )
 
     @field_validator(

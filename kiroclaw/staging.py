@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +43,30 @@ def remove_tree(path: Path) -> None:
         return
     if path.exists():
         shutil.rmtree(path, ignore_errors=True)
+
+
+#: Files up to this size keep their bytes on the walk's :class:`StagedFile` (for the policy scan) …
+KEEP_CONTENT_BYTES = 8 * 1024 * 1024
+#: … while the kept bytes of one add-on stay under this total.
+KEEP_TOTAL_BYTES = 64 * 1024 * 1024
+
+
+def _read_once(path: Path, keep: bool) -> tuple[str, bytes | None]:
+    """(sha256, the bytes when ``keep`` and the file is small enough) from one read, opened without
+    following a link."""
+    digest = hashlib.sha256()
+    kept: list[bytes] | None = [] if keep else None
+    size = 0
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+            if kept is not None:
+                kept.append(chunk)
+                if size > KEEP_CONTENT_BYTES:
+                    kept = None
+    return digest.hexdigest(), (b"".join(kept) if kept is not None else None)
 
 
 def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
@@ -126,6 +150,9 @@ class StagedFile:
     full: Path
     size_bytes: int
     sha256: str
+    #: the bytes the walk read (files up to :data:`KEEP_CONTENT_BYTES`, while the add-on's kept total stays
+    #: under :data:`KEEP_TOTAL_BYTES`), so the install policy scans them without reading the file again.
+    content: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -142,7 +169,7 @@ class StagedTree:
             return self.files
         prefix = folder.relative_to(self.root).as_posix() + "/"
         return tuple(
-            StagedFile(f.path[len(prefix) :], f.full, f.size_bytes, f.sha256)
+            StagedFile(f.path[len(prefix) :], f.full, f.size_bytes, f.sha256, f.content)
             for f in self.files
             if f.path.startswith(prefix)
         )
@@ -159,6 +186,7 @@ def walk_staged_tree(root: Path, *, max_bytes: int, max_files: int, max_depth: i
     """
     files: list[StagedFile] = []
     total = 0
+    kept_total = 0
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath)
         rel_base = base.relative_to(root)
@@ -182,6 +210,9 @@ def walk_staged_tree(root: Path, *, max_bytes: int, max_files: int, max_depth: i
                 raise LimitExceededError(f"the add-on has more than {max_files} files")
             if total > max_bytes:
                 raise QuotaExceededError(f"the add-on is larger than {max_bytes // (1024 * 1024)} MB")
-            files.append(StagedFile(rel, full, st.st_size, sha256_file(full)))
+            keep = st.st_size <= KEEP_CONTENT_BYTES and kept_total + st.st_size <= KEEP_TOTAL_BYTES
+            digest, content = _read_once(full, keep)
+            kept_total += len(content) if content is not None else 0
+            files.append(StagedFile(rel, full, st.st_size, digest, content))
     files.sort(key=lambda f: f.path)
     return StagedTree(root, tuple(files), total)

@@ -480,6 +480,9 @@ def _collect(thread_dir: Path) -> list[Path]:
         if item.is_symlink() or not item.is_file():
             continue
         sent.mkdir(exist_ok=True)
+        if sent.is_symlink():  # the agent made sent/ a link: moving files through it would write elsewhere
+            log.warning("%s is a link; files are not collected", sent)
+            return moved
         target = sent / item.name
         counter = 1
         while target.exists():

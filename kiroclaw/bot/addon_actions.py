@@ -34,6 +34,7 @@ from ..errors import (
 )
 from ..install import InstallRequest, InstallResult
 from ..models import AddonRecord
+from ..policy import is_policy_refusal
 from ..shared.bot import ButtonStore
 from ..sources import AddonInfo
 from ..workspaces import Scope
@@ -56,6 +57,14 @@ if TYPE_CHECKING:
     from ..host import Host
 
 log = logging.getLogger(__name__)
+
+#: Said with a refusal or question of the install policy in chat: who can change it.
+POLICY_ADMIN = "The install policy is set by this bot's admin, who can change what it blocks or asks about."
+
+
+def _admin_line(exc: KiroclawError) -> str:
+    """The ``POLICY_ADMIN`` line for a block or question of the install policy, else nothing."""
+    return f"\n<i>{POLICY_ADMIN}</i>" if is_policy_refusal(exc.code, exc.user_message) else ""
 
 
 #: callback_data prefix of the ``/addon`` buttons.
@@ -209,7 +218,7 @@ class InstallRunner:
             return
         except ConfirmationRequired as exc:
             reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
-            text = f"⚠️ {esc(exc.user_message)}{reasons}"
+            text = f"⚠️ {esc(exc.user_message)}{reasons}{_admin_line(exc)}"
             if retry is None:
                 await progress.done(text + "\n\nNot installed.")
                 return
@@ -234,7 +243,7 @@ class InstallRunner:
             log.info("install refused for user %s: %s", user_id, exc.user_message)
             if isinstance(exc, REFUNDED_ERRORS):
                 self.guard.refund(user_id)
-            await progress.done(failure_text(exc))
+            await progress.done(failure_text(exc) + _admin_line(exc))
             return
         except Exception:
             log.exception("install failed unexpectedly for user %s", user_id)
@@ -378,7 +387,7 @@ async def update(
             )
             return
         except KiroclawError as exc:
-            await progress.done(failure_text(exc))
+            await progress.done(failure_text(exc) + _admin_line(exc))
             return
         if not results:
             await progress.done("Nothing to update: no add-ons installed.")
