@@ -3,7 +3,8 @@
 Subcommands live in their own modules and are imported only when invoked, so ``kiroclaw addon list`` never
 imports aiogram or the ACP SDK (they cost seconds and ~170 MB). Plugins add commands through the
 ``register_commands`` hook. Expected errors (:class:`~kiroclaw.errors.KiroclawError`) print one line to
-stderr and exit 1; anything else keeps its traceback.
+stderr and exit 1; invalid settings (:class:`~kiroclaw.errors.ConfigError`) print one line per setting and
+exit 2; anything else keeps its traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import click
 
-from .errors import KiroclawError, PluginConflictError
+from .errors import ConfigError, KiroclawError, PluginConflictError
 
 #: subcommand → "module:attribute" of its click command, imported on first use.
 LAZY_COMMANDS: dict[str, str] = {
@@ -107,6 +108,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
     except KiroclawError as exc:
         click.echo(f"error: {exc.user_message}", err=True)
         sys.exit(1)

@@ -142,5 +142,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()]
-        raise ConfigError("invalid settings: " + "; ".join(lines)) from exc
+        from .settings_text import secret_fields, setting_problems
+
+        lines = setting_problems(exc.errors(), secret_fields(Settings))
+        raise ConfigError("invalid settings: " + "; ".join(lines), problems=lines) from exc

@@ -66,9 +66,17 @@ class PluginConfigError(PluginError):
 
 
 class ConfigError(KiroclawError):
-    """The settings (environment / ``.env``) are invalid or incomplete."""
+    """The settings (environment / ``.env``) are invalid or incomplete.
+
+    :param problems: one line per invalid setting, named by its environment variable; defaults to
+        ``[user_message]``. ``kiroclaw`` prints each on its own line.
+    """
 
     code = "config"
+
+    def __init__(self, user_message: str, *, detail: str | None = None, problems: list[str] | None = None) -> None:
+        super().__init__(user_message, detail=detail)
+        self.problems = list(problems or [user_message])
 
 
 # --- add-ons -----------------------------------------------------------------------------------
