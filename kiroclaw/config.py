@@ -50,9 +50,9 @@ class Settings(BaseSettings):
     )
 
     # --- GitHub source ---
-    github_base_url: str = "https://github.com"
-    github_token: SecretStr | None = None
-    git_timeout_seconds: float = Field(120.0, gt=0)
+    github_base_url: str = Field("https://github.com", description="where `org/repo` specs are cloned from")
+    github_token: SecretStr | None = Field(None, description="token for private repositories and higher limits")
+    git_timeout_seconds: float = Field(120.0, gt=0, description="longest one git clone or fetch may take")
 
     # --- URL source ---
     url_allow_private_hosts: CommaList = Field(
@@ -61,45 +61,51 @@ class Settings(BaseSettings):
     url_allow_http_hosts: CommaList = Field(
         default_factory=list, description="hosts allowed over plain http:// (https:// is always allowed)"
     )
-    download_connect_timeout_seconds: float = Field(10.0, gt=0)
-    download_read_timeout_seconds: float = Field(30.0, gt=0)
-    download_total_timeout_seconds: float = Field(300.0, gt=0)
+    download_connect_timeout_seconds: float = Field(10.0, gt=0, description="wait for an archive's server to accept")
+    download_read_timeout_seconds: float = Field(30.0, gt=0, description="longest silence while downloading")
+    download_total_timeout_seconds: float = Field(300.0, gt=0, description="longest one archive download may take")
 
     # --- KiroHub registry source ---
-    kirohub_registry_url: str = "https://clawhub.ai"
-    kirohub_site: str | None = None
-    kirohub_token: SecretStr | None = None
-    kirohub_timeout_seconds: float = Field(20.0, gt=0)
-    kirohub_retries: int = Field(3, ge=0)
-    kirohub_cache_ttl_seconds: float = Field(300.0, ge=0)
+    kirohub_registry_url: str = Field("https://clawhub.ai", description="the KiroHub/ClawHub registry's API base")
+    kirohub_site: str | None = Field(
+        None, description="a site whose /.well-known/clawhub.json names the registry (wins over the URL above)"
+    )
+    kirohub_token: SecretStr | None = Field(None, description="registry token, sent as a Bearer header")
+    kirohub_timeout_seconds: float = Field(20.0, gt=0, description="longest one registry request may take")
+    kirohub_retries: int = Field(3, ge=0, description="retries of a failed or rate-limited registry request")
+    kirohub_cache_ttl_seconds: float = Field(300.0, ge=0, description="how long search and info answers are cached")
 
     # --- agent runtime ---
-    kiro_cli_path: str = "kiro-cli"
+    kiro_cli_path: str = Field("kiro-cli", description="the kiro-cli program (a name on PATH or a path)")
     kiro_config_path: Path | None = Field(None, description="admin template for each user's .kiro home")
-    kiro_agent_name: str = "kiroclaw"
-    kiro_api_key: SecretStr | None = None
-    max_processes: int = Field(10, ge=1)
-    max_processes_per_user: int = Field(1, ge=1)
-    idle_timeout_seconds: float = Field(600.0, gt=0)
-    agent_start_timeout_seconds: float = Field(60.0, gt=0)
-    permission_policy: Literal["allow", "deny"] = "allow"
+    kiro_agent_name: str = Field("kiroclaw", description="name of the agent file written into each user's home")
+    kiro_api_key: SecretStr | None = Field(None, description="passed to every agent as KIRO_API_KEY")
+    max_processes: int = Field(10, ge=1, description="agent processes running at once, all users together")
+    max_processes_per_user: int = Field(1, ge=1, description="agent processes one user may run at once")
+    idle_timeout_seconds: float = Field(600.0, gt=0, description="an agent idle this long is stopped")
+    agent_start_timeout_seconds: float = Field(60.0, gt=0, description="longest an agent may take to start")
+    permission_policy: Literal["allow", "deny"] = Field(
+        "allow", description="answer to the agent's tool-permission requests: allow approves every tool call"
+    )
     session_db_path: Path | None = Field(None, description="SQLite session store; default WORKSPACE/sessions.db")
 
     # --- Telegram bot ---
-    bot_token: SecretStr | None = None
-    allowed_telegram_ids: IdList = Field(default_factory=list, description="empty = nobody")
-    admin_telegram_ids: IdList = Field(default_factory=list)
-    telegram_api_base: str | None = None
+    bot_token: SecretStr | None = Field(None, description="the bot's token from @BotFather (/newbot)")
+    allowed_telegram_ids: IdList = Field(
+        default_factory=list, description="Telegram user ids who may use the bot; empty = nobody"
+    )
+    admin_telegram_ids: IdList = Field(default_factory=list, description="user ids who may change global add-ons")
+    telegram_api_base: str | None = Field(None, description="a local Bot API server instead of Telegram's")
     install_rate_limit: str = Field("10/hour", description="installs per user, as N/second|minute|hour|day")
-    webhook_url: str | None = None
-    webhook_host: str = "127.0.0.1"
-    webhook_port: int = 8080
-    webhook_secret: SecretStr | None = None
+    webhook_url: str | None = Field(None, description="run --webhook: the public https:// URL Telegram posts to")
+    webhook_host: str = Field("127.0.0.1", description="run --webhook: the address this process listens on")
+    webhook_port: int = Field(8080, description="run --webhook: the port this process listens on")
+    webhook_secret: SecretStr | None = Field(None, description="run --webhook: secret Telegram sends with updates")
 
     # --- reliability and audit ---
     audit_log_path: Path | None = Field(None, description="JSON-lines audit log; default WORKSPACE/audit.log")
-    audit_log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
-    audit_log_backups: int = Field(5, ge=0)
+    audit_log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="audit log size that starts a new file")
+    audit_log_backups: int = Field(5, ge=0, description="rotated audit logs kept")
     policy_rules: CommaList = Field(
         default_factory=list,
         description="install-policy overrides rule=block|warn|off, e.g. native-binary=block (docs/security.md)",
