@@ -95,7 +95,7 @@ def recipes_text(es: EffectiveSet) -> str:
             line += f"\n   <i>{esc(_provenance(entry.layer, entry.addon))}</i>"
         lines.append(line)
     lines.append("")
-    lines.append('Run one: <code>/recipe name key=value key2="two words"</code>')
+    lines.append('Run one: <code>/recipe name key=value key2="two words"</code> or <code>/recipe name value</code>')
     return "\n".join(lines)
 
 
@@ -127,7 +127,7 @@ def render_for_chat(es: EffectiveSet, name: str, arg_text: str) -> tuple[RecipeE
 
     entry = find_recipe(es, name)
     manifest = load_recipe(entry.path, _recipes_root(entry))
-    return entry, render_recipe(manifest, parse_recipe_args(arg_text))
+    return entry, render_recipe(manifest, parse_recipe_args(arg_text), raw=arg_text.strip())
 
 
 def build_router() -> tuple[Router, list[BotCommand]]:
