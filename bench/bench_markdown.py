@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kiroclaw.bot.format import agent_text_to_html  # noqa: E402
+from kiroclaw.bot.format import agent_text_to_html
 
 SECTION = """## Step {i}
 
