@@ -97,13 +97,16 @@ async def test_skills_shows_provenance_and_shadowing(start_bot, hub) -> None:
     await h.say(ALICE, "/addon install weather-api")
     await h.say(ALICE, "/skills")
     text = h.last(ALICE)
+    # grouped: the user's own first, then global ones under their heading, shadowed ones last
     assert "🧠 Your agent's skills (2):" in text
-    assert "• weather-api: The weather-api skill, version 1.1.0.\n   your add-on weather-api" in text
-    assert "• plain-notes: The plain-notes skill, version 2.0.0.\n   global plain-notes" in text
+    assert (
+        "• weather-api: The weather-api skill, version 1.1.0.\n\n"
+        "🌐 Global (every user has these)\n• plain-notes: The plain-notes skill, version 2.0.0."
+    ) in text
     assert "🙈 Shadowed (1)" in text
     assert "• weather-api (global weather-api) → hidden by weather-api (your add-on)" in text
     await h.say(BOB, "/skills")
-    assert "Shadowed" not in h.last(BOB) and "global weather-api" in h.last(BOB)
+    assert "Shadowed" not in h.last(BOB) and "🌐 Global (every user has these)\n• plain-notes" in h.last(BOB)
     h.assert_clean(ALICE.id, BOB.id)
 
 
