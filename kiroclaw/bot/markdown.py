@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 #: link schemes Telegram accepts in ``<a href>``; others are left as text.
 LINK_SCHEMES = ("http://", "https://", "tg://", "mailto:")
+#: longest link target kept as a link, in characters; a longer one stays text (Telegram links plain URLs
+#: itself), so one tag always fits in a message part.
+LINK_MAX_CHARS = 2048
 #: widest table rendered as columns, in characters; wider tables keep one ``a | b`` line per row.
 TABLE_MAX_WIDTH = 120
 
@@ -74,7 +77,8 @@ def _block(node: SyntaxTreeNode, *, quote: bool, depth: int) -> str:
         return f"<b>{_inline_of(node, bold=True)}</b>"
     if kind in ("fence", "code_block"):
         code = _esc(node.content.rstrip("\n"))
-        language = (node.info or "").split()[0] if kind == "fence" and node.info else ""
+        words = (node.info or "").split() if kind == "fence" else []
+        language = words[0] if words else ""
         if language and language.replace("-", "").replace("+", "").replace("_", "").replace("#", "").isalnum():
             return f'<pre><code class="language-{_esc(language)}">{code}</code></pre>'
         return f"<pre>{code}</pre>"
@@ -160,7 +164,7 @@ def _inline(nodes: list[SyntaxTreeNode], *, bold: bool = False, link: bool = Fal
             inner = _inline(node.children, bold=bold, link=True) or _esc(href)
             if kind == "image" and not node.children:
                 inner = "image"
-            if link or not href.lower().startswith(LINK_SCHEMES):
+            if link or not href.lower().startswith(LINK_SCHEMES) or len(href) > LINK_MAX_CHARS:
                 out.append(inner)
             else:
                 out.append(f'<a href="{html.escape(href, quote=True)}">{inner}</a>')
