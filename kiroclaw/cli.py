@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "ask": "kiroclaw.agent.cli:ask",
     "doctor": "kiroclaw.agent.cli:doctor",
     "run": "kiroclaw.bot.cli:run",
+    "playground": "kiroclaw.playground:playground",
     "fsck": "kiroclaw.fsck:fsck",
     "audit": "kiroclaw.audit:audit",
 }
@@ -41,6 +42,7 @@ LAZY_HELP: dict[str, str] = {
     "ask": "Send a prompt to a user's agent and stream the reply.",
     "doctor": "Check kiro-cli, the agent template and the workspace root.",
     "run": "Run the Telegram bot.",
+    "playground": "Try the bot in a browser: the real bot against a local Bot API, with a web chat.",
     "fsck": "Check (and repair) every user's registry against the files on disk.",
     "audit": "Read the audit log of add-on operations.",
 }

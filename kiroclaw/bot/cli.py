@@ -15,8 +15,9 @@ import re
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 import click
@@ -108,16 +109,29 @@ def _workspace_problem(path: Path) -> str | None:
     return None
 
 
-async def serve(settings: Settings, *, webhook: bool = False, stop: asyncio.Event | None = None) -> None:
-    """Run the bot until a signal (or ``stop``) arrives; closes agents, sources and the HTTP session."""
-    from ..agent.runtime import AgentRuntime
+async def serve(
+    settings: Settings,
+    *,
+    webhook: bool = False,
+    stop: asyncio.Event | None = None,
+    make_runtime: Callable[[Any], Any] | None = None,
+) -> None:
+    """Run the bot until a signal (or ``stop``) arrives; closes agents, sources and the HTTP session.
+
+    :param make_runtime: builds the agent runtime from the host (default: the real ``AgentRuntime``; the
+        playground passes its stand-in when kiro-cli is absent).
+    """
     from ..host import Host
     from .app import build_dispatcher, create_bot
 
     assert settings.bot_token is not None
     host = Host(settings)
     await host.start()
-    runtime = AgentRuntime(host)
+    if make_runtime is None:
+        from ..agent.runtime import AgentRuntime
+
+        make_runtime = AgentRuntime
+    runtime = make_runtime(host)
     dp = build_dispatcher(host, runtime)
     bot = create_bot(settings.bot_token.get_secret_value(), api_base=settings.telegram_api_base)
     try:

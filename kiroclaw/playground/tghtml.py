@@ -7,6 +7,7 @@ entities". Lengths are counted in UTF-16 code units, as Telegram does.
 
 from __future__ import annotations
 
+import html
 from html.parser import HTMLParser
 
 ALLOWED_TAGS = {
@@ -71,4 +72,41 @@ def render_html(text: str) -> str:
         raise HTMLError("unterminated tag")
     if parser.stack:
         raise HTMLError(f'Unclosed tag "{parser.stack[-1]}"')
+    return "".join(parser.out)
+
+
+class _WebHTML(HTMLParser):
+    """Re-emits Telegram HTML for a browser page: allowed tags only, attributes only where Telegram has
+    them (``a href`` with http/https/tg/mailto, ``code class="language-…"``, ``blockquote expandable``)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS:
+            return
+        values = dict(attrs)
+        extra = ""
+        href = values.get("href") or ""
+        if tag == "a" and href.lower().startswith(("http://", "https://", "tg://", "mailto:")):
+            extra = f' href="{html.escape(href, quote=True)}" target="_blank" rel="noopener noreferrer"'
+        klass = values.get("class") or ""
+        if tag == "code" and klass.startswith("language-") and klass[9:].replace("-", "").isalnum():
+            extra = f' class="{klass}"'
+        self.out.append(f"<{tag}{extra}>")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ALLOWED_TAGS:
+            self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(html.escape(data, quote=False))
+
+
+def to_web_html(text: str) -> str:
+    """Telegram HTML (already accepted by :func:`render_html`) as safe HTML for the playground's page."""
+    parser = _WebHTML()
+    parser.feed(text)
+    parser.close()
     return "".join(parser.out)
