@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +29,18 @@ def _host() -> Any:
     from .host import Host
 
     return Host.for_cli()
+
+
+def _list_records(scope: Scope) -> list[Any]:
+    """The scope's registry records sorted by name, read without a host: ``addon list`` loads no plugin
+    code (the same read as :meth:`AddonManager.list`)."""
+    from .config import load_settings
+    from .registry import load_registry
+    from .workspaces import ScopePaths, scope_root
+
+    settings = load_settings()
+    paths = ScopePaths(scope_root(settings.workspace_base_path, settings.global_root, scope))
+    return sorted(load_registry(paths).addons, key=lambda r: r.name)
 
 
 def _run(factory: Callable[[], Coroutine[Any, Any, T]], host: Any) -> T:
@@ -166,10 +179,17 @@ def install(
         for spec in specs:
             if show_progress:
                 click.echo(f"installing {spec} into {scope.label}", err=True)
+            request = host.addons.request(
+                scope, version=version, force=force, assume_yes=assume_yes, progress=progress
+            )
             try:
-                result = await host.addons.install(
-                    spec, scope, version=version, force=force, assume_yes=assume_yes, progress=progress
-                )
+                try:
+                    result = await host.addons.install(spec, request)
+                except ConfirmationRequired as asked:
+                    # an interactive confirmation is bound to what the prompt showed (asked.inspected)
+                    if as_json or not sys.stdin.isatty() or not _ask(asked):
+                        raise
+                    result = await host.addons.install(spec, replace(request, confirmed=asked.inspected))
             except KiroclawError as exc:
                 outcomes.append(_error_json(spec, exc))
                 if not as_json:
@@ -305,8 +325,7 @@ def disable(name: str, user: str | None, global_: bool, as_json: bool) -> None:
 def list_(user: str | None, global_: bool, as_json: bool) -> None:
     """List the add-ons of a user or of the global scope."""
     scope = _scope(user, global_)
-    host = _host()
-    records = host.addons.list(scope)
+    records = _list_records(scope)
     if as_json:
         _dump({"addons": [record_json(r) for r in records]})
         return
@@ -329,7 +348,7 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
     host = _host()
     results = _run(lambda: host.addons.update(name, scope, force=force, assume_yes=assume_yes), host)
     if as_json:
-        _dump({"results": [r.__dict__ for r in results]})
+        _dump({"results": [_update_json(r) for r in results]})
     elif not results:
         click.echo(f"no add-ons in {scope.label}")
     else:
@@ -342,6 +361,23 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
                 click.echo(f"{'':>11}    to accept: kiroclaw addon update {result.name} {flag} --yes")
     if any(r.status in {"failed", "confirm"} for r in results):
         sys.exit(1)
+
+
+def _update_json(result: Any) -> dict[str, Any]:
+    """One ``addon update --json`` result: the :class:`UpdateResult` fields (``inspected`` as a dict)."""
+    data = dict(result.__dict__)
+    inspected = data.pop("inspected")
+    if inspected is not None:  # added for ``confirm`` results only; the other fields keep their shape
+        data["inspected"] = asdict(inspected)
+    return data
+
+
+def _ask(asked: Any) -> bool:
+    """Show a confirmation's reasons on the terminal and ask; True when the user accepts."""
+    click.echo(f"warning: {asked.user_message}", err=True)
+    for reason in asked.reasons:
+        click.echo(f"  - {reason}", err=True)
+    return click.confirm("install anyway?", default=False, err=True)
 
 
 @addon.command()

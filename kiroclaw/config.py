@@ -3,13 +3,14 @@
 Names are the environment variable names (case-insensitive), as in the seeds where they exist
 (``WORKSPACE_BASE_PATH``, ``MAX_ADDONS_PER_USER``, ``MAX_ADDON_SIZE_MB``, ``KIROHUB_REGISTRY_URL``…).
 List settings take comma-separated values (``ALLOWED_TELEGRAM_IDS=1,2,3``).
-The host reads settings once and passes the object on; nothing else reads the environment.
+The host reads settings once and passes the object on. Each plugin reads its own pydantic-settings model
+with its own prefix (:func:`plugin_settings`), once, when the host registers it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -26,9 +27,12 @@ def _split(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    """Every KiroClaw setting. Units are in the names (``_mb``, ``_seconds``, ``_bytes``)."""
+    """The core's settings (and the sources' toolbox's). Units are in the names (``_mb``, ``_seconds``,
+    ``_bytes``). A plugin's settings live in the plugin's own model (:func:`plugin_settings`); values for
+    them given here by their environment variable's name (``Settings(github_base_url=…)``) are kept as
+    extras and passed on to that model."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="allow", case_sensitive=False)
 
     # --- storage and quotas (core) ---
     workspace_base_path: Path = Field(Path("workspaces"), description="root of all per-user state")
@@ -49,12 +53,7 @@ class Settings(BaseSettings):
         default_factory=list, description="folders the bot may install local add-ons from (CLI: any)"
     )
 
-    # --- GitHub source ---
-    github_base_url: str = Field("https://github.com", description="where `org/repo` specs are cloned from")
-    github_token: SecretStr | None = Field(None, description="token for private repositories and higher limits")
-    git_timeout_seconds: float = Field(120.0, gt=0, description="longest one git clone or fetch may take")
-
-    # --- URL source ---
+    # --- the sources' toolbox: the downloader's address guard and timeouts (every source) ---
     url_allow_private_hosts: CommaList = Field(
         default_factory=list, description="hosts allowed although they resolve to private/loopback addresses"
     )
@@ -64,16 +63,6 @@ class Settings(BaseSettings):
     download_connect_timeout_seconds: float = Field(10.0, gt=0, description="wait for an archive's server to accept")
     download_read_timeout_seconds: float = Field(30.0, gt=0, description="longest silence while downloading")
     download_total_timeout_seconds: float = Field(300.0, gt=0, description="longest one archive download may take")
-
-    # --- KiroHub registry source ---
-    kirohub_registry_url: str = Field("https://clawhub.ai", description="the KiroHub/ClawHub registry's API base")
-    kirohub_site: str | None = Field(
-        None, description="a site whose /.well-known/clawhub.json names the registry (wins over the URL above)"
-    )
-    kirohub_token: SecretStr | None = Field(None, description="registry token, sent as a Bearer header")
-    kirohub_timeout_seconds: float = Field(20.0, gt=0, description="longest one registry request may take")
-    kirohub_retries: int = Field(3, ge=0, description="retries of a failed or rate-limited registry request")
-    kirohub_cache_ttl_seconds: float = Field(300.0, ge=0, description="how long search and info answers are cached")
 
     # --- agent runtime ---
     kiro_cli_path: str = Field("kiro-cli", description="the kiro-cli program (a name on PATH or a path)")
@@ -152,3 +141,37 @@ def load_settings(**overrides: Any) -> Settings:
 
         lines = setting_problems(exc.errors(), secret_fields(Settings))
         raise ConfigError("invalid settings: " + "; ".join(lines), problems=lines) from exc
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def plugin_settings(model: type[S], settings: Settings) -> S:
+    """A plugin's own settings: ``model`` (a pydantic-settings class with the plugin's ``env_prefix``) read
+    from the environment and ``.env``, with values given to the core :class:`Settings` under the same
+    environment variable names (``Settings(kirohub_registry_url=…)``, tests and embedding) taking
+    precedence.
+
+    A field's variable is ``env_prefix + name``, or its ``validation_alias`` when that is a string.
+
+    :raises kiroclaw.errors.PluginConfigError: with every invalid variable named, one per clause.
+    """
+    from pydantic import ValidationError
+
+    from .errors import PluginConfigError
+
+    prefix = str(model.model_config.get("env_prefix") or "")
+    extras = {key.lower(): value for key, value in (settings.model_extra or {}).items()}
+    overrides: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+        variable = (alias or prefix + name).lower()
+        if variable in extras:
+            overrides[alias or name] = extras[variable]
+    try:
+        return model(**overrides)
+    except ValidationError as exc:
+        from .settings_text import secret_fields, setting_problems
+
+        lines = setting_problems(exc.errors(), secret_fields(model), prefix=prefix)
+        raise PluginConfigError("invalid settings: " + "; ".join(lines), problems=lines) from exc

@@ -7,6 +7,8 @@ show in chat and on the CLI: it never holds a server path, a token or a tracebac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class KiroclawError(Exception):
     """Base class of every expected KiroClaw error.
@@ -59,12 +61,6 @@ class PluginConflictError(PluginError):
     code = "plugin_conflict"
 
 
-class PluginConfigError(PluginError):
-    """A plugin rejected its configuration in the ``startup`` hook."""
-
-    code = "plugin_config"
-
-
 class ConfigError(KiroclawError):
     """The settings (environment / ``.env``) are invalid or incomplete.
 
@@ -77,6 +73,15 @@ class ConfigError(KiroclawError):
     def __init__(self, user_message: str, *, detail: str | None = None, problems: list[str] | None = None) -> None:
         super().__init__(user_message, detail=detail)
         self.problems = list(problems or [user_message])
+
+
+class PluginConfigError(PluginError, ConfigError):
+    """A plugin rejected its configuration (its settings model, or its ``startup`` hook).
+
+    A :class:`ConfigError` too: ``kiroclaw`` prints one line per invalid setting and exits with status 2.
+    """
+
+    code = "plugin_config"
 
 
 # --- add-ons -----------------------------------------------------------------------------------
@@ -155,17 +160,56 @@ class AlreadyInstalledError(AddonError):
     code = "exists"
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """What the user was shown when asked to confirm, so a confirmation binds to exactly that.
+
+    Carried out in :attr:`ConfirmationRequired.inspected` and back in ``InstallRequest.confirmed``; the
+    install pipeline refuses with :class:`ConfirmationChangedError` when the new fetch differs.
+
+    :ivar resolved: the exact thing fetched (registry version, commit SHA, archive sha256), or ``None``.
+    :ivar fingerprint: the staged add-on's content fingerprint (sha256 hex, see
+        :mod:`kiroclaw.fingerprint`) when the policy warned, or ``None`` when the question came before
+        the download (a registry's moderation flag).
+    """
+
+    resolved: str | None = None
+    fingerprint: str | None = None
+
+
 class ConfirmationRequired(AddonError):
-    """The operation needs the user's explicit confirmation (CLI ``--yes``, a button in the bot).
+    """The operation needs the user's explicit confirmation (CLI ``--yes`` or prompt, a button in the bot).
 
     :param reasons: why: registry moderation codes, policy warnings… one line each.
+    :param inspected: what was inspected (see :class:`Confirmation`); pass it back as
+        ``InstallRequest.confirmed`` to confirm exactly this.
     """
 
     code = "confirm"
 
-    def __init__(self, user_message: str, *, reasons: list[str] | None = None) -> None:
+    def __init__(
+        self, user_message: str, *, reasons: list[str] | None = None, inspected: Confirmation | None = None
+    ) -> None:
         super().__init__(user_message)
         self.reasons = list(reasons or [])
+        self.inspected = inspected if inspected is not None else Confirmation()
+
+
+class ConfirmationChangedError(AddonError):
+    """A confirmation arrived for an add-on that is no longer what the user saw (the registry's latest
+    version, the repository's commit or the files changed in between). Nothing was installed."""
+
+    code = "confirm_changed"
+
+    def __init__(self, user_message: str = "the add-on changed since you confirmed; review it again") -> None:
+        super().__init__(user_message)
+
+
+class UpdateSkippedError(AddonError):
+    """``update`` does not apply to this add-on by design (an uploaded file: install a newer file instead).
+    Reported as a ``skipped`` update status, never as a failure."""
+
+    code = "skipped"
 
 
 class PolicyBlockedError(AddonError):

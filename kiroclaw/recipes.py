@@ -34,9 +34,12 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import RecipeError
-from .skills import RecipeManifest
+
+if TYPE_CHECKING:  # kiroclaw.skills imports this module to check templates when a recipe is loaded
+    from .skills import RecipeManifest
 
 #: Largest rendered prompt, in characters (a recipe body is ≤ 1 MiB; values come from one chat message).
 MAX_RENDERED_CHARS = 2 * 1024 * 1024

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+import re
 import sys
 import types
 import typing
@@ -43,11 +44,6 @@ SAFETY_SETTINGS = (
 #: fields that a built-in plugin reads while they still live in the core model, by name prefix → plugin.
 #: A field in a plugin's own settings model is owned by that plugin without this table.
 _PLUGIN_PREFIXES = (
-    ("github_", "github"),
-    ("git_", "github"),
-    ("url_", "url"),
-    ("download_", "url"),
-    ("kirohub_", "kirohub"),
     ("policy_", "policy"),
     ("local_source_", "local"),
 )
@@ -178,14 +174,29 @@ def settings_models() -> list[tuple[str, type[BaseSettings]]]:
     return found
 
 
+_IVAR = re.compile(r":ivar (\w+):\s*(.*?)(?=\n\s*:ivar |\n\s*\n|\Z)", re.S)
+
+
+def _ivar_descriptions(model: type[Any]) -> dict[str, str]:
+    """``:ivar name: ``VAR``: what it does`` lines of a settings model's docstring, by field name."""
+    found: dict[str, str] = {}
+    for name, text in _IVAR.findall(model.__doc__ or ""):
+        text = " ".join(text.split())
+        text = re.sub(r"^``[A-Z0-9_]+``:\s*", "", text)
+        found[name] = text.replace("``", "`")
+    return found
+
+
 def collect() -> list[SettingDoc]:
     """Every setting, grouped by owner (:data:`_OWNER_ORDER`), in each model's field order."""
     docs: list[SettingDoc] = []
     seen: set[str] = set()
     for model_owner, model in settings_models():
         prefix = str(model.model_config.get("env_prefix") or "")
+        documented = _ivar_descriptions(model)
         for field_name, field in model.model_fields.items():
-            name = (prefix + (field.alias or field_name)).upper()
+            alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+            name = (alias or prefix + (field.alias or field_name)).upper()
             if name in seen:
                 continue
             seen.add(name)
@@ -197,7 +208,7 @@ def collect() -> list[SettingDoc]:
                     default=_default_text(field),
                     kind=_kind(field.annotation),
                     unit=unit,
-                    description=field.description or "",
+                    description=field.description or documented.get(field_name, ""),
                 )
             )
     order = {owner: i for i, owner in enumerate(_OWNER_ORDER)}

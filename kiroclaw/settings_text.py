@@ -46,11 +46,15 @@ def _reason(name: str, err: Mapping[str, Any], shown: str) -> str:
     return f"{shown}: {message}"
 
 
-def setting_problems(errors: Iterable[Mapping[str, Any]], secret_fields: Iterable[str] = ()) -> list[str]:
+def setting_problems(
+    errors: Iterable[Mapping[str, Any]], secret_fields: Iterable[str] = (), *, prefix: str = ""
+) -> list[str]:
     """One line per invalid setting, named by its environment variable.
 
     :param errors: ``pydantic.ValidationError.errors()`` of a settings model.
     :param secret_fields: field names whose value is never shown (tokens, keys).
+    :param prefix: the model's ``env_prefix`` (a plugin's settings); a location with capitals is an alias,
+        already the variable's name.
     :returns: lines such as ``MAX_PROCESSES: '0' is too small: the least is 1``, in the errors' order.
     """
     secrets = set(secret_fields)
@@ -58,11 +62,12 @@ def setting_problems(errors: Iterable[Mapping[str, Any]], secret_fields: Iterabl
     for err in errors:
         loc = tuple(err.get("loc") or ("settings",))
         name = str(loc[0])
+        variable = name if name.lower() != name else prefix + name
         value = err.get("input")
         shown = "the value" if name in secrets or isinstance(value, (dict, list)) else repr(value)
         if name in secrets and len(loc) == 1 and str(err.get("type")) == "missing":
             shown = "it"
-        line = f"{name.upper()}: {_reason(name, err, shown)}"
+        line = f"{variable.upper()}: {_reason(name.lower(), err, shown)}"
         if line not in lines:
             lines.append(line)
     return lines

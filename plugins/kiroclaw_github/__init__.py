@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -48,6 +48,7 @@ from kiroclaw import (
     SourceError,
     SpecError,
     hookimpl,
+    plugin_settings,
 )
 
 ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}\Z")
@@ -114,8 +115,11 @@ class GitHubSource(Source):
     description = "GitHub repositories: org/repo[/path][@ref] or https://github.com/org/repo"
 
     def __init__(self, settings: Settings) -> None:
+        from .settings import GitHubSettings
+
         self.settings = settings
-        self.base_url = settings.github_base_url.rstrip("/")
+        self.own = plugin_settings(GitHubSettings, settings)
+        self.base_url = self.own.base_url.rstrip("/")
         self._base_hosts = {"github.com", "www.github.com"}
         base = urlsplit(self.base_url)
         if base.scheme in {"http", "https"} and base.netloc:
@@ -204,13 +208,13 @@ class GitHubSource(Source):
         if base.scheme not in {"https", "http", "file"}:
             raise SourceError("GITHUB_BASE_URL must be an https://, http:// or file:// URL")
         org, repo = locator.split("/", 1)
-        token = self.settings.github_token.get_secret_value() if self.settings.github_token else None
+        token = self.own.token.get_secret_value() if self.own.token else None
         return GitSetup(
             base_url=self.base_url,
             org=org,
             repo=repo,
             token=token or None,
-            timeout_seconds=self.settings.git_timeout_seconds,
+            timeout_seconds=self.own.timeout_seconds,
         )
 
     async def fetch(self, ref: Ref, staging_dir: Path, context: FetchContext) -> Fetched:
@@ -220,12 +224,10 @@ class GitHubSource(Source):
         :raises LimitExceededError: ``GIT_TIMEOUT_SECONDS`` or the size caps.
         :raises UnsafeContentError: links, devices or forbidden names in the tree.
         """
-        from kiroclaw.acquire import ExtractLimits
-
         from ._git import fetch_tree
 
         setup = self._setup(ref.locator)
-        limits = ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
+        limits = context.limits
         loop = asyncio.get_running_loop()
 
         def report(stage: str, detail: str | None = None) -> None:
@@ -239,7 +241,6 @@ class GitHubSource(Source):
         warnings: list[str] = []
         if not ref.subpath:
             root, warnings = await asyncio.to_thread(_arrange_marketplace, fetched.tree, staging_dir)
-        single = await asyncio.to_thread(_single_skill_name, root)
         pinned = ref.version is not None and bool(FULL_SHA.match(ref.version) or SHORT_SHA.match(ref.version))
         pinned = pinned and fetched.commit.startswith(ref.version or "")
         version = ref.version if fetched.is_tag else fetched.commit[:7]
@@ -250,23 +251,12 @@ class GitHubSource(Source):
         }
         if ref.subpath:
             origin["path"] = ref.subpath
-        if single is not None:
-            return Fetched(
-                root=root,
-                version=version,
-                resolved_ref=fetched.commit,
-                origin=origin,
-                name=single,
-                pinned=pinned,
-                warnings=tuple(warnings),
-            )
         return Fetched(
             root=root,
             version=version,
             resolved_ref=fetched.commit,
             origin=origin,
             name=ref.name,
-            package_dir=ref.name.replace("/", "@"),
             pinned=pinned,
             warnings=tuple(warnings),
         )
@@ -296,20 +286,6 @@ class GitHubSource(Source):
             raise SourceError(f"{ref.locator} has no branch or tag {ref.version or 'HEAD'!r} any more")
         recorded = installed.origin.get("commit")
         return None if commit == recorded else commit
-
-
-def _single_skill_name(root: Path) -> str | None:
-    """The skill name when ``root`` (or its one sub-folder) is a single skill, else ``None`` (a package).
-
-    The full layout check and validation are the core's (:func:`kiroclaw.layout.detect_layout`).
-    """
-    from kiroclaw.layout import detect_layout
-
-    top = [p for p in root.iterdir()]
-    if (root / "SKILL.md").is_file() or (len(top) == 1 and (top[0] / "SKILL.md").is_file()):
-        layout = detect_layout(root)
-        return layout.skills[0].name if layout.kind == "skill" else None
-    return None
 
 
 def _arrange_marketplace(tree: Path, staging_dir: Path) -> tuple[Path, list[str]]:
@@ -383,11 +359,3 @@ async def _run_cancellable(job: Callable[[threading.Event], T]) -> T:
 @hookimpl
 def register_sources(register: Callable[[Source], None], settings: Settings) -> None:
     register(GitHubSource(settings))
-
-
-@hookimpl
-def resolve_source(spec: str, sources: Mapping[str, Source]) -> str | None:
-    source = sources.get("github")
-    if isinstance(source, GitHubSource) and source.claims(spec):
-        return "github"
-    return None

@@ -12,7 +12,7 @@ GitPython's :class:`git.Git` command object, in a new session (its own process g
   whole process group (git, ``git-remote-http``, ``upload-pack``) with SIGKILL.
 
 Nothing is checked out: the commit is fetched into a bare repository (``--depth=1``, single ref, no tags)
-and its tree is streamed through ``git archive`` into :func:`kiroclaw.acquire.extract_tar_stream`, the same
+and its tree is streamed through ``git archive`` into :func:`kiroclaw.extract_tar_stream`, the same
 extractor every archive goes through (links, devices, bad names and the caps are refused there). The bare
 repository is deleted afterwards, so no ``.git`` is ever installed.
 """
@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kiroclaw import LimitExceededError, SourceError
-from kiroclaw.acquire import ExtractLimits, extract_tar_stream, remove_tree
+from kiroclaw import ExtractLimits, LimitExceededError, SourceError, extract_tar_stream, remove_tree
 
 log = logging.getLogger("kiroclaw_github")
 

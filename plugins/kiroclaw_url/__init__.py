@@ -5,17 +5,20 @@ Specs it claims (and explicit ``url:<spec>``): ``https://…`` URLs whose path e
 in ``URL_ALLOW_HTTP_HOSTS`` or ``URL_ALLOW_PRIVATE_HOSTS``. An optional ``#sha256=<64 hex>`` fragment pins
 the download's digest: it is checked before anything is extracted, and the add-on is pinned.
 
-Downloading and extraction are :mod:`kiroclaw.acquire`'s (timeouts, redirects, the address guard, the byte
-cap, magic-byte sniffing, the safe extractor). The package name is the archive's file name without its
-extension (``weather-tools.zip`` → ``weather-tools``); a single skill is named by its frontmatter. The
-version is the skill's ``metadata.version`` (or none); the archive's sha256 is recorded as
-``origin["sha256"]``, and ``latest`` re-downloads the URL and reports a new digest when the file changed.
+Downloading and extraction are the public toolbox's (``context.download``: timeouts, redirects, the address
+guard, the byte cap; ``kiroclaw.sniff_format``; ``context.extract``: the safe extractor). The package name
+offered to the core is the archive's file name without its extension (``weather-tools.zip`` →
+``weather-tools``); the core names a single skill by its frontmatter and takes its ``metadata.version``.
+The archive's sha256 is recorded as ``origin["sha256"]``, and ``latest`` re-downloads the URL and reports a
+new digest when the file changed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -29,11 +32,17 @@ from kiroclaw import (
     Source,
     SpecError,
     UnsafeContentError,
+    check_content_type,
+    check_url,
+    download,
     hookimpl,
+    new_subdir,
+    remove_tree,
+    sniff_format,
 )
 
 if TYPE_CHECKING:
-    from kiroclaw.acquire import HostResolver
+    from kiroclaw import HostResolver
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".skill")
 SKILL_FILE = "skill.md"
@@ -98,8 +107,6 @@ class UrlSource(Source):
 
         :raises SpecError: not an allowed archive/SKILL.md URL, or a malformed fragment.
         """
-        from kiroclaw.acquire import check_url
-
         text = spec.strip()
         url, _, fragment = text.partition("#")
         checked = check_url(url, self.settings)
@@ -131,33 +138,11 @@ class UrlSource(Source):
         :raises LimitExceededError: timeouts, redirects, member/depth caps.
         :raises SourceError: HTTP or network failure.
         """
-        import asyncio
-
-        from kiroclaw.acquire import (
-            ExtractLimits,
-            check_content_type,
-            download,
-            extract_archive,
-            new_subdir,
-            remove_tree,
-            sniff_format,
-            verify_sha256,
-        )
-
         download_dir = new_subdir(staging_dir, "download")
         target = download_dir / ("SKILL.md" if ref.extra.get("kind") == "skill-md" else "archive")
         context.progress("downloading", urlsplit(ref.locator).hostname)
-        result = await download(
-            ref.locator,
-            target,
-            settings=context.settings,
-            max_bytes=context.max_bytes,
-            resolver=self.resolver,
-            progress=context.progress,
-        )
         pinned_digest = ref.extra.get("sha256")
-        if pinned_digest:
-            await asyncio.to_thread(verify_sha256, result.path, pinned_digest)
+        result = await context.download(ref.locator, sha256=pinned_digest, dest=target, resolver=self.resolver)
         if ref.extra.get("kind") == "archive":
             fmt = await asyncio.to_thread(sniff_format, result.path)
             check_content_type(result.content_type, fmt)
@@ -169,26 +154,14 @@ class UrlSource(Source):
             await asyncio.to_thread(_place_skill_md, result.path, root / "SKILL.md")
             remove_tree(download_dir)
             return Fetched(root=root, resolved_ref=result.sha256, origin=origin, pinned=bool(pinned_digest))
-        limits = ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
         context.progress("unpacking", None)
-        await asyncio.to_thread(extract_archive, result.path, staging_dir / "tree", limits)
+        root = await context.extract(result.path, staging_dir / "tree")
         await asyncio.to_thread(remove_tree, download_dir)
-        return Fetched(
-            root=staging_dir / "tree",
-            resolved_ref=result.sha256,
-            origin=origin,
-            name=ref.name,
-            package_dir=ref.name,
-            pinned=bool(pinned_digest),
-        )
+        return Fetched(root=root, resolved_ref=result.sha256, origin=origin, name=ref.name, pinned=bool(pinned_digest))
 
     async def latest(self, installed: AddonRecord) -> str | None:
         """Re-download the URL (same guards and caps) and return its sha256 if it differs from the
         installed one; ``None`` when unchanged or pinned with ``#sha256=``."""
-        import tempfile
-
-        from kiroclaw.acquire import download
-
         if installed.pinned:
             return None
         ref = self.parse(installed.spec)
@@ -221,15 +194,3 @@ def _place_skill_md(downloaded: Path, target: Path) -> None:
 @hookimpl
 def register_sources(register: Callable[[Source], None], settings: Settings) -> None:
     register(UrlSource(settings))
-
-
-@hookimpl
-def resolve_source(spec: str, sources: Mapping[str, Source]) -> str | None:
-    source = sources.get("url")
-    if isinstance(source, UrlSource) and source.claims(spec):
-        github = sources.get("github")
-        claims = getattr(github, "claims", None)
-        if callable(claims) and claims(spec):
-            return None
-        return "url"
-    return None

@@ -54,8 +54,9 @@ def test_parse_makes_the_path_absolute(tmp_path: Path, monkeypatch) -> None:
         kiroclaw_local.LocalSource(Settings(_env_file=None)).parse("file:///tmp/x")
 
 
-def _context(settings: Settings, caller: str = "cli", max_bytes: int = 10**7) -> FetchContext:
-    return FetchContext(settings=settings, scope=USER, max_bytes=max_bytes, interactive_caller=caller)
+def _context(settings: Settings, local_roots: tuple[Path, ...] | None = None, max_bytes: int = 10**7) -> FetchContext:
+    # trust is a value now (local_roots), no longer a caller="cli"|"bot" string
+    return FetchContext(settings=settings, scope=USER, max_bytes=max_bytes, local_roots=local_roots)
 
 
 async def test_fetch_copies_files_skips_git_and_keeps_modes(settings, tmp_path: Path) -> None:
@@ -139,19 +140,20 @@ async def test_bot_may_only_install_under_local_source_roots(workspace: Path, tm
     sneaky.symlink_to(outside)  # a link under the root that points out of it
     settings = Settings(_env_file=None, workspace_base_path=workspace, local_source_roots=[allowed])
     host = Host(settings)
+    bot = tuple(settings.local_source_roots)  # what the bot passes as the request's local_roots
     with pytest.raises(PermissionDeniedError, match="not in an allowed local source root"):
-        await host.addons.install(str(outside), USER, caller="bot")
+        await host.addons.install(str(outside), USER, local_roots=bot)
     with pytest.raises(PermissionDeniedError):
-        await host.addons.install(str(allowed / ".." / "elsewhere" / "unapproved"), USER, caller="bot")
+        await host.addons.install(str(allowed / ".." / "elsewhere" / "unapproved"), USER, local_roots=bot)
     with pytest.raises(PermissionDeniedError):
-        await host.addons.install(str(sneaky), USER, caller="bot")
-    result = await host.addons.install(str(inside), USER, caller="bot")
+        await host.addons.install(str(sneaky), USER, local_roots=bot)
+    result = await host.addons.install(str(inside), USER, local_roots=bot)
     assert result.record.name == "approved"
     # the CLI may install any readable folder
     assert (await host.addons.install(str(outside), USER)).record.name == "unapproved"
     none_allowed = Host(Settings(_env_file=None, workspace_base_path=workspace))
     with pytest.raises(PermissionDeniedError):
-        await none_allowed.addons.install(str(inside), Scope.user(43), caller="bot")
+        await none_allowed.addons.install(str(inside), Scope.user(43), local_roots=())
 
 
 async def test_version_from_metadata_and_update_follows_the_folder(host, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 import kiroclaw
 from kiroclaw import hookimpl
-from kiroclaw.addons import AddonManager, package_dir_for, scan_staged_tree
+from kiroclaw.addons import AddonManager, package_dir_for
 from kiroclaw.config import Settings
 from kiroclaw.errors import (
     AlreadyInstalledError,
@@ -24,6 +24,7 @@ from kiroclaw.errors import (
 from kiroclaw.host import Host
 from kiroclaw.registry import MARKER_FILE, load_registry
 from kiroclaw.sources import Fetched, Ref, SearchHit, Source
+from kiroclaw.staging import walk_staged_tree
 from kiroclaw.workspaces import Scope
 from tests.conftest import DEMO_PACKAGE, snapshot, write_package, write_skill
 
@@ -61,6 +62,8 @@ async def test_failed_registry_write_rolls_the_tree_back(host, tmp_path: Path, m
     def disk_full(paths, doc) -> None:
         raise StorageError("could not write addons.json (No space left on device)")
 
+    # the install pipeline (kiroclaw.install) and the facade's remove (kiroclaw.addons) both write it
+    monkeypatch.setattr("kiroclaw.install.save_registry", disk_full)
     monkeypatch.setattr("kiroclaw.addons.save_registry", disk_full)
     with pytest.raises(StorageError):
         await host.addons.install(str(DEMO_PACKAGE), USER)
@@ -166,12 +169,12 @@ def test_package_dir_for() -> None:
 
 def test_scan_staged_tree_counts_and_caps(tmp_path: Path) -> None:
     write_package(tmp_path / "p", skills=["a", "b"])
-    scan = scan_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=10, max_depth=8, max_path_chars=100)
-    assert scan.files == 3
+    scan = walk_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=10, max_depth=8, max_path_chars=100)
+    assert len(scan.files) == 3
     with pytest.raises(kiroclaw.LimitExceededError, match="more than 2 files"):
-        scan_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=2, max_depth=8, max_path_chars=100)
+        walk_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=2, max_depth=8, max_path_chars=100)
     with pytest.raises(kiroclaw.LimitExceededError, match="deeper or longer"):
-        scan_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=10, max_depth=2, max_path_chars=100)
+        walk_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=10, max_depth=2, max_path_chars=100)
 
 
 async def test_update_reports_current_updated_local_edits_and_unsupported(settings, tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from kiroclaw.config import Settings
-from kiroclaw.settings_doc import SAFETY_SETTINGS, collect, targets
+from kiroclaw.config import Settings, plugin_settings
+from kiroclaw.settings_doc import SAFETY_SETTINGS, collect, settings_models, targets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,12 +31,25 @@ def test_every_setting_is_documented_with_an_owner() -> None:
     assert owners["GITHUB_TOKEN"] == "github" and owners["BOT_TOKEN"] == "bot" and owners["MAX_PROCESSES"] == "agent"
 
 
-def test_the_example_file_loads_as_the_defaults(tmp_path: Path) -> None:
-    """Copying .env.example to .env changes nothing: every uncommented line is the model's default."""
-    env_file = tmp_path / ".env"
-    env_file.write_text((ROOT / ".env.example").read_text(encoding="utf-8"), encoding="utf-8")
-    from_example = Settings(_env_file=env_file)  # type: ignore[call-arg]
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert from_example.model_dump() == defaults.model_dump()
-    lines = [line for line in env_file.read_text().splitlines() if line and not line.startswith("# ")]
+def test_the_example_file_loads_as_the_defaults(tmp_path: Path, monkeypatch) -> None:
+    """Copying .env.example to .env changes nothing: every uncommented line is its model's default
+    (the core's settings and each plugin's, each read from ``.env`` in the working folder)."""
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    lines = [line for line in example.splitlines() if line and not line.startswith("# ")]
     assert all("=" in line for line in lines) and len(lines) > 20
+    for name in [line.split("=", 1)[0] for line in lines]:
+        monkeypatch.delenv(name, raising=False)
+
+    def dumps() -> list[dict[str, object]]:
+        core = Settings()
+        return [core.model_dump(exclude=set(core.model_extra or {}))] + [
+            plugin_settings(model, core).model_dump() for owner, model in settings_models() if model is not Settings
+        ]
+
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    defaults = dumps()
+    (tmp_path / "copied").mkdir()
+    (tmp_path / "copied" / ".env").write_text(example, encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "copied")
+    assert dumps() == defaults

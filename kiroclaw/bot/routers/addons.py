@@ -30,17 +30,27 @@ from aiogram.types import (
 
 from ...config import Settings
 from ...errors import (
+    Confirmation,
     ConfirmationRequired,
     KiroclawError,
     LimitExceededError,
     PermissionDeniedError,
     QuotaExceededError,
     SpecError,
-    ValidationError,
 )
+from ...install import InstallRequest, InstallResult
 from ...models import AddonRecord
-from ...sources import AddonInfo, FetchContext, Fetched, Ref, Source
+from ...sources import AddonInfo
 from ...workspaces import Scope
+from ..addon_text import (
+    HELP,
+    ORIGIN_KEYS,
+    failure_text,
+    installed_text,
+    list_text,
+    update_line,
+    version_text,
+)
 from ..app import ActionStore, BotOptions
 from ..format import ago, esc, shorten
 from ..middlewares import APOLOGY, REFUNDED_ERRORS, InstallGuard
@@ -60,22 +70,6 @@ _INSTALL_CAPTION = re.compile(r"^/addon(?:@\w+)?\s+install\b(.*)$", re.IGNORECAS
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}\Z")
 _FLAGS_GLOBAL = {"-g", "--global"}
 _FLAGS_FORCE = {"-f", "--force"}
-
-HELP = (
-    "<b>/addon</b>: manage your agent's add-ons (skills and recipes)\n"
-    "<code>/addon search weather</code>: find add-ons in the registry\n"
-    "<code>/addon install weather-api</code>: from the registry (<code>weather-api@1.2.0</code> pins a version)\n"
-    "<code>/addon install org/repo</code>: a GitHub repository (<code>org/repo@v1.2</code>, "
-    "<code>org/repo/path</code>)\n"
-    "<code>/addon install https://example.com/skill.zip</code>: an archive URL\n"
-    "<code>/addon list</code>: your add-ons and the global ones you inherit\n"
-    "<code>/addon info weather-api</code>: details\n"
-    "<code>/addon update</code> or <code>/addon update weather-api</code>: update to the latest version\n"
-    "<code>/addon disable weather-api</code> / <code>/addon enable weather-api</code>\n"
-    "<code>/addon remove weather-api</code>: uninstall (asks first)\n"
-    "Or send a .zip/.skill file with the caption <code>/addon install</code>.\n"
-    "Admins: add <code>-g</code> to act on the global add-ons every user gets."
-)
 
 
 def _keyboard(*rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
@@ -102,85 +96,6 @@ def resolve_scope(user_id: int, is_global: bool, settings: Settings) -> Scope:
     return Scope.user(user_id)
 
 
-def _version(version: str | None) -> str:
-    """`` v1.2.0`` for versions, `` @07d4960`` for commit ids (git sources), ``""`` for none."""
-    if not version:
-        return ""
-    if _COMMIT.match(version):
-        return f" @{esc(version)}"
-    return f" v{esc(version.removeprefix('v'))}"
-
-
-def _record_line(record: AddonRecord) -> str:
-    icon = "✅" if record.enabled else "⏸"
-    parts = [f"{icon} <b>{esc(record.name)}</b>{_version(record.version)}", esc(record.source)]
-    if not record.enabled:
-        parts.append("disabled")
-    parts.append(f"installed {ago(record.installed_at)}")
-    line = " · ".join(parts)
-    if record.kind == "plugin" and record.skills:
-        line += f"\n   skills: {esc(', '.join(record.skills))}"
-    return line
-
-
-def _skill_folder(root: Path, record: AddonRecord, skill: str) -> Path:
-    base = root / record.path
-    return base / "skills" / skill if record.kind == "plugin" else base
-
-
-def try_asking_hint(root: Path, record: AddonRecord) -> str | None:
-    """The "💡 Try asking …" line after an install: the skill's ``metadata.example`` if it has one, else a
-    question naming the skill. ``None`` for add-ons without skills."""
-    if not record.skills:
-        return None
-    skill = record.skills[0]
-    from ...skills import SKILL_FILE, read_manifest_text, split_frontmatter
-
-    example = None
-    try:
-        data, _ = split_frontmatter(
-            read_manifest_text(_skill_folder(root, record, skill) / SKILL_FILE, what=SKILL_FILE)
-        )
-        metadata = data.get("metadata")
-        if isinstance(metadata, dict):
-            for key in ("example", "try", "example-prompt"):
-                if isinstance(metadata.get(key), str) and metadata[key].strip():
-                    example = metadata[key].strip()
-                    break
-    except KiroclawError:
-        pass
-    if example is None:
-        example = f"What can you do with the {skill} skill?"
-    return f'💡 Try asking: "{esc(shorten(example, 200))}"'
-
-
-def installed_text(record: AddonRecord, root: Path, *, scope: Scope, warnings: list[str], skipped: list[str]) -> str:
-    """The final text of a successful install."""
-    where = " for everyone (global)" if scope.kind == "global" else ""
-    lines = [f"✅ Installed <b>{esc(record.name)}</b>{_version(record.version)} from {esc(record.source)}{where}"]
-    if record.skills:
-        lines.append(f"🧠 Skills added: {esc(', '.join(record.skills))}")
-    if record.recipes:
-        lines.append(f"📜 Recipes added: {esc(', '.join(record.recipes))} (run with /recipe)")
-    for warning in list(dict.fromkeys([*warnings, *record.warnings]))[:3]:
-        lines.append(f"⚠️ {esc(shorten(warning, 200))}")
-    if skipped:
-        lines.append(f"⏭ Skipped {len(skipped)}: {esc(shorten('; '.join(skipped), 300))}")
-    hint = try_asking_hint(root, record)
-    if hint:
-        lines.append("")
-        lines.append(hint)
-    return "\n".join(lines)
-
-
-def _failure_text(exc: KiroclawError) -> str:
-    text = f"❌ {esc(exc.user_message)}"
-    if isinstance(exc, ValidationError) and exc.problems:
-        extra = [p for p in exc.problems if p != exc.user_message][:4]
-        text += "".join(f"\n• {esc(shorten(p, 200))}" for p in extra)
-    return text
-
-
 class InstallRunner:
     """Runs one install from chat with progress, confirmation buttons and one-line errors."""
 
@@ -202,11 +117,14 @@ class InstallRunner:
         spec: str,
         scope: Scope,
         *,
-        assume_yes: bool = False,
+        confirmed: Confirmation | bool = False,
         force: bool = False,
         edit_message_id: int | None = None,
     ) -> None:
-        """Install ``spec`` into ``scope``, showing progress in one message (sent, or ``edit_message_id``)."""
+        """Install ``spec`` into ``scope``, showing progress in one message (sent, or ``edit_message_id``).
+
+        :param confirmed: the :class:`Confirmation` the user gave with a button (bound to what they saw).
+        """
         async with self.guard.slot(user_id):
             progress = ProgressMessage(
                 bot,
@@ -217,10 +135,17 @@ class InstallRunner:
             )
             await progress.start("resolving")
 
-            async def call() -> Any:
-                return await self.host.addons.install(
-                    spec, scope, force=force, assume_yes=assume_yes, progress=progress.callback, caller="bot"
-                )
+            request = InstallRequest(
+                scope=scope,
+                force=force,
+                local_roots=local_roots(self.settings),
+                progress=progress.callback,
+                confirmed=confirmed,
+            )
+
+            async def call() -> InstallResult:
+                result: InstallResult = await self.host.addons.install(spec, request)
+                return result
 
             await self._finish(progress, call, user_id=user_id, scope=scope, retry={"spec": spec, "force": force})
 
@@ -231,8 +156,9 @@ class InstallRunner:
         user_id: int,
         scope: Scope,
     ) -> None:
-        """Install the .zip/.skill document of ``message`` (downloaded to a temporary folder, extracted
-        by the shared safe-extraction pipeline through :class:`UploadSource`)."""
+        """Install the .zip/.skill document of ``message``: downloaded into a folder of its own, then
+        installed through the ``upload`` source (the same one ``kiroclaw addon install ./x.zip`` uses),
+        with ``local_roots`` limited to that folder."""
         document = message.document
         assert document is not None
         name = Path(document.file_name or "upload.zip").name
@@ -252,16 +178,15 @@ class InstallRunner:
             await progress.start("downloading")
             folder = Path(tempfile.mkdtemp(prefix="kiroclaw-upload-"))
             try:
-                archive = folder / "upload.archive"  # the format is sniffed from the bytes, not the name
+                # the format is sniffed from the bytes; the name only names the package
+                safe = re.sub(r"[^A-Za-z0-9._+-]+", "-", name).lstrip(".-") or "upload.zip"
+                archive = folder / safe
                 await bot.download(document, destination=archive)
-                source = UploadSource()
-                stem = next((name[: -len(s)] for s in UPLOAD_SUFFIXES if name.lower().endswith(s)), name)
-                ref = Ref(source=source.name, spec=f"upload:{name}", locator=str(archive), name=stem)
+                request = InstallRequest(scope=scope, local_roots=(folder,), progress=progress.callback)
 
-                async def call() -> Any:
-                    return await self.host.addons.install_ref(
-                        source, ref, scope, assume_yes=False, progress=progress.callback, caller="bot"
-                    )
+                async def call() -> InstallResult:
+                    result: InstallResult = await self.host.addons.install(f"upload:{archive}", request)
+                    return result
 
                 await self._finish(progress, call, user_id=user_id, scope=scope, retry=None)
             finally:
@@ -278,7 +203,18 @@ class InstallRunner:
             if retry is None:
                 await progress.done(text + "\n\nNot installed.")
                 return
-            yes = self.actions.put(user_id, {"op": "install", "yes": True, "global": scope.kind == "global", **retry})
+            seen = exc.inspected
+            yes = self.actions.put(
+                user_id,
+                {
+                    "op": "install",
+                    "yes": True,
+                    "global": scope.kind == "global",
+                    "resolved": seen.resolved,
+                    "fingerprint": seen.fingerprint,
+                    **retry,
+                },
+            )
             no = self.actions.put(user_id, {"op": "dismiss", "text": "👍 Not installed."})
             await progress.done(
                 text + "\n\nInstall anyway?", _keyboard([("⚠️ Install anyway", PREFIX + yes), ("Cancel", PREFIX + no)])
@@ -288,7 +224,7 @@ class InstallRunner:
             log.info("install refused for user %s: %s", user_id, exc.user_message)
             if isinstance(exc, REFUNDED_ERRORS):
                 self.guard.refund(user_id)
-            await progress.done(_failure_text(exc))
+            await progress.done(failure_text(exc))
             return
         except Exception:
             log.exception("install failed unexpectedly for user %s", user_id)
@@ -304,27 +240,6 @@ class InstallRunner:
             skipped=list(result.skipped),
         )
         await progress.done(text)
-
-
-class UploadSource(Source):
-    """A one-off :class:`~kiroclaw.sources.Source` for an archive the user sent in chat: ``ref.locator`` is
-    the downloaded file; ``fetch`` unpacks it with :mod:`kiroclaw.acquire`'s safe extraction (size, count,
-    depth and link checks) into the staging folder. Not registered with the host: it cannot be typed."""
-
-    name = "upload"
-    description = "an archive sent in chat"
-
-    def parse(self, spec: str) -> Ref:
-        raise SpecError("uploaded add-ons are installed by sending the file again")
-
-    async def fetch(self, ref: Ref, staging_dir: Path, context: FetchContext) -> Fetched:
-        from ... import acquire
-
-        context.progress("extracting", None)
-        target = staging_dir / "upload"
-        limits = acquire.ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
-        await asyncio.to_thread(acquire.extract_archive, Path(ref.locator), target, limits)
-        return Fetched(root=target, origin={"upload": ref.spec.removeprefix("upload:")})
 
 
 def build_router() -> tuple[Router, list[BotCommand]]:
@@ -387,7 +302,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 message.bot, message.chat.id, api_thread_id, user_id, arg, scope, force=force
             )
         elif sub in ("list", "ls"):
-            await answer_long(message, await asyncio.to_thread(_list_text, host, user_id))
+            await answer_long(message, await asyncio.to_thread(list_text, host, user_id))
         elif sub == "info":
             if not arg:
                 raise SpecError("say which add-on, e.g. /addon info weather-api")
@@ -403,7 +318,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             where = " from the global add-ons" if scope.kind == "global" else ""
             await answer_long(
                 message,
-                f"🗑 Remove <b>{esc(record.name)}</b>{_version(record.version)}{where}?{loses}",
+                f"🗑 Remove <b>{esc(record.name)}</b>{version_text(record.version)}{where}?{loses}",
                 reply_markup=_keyboard([("🗑 Remove", PREFIX + yes), ("Keep it", PREFIX + no)]),
             )
         elif sub == "update":
@@ -446,6 +361,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             confirm = bool(payload.get("yes"))
             if confirm:
                 actions.pop(token, user_id)
+            confirmed = _confirmation(payload) if confirm else False
             _, api_thread_id = thread_of(message)
             await runner(host, settings, install_guard, actions, options).install(
                 bot,
@@ -454,7 +370,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 user_id,
                 payload["spec"],
                 scope,
-                assume_yes=confirm,
+                confirmed=confirmed,
                 force=bool(payload.get("force")),
                 edit_message_id=message.message_id if confirm else None,
             )
@@ -483,7 +399,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 name,
                 scope,
                 force=bool(payload.get("force")),
-                assume_yes=True,
+                confirmed=_confirmation(payload),
             )
         else:
             await query.answer()
@@ -502,7 +418,7 @@ async def _search(message: Message, host: Any, actions: ActionStore, user_id: in
     lines = [f"🔎 Found {len(hits)} add-on{'s' if len(hits) != 1 else ''} for “{esc(shorten(query, 60))}”:", ""]
     rows: list[list[tuple[str, str]]] = []
     for index, hit in enumerate(hits, 1):
-        meta = [f"<b>{esc(hit.name)}</b>{_version(hit.version)}"]
+        meta = [f"<b>{esc(hit.name)}</b>{version_text(hit.version)}"]
         if hit.owner:
             meta.append(f"by {esc(hit.owner)}")
         if hit.downloads is not None:
@@ -520,32 +436,12 @@ async def _search(message: Message, host: Any, actions: ActionStore, user_id: in
     await answer_long(message, "\n".join(lines), reply_markup=_keyboard(*rows))
 
 
-def _list_text(host: Any, user_id: int) -> str:
-    mine = host.addons.list(Scope.user(user_id))
-    inherited = host.addons.list(Scope.global_())
-    lines: list[str] = []
-    if mine:
-        lines.append(f"📦 Your add-ons ({len(mine)}):")
-        lines.extend(_record_line(r) for r in sorted(mine, key=lambda r: r.name))
-    else:
-        lines.append("📦 You have no add-ons yet. Find some with <code>/addon search weather</code>.")
-    if inherited:
-        lines.append("")
-        lines.append(f"🌐 Global add-ons you inherit ({len(inherited)}):")
-        lines.extend(_record_line(r) for r in sorted(inherited, key=lambda r: r.name))
-    return "\n".join(lines)
-
-
-_ORIGIN_KEYS = ("registry", "slug", "owner", "url", "repo", "ref", "commit", "sha256")
-
-
 async def _info(message: Message, host: Any, actions: ActionStore, user_id: int, name: str, scope: Scope) -> None:
     found = await host.addons.info(name, scope)
     if isinstance(found, AddonRecord):
         r = found
-        lines = [
-            f"📦 <b>{esc(r.name)}</b>{_version(r.version)} (installed{' globally' if scope.kind == 'global' else ''})",
-        ]
+        where = " globally" if scope.kind == "global" else ""
+        lines = [f"📦 <b>{esc(r.name)}</b>{version_text(r.version)} (installed{where})"]
         if r.description:
             lines.append(esc(shorten(r.description, 300)))
         lines.append(f"Source: {esc(r.source)} · spec <code>{esc(shorten(r.spec, 120))}</code>")
@@ -557,7 +453,7 @@ async def _info(message: Message, host: Any, actions: ActionStore, user_id: int,
             lines.append(f"Skills: {esc(', '.join(r.skills))}")
         if r.recipes:
             lines.append(f"Recipes: {esc(', '.join(r.recipes))}")
-        origin = [f"{k} {esc(shorten(str(r.origin[k]), 80))}" for k in _ORIGIN_KEYS if r.origin.get(k)]
+        origin = [f"{k} {esc(shorten(str(r.origin[k]), 80))}" for k in ORIGIN_KEYS if r.origin.get(k)]
         if origin:
             lines.append("Origin: " + " · ".join(origin))
         if r.size_bytes:
@@ -565,7 +461,7 @@ async def _info(message: Message, host: Any, actions: ActionStore, user_id: int,
         await answer_long(message, "\n".join(lines))
         return
     info: AddonInfo = found
-    lines = [f"📦 <b>{esc(info.name)}</b>{_version(info.latest_version)} ({esc(info.source)}, not installed)"]
+    lines = [f"📦 <b>{esc(info.name)}</b>{version_text(info.latest_version)} ({esc(info.source)}, not installed)"]
     if info.owner:
         lines.append(f"By {esc(info.owner)}")
     if info.description:
@@ -583,37 +479,6 @@ async def _info(message: Message, host: Any, actions: ActionStore, user_id: int,
     )
 
 
-_UPDATE_ICONS = {
-    "updated": "⬆️",
-    "current": "✅",
-    "pinned": "📌",
-    "unsupported": "➖",
-    "failed": "❌",
-    "confirm": "⚠️",
-}
-
-
-def _update_line(result: Any) -> str:
-    """One line (two or more for ``confirm``: its reasons) of the update results."""
-    icon = _UPDATE_ICONS.get(result.status, "•")
-    line = f"{icon} <b>{esc(result.name)}</b>"
-    if result.status == "updated":
-        line += f": {esc(result.old or '?')} → {esc(result.new or '?')}"
-    elif result.status == "current":
-        line += f": up to date{(' (' + esc(result.old) + ')') if result.old else ''}"
-    elif result.status == "pinned":
-        line += f": pinned{(' at ' + esc(result.old)) if result.old else ''}"
-    elif result.status == "confirm":
-        target = f" to {esc(result.new)}" if result.new else ""
-        line += f": not updated, the update{target} needs your confirmation"
-        # ``reasons`` (one per line) where the core gives them, else the message itself
-        reasons = [r for r in getattr(result, "reasons", ()) if r.strip()] or [result.message or ""]
-        line += "".join(f"\n   • {esc(shorten(r, 200))}" for r in reasons[:5] if r.strip())
-    if result.message and result.status in ("failed", "unsupported"):
-        line += f": {esc(shorten(result.message, 200))}"
-    return line
-
-
 async def _update(
     message: Message,
     host: Any,
@@ -624,25 +489,31 @@ async def _update(
     scope: Scope,
     *,
     force: bool = False,
-    assume_yes: bool = False,
+    confirmed: Confirmation | bool = False,
 ) -> None:
     """Update ``name`` (or every add-on of ``scope`` for ``None``) and show the results.
 
-    Confirmation is always per add-on: an "Update <name> anyway" button carries that one add-on's name,
-    scope and ``force``; ``assume_yes`` is only ever passed with a ``name`` (the one the user confirmed),
-    never for a bulk update, so no other add-on's warnings are confirmed unseen.
+    Confirmation is always per add-on and bound to what the user saw: an "Update <name> anyway" button
+    carries that one add-on's name, scope, ``force`` and the :class:`Confirmation` it showed; it is only
+    ever passed with a ``name``, never for a bulk update, so no other add-on's warnings are confirmed
+    unseen. Local add-ons are re-read only inside ``LOCAL_SOURCE_ROOTS``, as for installs.
     """
     if name is None:
-        assume_yes = False
+        confirmed = False
     glob = scope.kind == "global"
     async with guard.slot(user_id, count=False):
         what = f"<b>{esc(name)}</b>" if name else "your add-ons" if scope.kind == "user" else "the global add-ons"
         progress = ProgressMessage(message.bot, message.chat.id, thread_of(message)[1], f"🔄 Updating {what}…")  # type: ignore[arg-type]
         await progress.start("resolving")
         try:
-            results = await host.addons.update(
-                name, scope, force=force, assume_yes=assume_yes, progress=progress.callback
+            request = InstallRequest(
+                scope=scope,
+                force=force,
+                local_roots=local_roots(host.settings),
+                progress=progress.callback,
+                confirmed=confirmed,
             )
+            results = await host.addons.update(name, request)
         except ConfirmationRequired as exc:
             reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
             if name is None:
@@ -652,7 +523,7 @@ async def _update(
                     "<code>/addon update NAME</code>"
                 )
                 return
-            yes = actions.put(user_id, {"op": "update", "name": name, "global": glob, "force": force})
+            yes = actions.put(user_id, _update_payload(name, glob, force, exc.inspected))
             no = actions.put(user_id, {"op": "dismiss", "text": "👍 Not updated."})
             await progress.done(
                 f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate anyway?",
@@ -660,21 +531,44 @@ async def _update(
             )
             return
         except KiroclawError as exc:
-            await progress.done(_failure_text(exc))
+            await progress.done(failure_text(exc))
             return
         if not results:
             await progress.done("Nothing to update: no add-ons installed.")
             return
-        lines = ["🔄 Update results:", *(_update_line(r) for r in results)]
+        lines = ["🔄 Update results:", *(update_line(r) for r in results)]
         rows: list[list[tuple[str, str]]] = []
         for result in results:
             if result.status == "confirm":
-                token = actions.put(user_id, {"op": "update", "name": result.name, "global": glob, "force": force})
+                token = actions.put(user_id, _update_payload(result.name, glob, force, result.inspected))
                 rows.append([(f"⚠️ Update {shorten(result.name, 40)} anyway", PREFIX + token)])
         if rows:
             lines.append("")
             lines.append("Update anyway? Each button confirms that one add-on only.")
         await progress.done("\n".join(lines), _keyboard(*rows) if rows else None)
+
+
+def _update_payload(name: str, glob: bool, force: bool, seen: Confirmation | None) -> dict[str, Any]:
+    """The "Update anyway" button's payload: one add-on, and what the user was shown."""
+    seen = seen or Confirmation()
+    return {
+        "op": "update",
+        "name": name,
+        "global": glob,
+        "force": force,
+        "resolved": seen.resolved,
+        "fingerprint": seen.fingerprint,
+    }
+
+
+def _confirmation(payload: dict[str, Any]) -> Confirmation:
+    """The :class:`Confirmation` a confirm button carries (what the user was shown)."""
+    return Confirmation(resolved=payload.get("resolved"), fingerprint=payload.get("fingerprint"))
+
+
+def local_roots(settings: Settings) -> tuple[Path, ...]:
+    """The folders chat installs and updates may read: ``LOCAL_SOURCE_ROOTS`` (none when empty)."""
+    return tuple(settings.local_source_roots)
 
 
 async def _toggle(host: Any, name: str, scope: Scope, *, enable: bool) -> str:
