@@ -115,17 +115,19 @@ async def serve(
     webhook: bool = False,
     stop: asyncio.Event | None = None,
     make_runtime: Callable[[Any], Any] | None = None,
+    host: Any = None,
 ) -> None:
     """Run the bot until a signal (or ``stop``) arrives; closes agents, sources and the HTTP session.
 
     :param make_runtime: builds the agent runtime from the host (default: the real ``AgentRuntime``; the
         playground passes its stand-in when kiro-cli is absent).
+    :param host: a :class:`~kiroclaw.host.Host` built from ``settings`` already (default: a new one).
     """
     from ..host import Host
     from .app import build_dispatcher, create_bot
 
     assert settings.bot_token is not None
-    host = Host(settings)
+    host = host if host is not None else Host(settings)
     await host.start()
     if make_runtime is None:
         from ..agent.runtime import AgentRuntime
@@ -235,6 +237,12 @@ def run(webhook: bool, verbose: bool) -> None:
         click.echo(f"warning: {warning}", err=True)
     if problems:
         _cannot_start(problems)
+    from ..host import Host
+
+    try:
+        host = Host(settings)  # loads the plugins, which read and check their own settings
+    except ConfigError as exc:
+        _cannot_start(exc.problems)
     assert settings.bot_token is not None
     try:
         check_bot_api(settings.bot_token.get_secret_value().strip(), settings.telegram_api_base)
@@ -242,7 +250,7 @@ def run(webhook: bool, verbose: bool) -> None:
         if exc.detail:
             log.debug("Bot API check: %s", exc.detail)
         _cannot_start(exc.problems)
-    asyncio.run(serve(settings, webhook=webhook))
+    asyncio.run(serve(settings, webhook=webhook, host=host))
 
 
 def _cannot_start(problems: list[str]) -> NoReturn:

@@ -81,6 +81,15 @@ async def test_each_invalid_setting_is_one_line_in_the_projects_words(tmp_path: 
     assert list(tmp_path.iterdir()) == []
 
 
+async def test_a_plugins_invalid_setting_is_one_line_before_the_bot_api_is_asked(tmp_path: Path) -> None:
+    port = _closed_port()
+    env = _env(BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=f"http://127.0.0.1:{port}", GIT_TIMEOUT_SECONDS="soon")
+    code, lines = await _run(tmp_path, env)
+    assert code == 2
+    assert lines == ["error: GIT_TIMEOUT_SECONDS: 'soon' is not a number of seconds"]
+    assert list(tmp_path.iterdir()) == []
+
+
 async def test_a_missing_token_creates_no_workspace(tmp_path: Path) -> None:
     code, lines = await _run(tmp_path, _env())
     assert code == 2
