@@ -1,13 +1,12 @@
 """KiroClaw: a Telegram bot that gives every user their own kiro-cli agent with add-ons they pick.
 
 This module is the public API for plugin authors; import only from here (built-in plugins do too).
-Importing it has no side effects (no plugin loading, no I/O); the sources' toolbox (safe extraction,
-the guarded downloader, staging helpers) and the host are imported on first use.
+Importing it has no side effects (no plugin loading, no I/O) and imports only the exception tree; every
+other name (settings, hook markers, models, the sources' toolbox, the host) is imported on first use.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings, load_settings, plugin_settings
 from .errors import (
     AddonError,
     AlreadyInstalledError,
@@ -33,12 +32,6 @@ from .errors import (
     UpdateSkippedError,
     ValidationError,
 )
-from .hookspecs import hookimpl, hookspec
-from .layers import Layer, LayerContext
-from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
-from .policy import PolicyDecision, allow, block, warn
-from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
-from .workspaces import Scope
 
 if TYPE_CHECKING:
     from .archives import (
@@ -49,18 +42,50 @@ if TYPE_CHECKING:
         extract_tar_stream,
         sniff_format,
     )
+    from .config import Settings, load_settings, plugin_settings
     from .downloader import DownloadResult, HostResolver, check_url, download
     from .events import AddonEvent
     from .faults import checkpoint
     from .fingerprint import tree_fingerprint
+    from .hookspecs import hookimpl, hookspec
     from .host import Host
     from .hub.routes import LocalRegistry, RegistryAnswer
     from .install import InstallRequest, InstallResult
+    from .layers import Layer, LayerContext
     from .layout import addon_fingerprint
+    from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
+    from .policy import PolicyDecision, allow, block, warn
+    from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
     from .staging import StagedFile, new_subdir, remove_tree, sha256_file, verify_sha256
+    from .workspaces import Scope
 
-#: Public names imported on first use (``kiroclaw.X``), so ``import kiroclaw`` stays light.
+#: Public names imported on first use (``kiroclaw.X``), so ``import kiroclaw`` stays light: the CLI's
+#: read-only commands import neither pydantic-settings nor pluggy (``docs/performance.md``).
 _LAZY = {
+    "Settings": "config",
+    "load_settings": "config",
+    "plugin_settings": "config",
+    "hookimpl": "hookspecs",
+    "hookspec": "hookspecs",
+    "Layer": "layers",
+    "LayerContext": "layers",
+    "AddonRecord": "models",
+    "EffectiveSet": "models",
+    "RecipeEntry": "models",
+    "ShadowedEntry": "models",
+    "SkillEntry": "models",
+    "PolicyDecision": "policy",
+    "allow": "policy",
+    "block": "policy",
+    "warn": "policy",
+    "AddonInfo": "sources",
+    "FetchContext": "sources",
+    "Fetched": "sources",
+    "ProgressCallback": "sources",
+    "Ref": "sources",
+    "SearchHit": "sources",
+    "Source": "sources",
+    "Scope": "workspaces",
     "AddonEvent": "events",
     "DownloadResult": "downloader",
     "ExtractLimits": "archives",

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import ConfigError, KiroclawError
-from .hookcall import NameTable, call_all
+
+if TYPE_CHECKING:
+    from .hookcall import NameTable
 
 #: subcommand → "module:attribute" of its click command, imported on first use.
 LAZY_COMMANDS: dict[str, str] = {
@@ -73,6 +75,7 @@ class KiroclawGroup(click.Group):
         if self._plugins_added:
             return
         self._plugins_added = True
+        from .hookcall import NameTable, call_all
         from .host import Host
 
         host = Host.for_cli()

@@ -450,4 +450,3 @@ def _make_parents(folder: Path, root: Path) -> list[Path]:
     for path in reversed(missing):
         path.mkdir(exist_ok=True)
     return list(reversed(missing))
-

@@ -34,6 +34,7 @@ HELP = (
     "Admins: add <code>-g</code> to act on the global add-ons every user gets."
 )
 
+
 def version_text(version: str | None) -> str:
     """`` v1.2.0`` for versions, `` @07d4960`` for commit ids (git sources), ``""`` for none."""
     if not version:
@@ -111,6 +112,7 @@ def failure_text(exc: KiroclawError) -> str:
         extra = [p for p in exc.problems if p != exc.user_message][:4]
         text += "".join(f"\n• {esc(shorten(p, 200))}" for p in extra)
     return text
+
 
 def list_text(host: Host, user_id: int) -> str:
     mine = host.addons.list(Scope.user(user_id))
