@@ -417,6 +417,7 @@ async def _search(message: Message, host: Any, actions: ActionStore, user_id: in
         return
     lines = [f"🔎 Found {len(hits)} add-on{'s' if len(hits) != 1 else ''} for “{esc(shorten(query, 60))}”:", ""]
     rows: list[list[tuple[str, str]]] = []
+    mine = {r.name: r for r in await asyncio.to_thread(host.addons.list, Scope.user(user_id))}
     for index, hit in enumerate(hits, 1):
         meta = [f"<b>{esc(hit.name)}</b>{version_text(hit.version)}"]
         if hit.owner:
@@ -430,6 +431,21 @@ async def _search(message: Message, host: Any, actions: ActionStore, user_id: in
         lines.append(f"{index}. " + " · ".join(meta))
         if hit.summary:
             lines.append(f"   {esc(shorten(hit.summary, 160))}")
+        have = mine.get(hit.name)
+        if have is not None:  # what the user has already: its state instead of an Install button
+            if hit.version and have.version and hit.version != have.version and have.pinned:
+                lines.append(
+                    f"   📌 you have {esc(have.version)}, pinned; move to {esc(hit.version)} with "
+                    f"<code>/addon install {esc(hit.name)}@{esc(hit.version)} --force</code>"
+                )
+            elif hit.version and have.version and hit.version != have.version:
+                lines.append(
+                    f"   ⬆ you have {esc(have.version)}; update to {esc(hit.version)} with "
+                    f"<code>/addon update {esc(hit.name)}</code>"
+                )
+            else:
+                lines.append("   ✅ installed")
+            continue
         spec = hit.spec or hit.name
         token = actions.put(user_id, {"op": "install", "spec": spec, "global": False})
         rows.append([(f"📦 Install {shorten(hit.name, 40)}", PREFIX + token)])
