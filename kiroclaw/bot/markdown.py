@@ -77,6 +77,8 @@ def _block(node: SyntaxTreeNode, *, quote: bool, depth: int) -> str:
         return f"<b>{_inline_of(node, bold=True)}</b>"
     if kind in ("fence", "code_block"):
         code = _esc(node.content.rstrip("\n"))
+        if not code.strip():
+            return ""  # an empty code block shows nothing (Telegram refuses empty entities)
         words = (node.info or "").split() if kind == "fence" else []
         language = words[0] if words else ""
         if language and language.replace("-", "").replace("+", "").replace("_", "").replace("#", "").isalnum():
@@ -84,7 +86,7 @@ def _block(node: SyntaxTreeNode, *, quote: bool, depth: int) -> str:
         return f"<pre>{code}</pre>"
     if kind == "blockquote":
         inner = _blocks(node.children, quote=True, depth=depth, sep="\n")
-        return inner if quote else f"<blockquote>{inner}</blockquote>"
+        return inner if quote or not inner.strip() else f"<blockquote>{inner}</blockquote>"
     if kind in ("bullet_list", "ordered_list"):
         return _list(node, quote=quote, depth=depth)
     if kind == "hr":
