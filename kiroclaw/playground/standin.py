@@ -38,7 +38,7 @@ class StandInRuntime:
         return (
             "## Stand-in agent\n\n"
             "kiro-cli is not installed on this server, so this canned reply stands in for the agent. "
-            f"You wrote:\n\n{quoted}\n{files}\n\n"
+            f"You wrote:\n\n{quoted}\n{files}\n"
             f"**Skills your agent would have:** {shown}\n\n"
             "Recipes: `/recipe` · add-ons: `/addon list`"
         )

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from kiroclaw.playground import demo_package_path, run_playground
+from tests.conftest import write_skill
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -30,6 +32,15 @@ def _need_browser() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+def _zipped_skill(folder: Path) -> Path:
+    skill = write_skill(folder, "uploaded-skill", "A skill that arrived as a zip file from the browser.")
+    archive = folder / "uploaded-skill.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(skill.rglob("*")):
+            zf.write(path, path.relative_to(folder).as_posix())
+    return archive
 
 
 async def test_playground_in_a_browser(tmp_path: Path) -> None:
@@ -71,11 +82,18 @@ async def test_playground_in_a_browser(tmp_path: Path) -> None:
                 await button.click()
                 await expect(chat).to_contain_text("Removed demo-package", timeout=20_000)
 
+                # a file: a zipped skill sent with the caption /addon install is installed
+                archive = _zipped_skill(tmp_path / "upload")
+                await page.set_input_files("#file", str(archive))
+                await page.fill("#text", "/addon install")
+                await page.click("#send-button")
+                await expect(chat).to_contain_text("Installed uploaded-skill", timeout=30_000)
+
                 # the (stand-in) agent streams a formatted reply
                 await say("hello from the browser")
                 reply = chat.locator(".msg.bot").last
                 await expect(reply).to_contain_text("Stand-in agent", timeout=30_000)
-                await expect(reply).to_contain_text("none yet", timeout=30_000)
+                await expect(reply).to_contain_text("uploaded-skill", timeout=30_000)
                 assert await reply.locator("b").count() >= 1, "Markdown was not rendered as formatting"
 
                 # Alice already has the demo package
