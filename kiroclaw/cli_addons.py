@@ -111,11 +111,17 @@ def record_json(record: Any) -> dict[str, Any]:
 
 
 def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
-    data: dict[str, Any] = {"spec": spec, "ok": False, "error": exc.code, "message": exc.user_message}
+    data: dict[str, Any] = {
+        "spec": spec,
+        "ok": False,
+        "error": exc.code,
+        "message": exc.user_message,
+    }
     if isinstance(exc, ValidationError) and exc.problems:
         data["problems"] = exc.problems
     if isinstance(exc, ConfirmationRequired):
         data["reasons"] = exc.reasons
+        data["inspected"] = asdict(exc.inspected)
     return data
 
 
@@ -195,10 +201,13 @@ def install(
                     click.echo(f"error: {spec}: {exc.user_message}", err=True)
                 continue
             record = result.record
+            verb = "reinstalled" if result.replaced else "installed"
             outcomes.append(
                 {
                     "spec": spec,
                     "ok": True,
+                    "error": None,
+                    "message": f"{verb} {_describe(record)} for {scope.label}",
                     "addon": record_json(record),
                     "replaced": result.replaced.name if result.replaced else None,
                     "warnings": result.warnings,
@@ -206,7 +215,6 @@ def install(
                 }
             )
             if not as_json:
-                verb = "reinstalled" if result.replaced else "installed"
                 click.echo(f"{verb} {_describe(record)} for {scope.label}")
                 for line in result.skipped:
                     click.echo(f"  left out: {line}")
@@ -403,8 +411,10 @@ def search(query: str, source: str | None, limit: int, as_json: bool) -> None:
 
 
 def _effective(user: str, what: str, as_json: bool) -> None:
+    from .host import Host
+
     scope = Scope.user(user)
-    host = _host()
+    host = Host.for_reading()  # a read: no built-in plugin code
     assert scope.user_id is not None
     effective = host.effective_set(scope.user_id)
     entries = effective.skills if what == "skills" else effective.recipes

@@ -55,9 +55,9 @@ def call_each(
         logged with its traceback and the other implementations still run (events).
     :returns: one :class:`HookResult` per implementation that returned something other than ``None``.
     """
-    caller = getattr(pm.hook, hook)
+    hook_caller = getattr(pm.hook, hook)
     infos = plugins or {}
-    for impl in reversed(caller.get_hookimpls()):
+    for impl in reversed(hook_caller.get_hookimpls()):
         name = impl.plugin_name
         info = infos.get(name)
         dist = info.distribution if info is not None else "(inline)"

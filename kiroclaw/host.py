@@ -68,6 +68,16 @@ class Host:
         """A host with settings read from the environment and ``.env`` (one per CLI invocation)."""
         return cls(load_settings())
 
+    @classmethod
+    def for_reading(cls) -> Host:
+        """A host for read-only commands (``skills``, ``recipes``): the core's defaults and third-party
+        plugins (which may add skill layers), without KiroClaw's own built-in plugins, whose sources and
+        policy a read never needs — so their code is not loaded."""
+        from .plugins import discover_entry_points
+
+        third_party = [ep for ep in discover_entry_points() if ep.distribution != "kiroclaw"]
+        return cls(load_settings(), entry_points=third_party)
+
     # --- registration -----------------------------------------------------------------------
 
     def _collect_sources(self) -> dict[str, Source]:

@@ -137,6 +137,7 @@ _UPDATE_ICONS = {
     "current": "✅",
     "pinned": "📌",
     "unsupported": "➖",
+    "skipped": "⏭",
     "failed": "❌",
     "confirm": "⚠️",
 }
@@ -158,6 +159,6 @@ def update_line(result: UpdateResult) -> str:
         # ``reasons`` (one per line) where the core gives them, else the message itself
         reasons = [r for r in getattr(result, "reasons", ()) if r.strip()] or [result.message or ""]
         line += "".join(f"\n   • {esc(shorten(r, 200))}" for r in reasons[:5] if r.strip())
-    if result.message and result.status in ("failed", "unsupported"):
-        line += f": {esc(shorten(result.message, 200))}"
+    if result.message and result.status in ("failed", "unsupported", "skipped"):
+        line += f": {esc(shorten(result.message.removeprefix(result.name + ': '), 200))}"
     return line

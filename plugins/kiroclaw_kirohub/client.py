@@ -34,12 +34,12 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from kiroclaw import LimitExceededError, LocalRegistry, NotFoundError, PolicyBlockedError, SourceError, plugin_settings
+from kiroclaw import LimitExceededError, NotFoundError, PolicyBlockedError, SourceError, plugin_settings
 
 from .schemas import WellKnown
 
 if TYPE_CHECKING:
-    from kiroclaw import Settings
+    from kiroclaw import LocalRegistry, Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -236,6 +236,8 @@ class RegistryClient:
             folder = Path(unquote(parts.path))
             if not folder.is_dir():
                 raise SourceError("the local KiroHub catalog folder does not exist (check KIROHUB_REGISTRY_URL)")
+            from kiroclaw import LocalRegistry  # the catalog code loads only for file: registries
+
             self._catalog, self._catalog_url = LocalRegistry(folder), url
         return self._catalog
 

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import semver
 
+import kiroclaw
 from kiroclaw import (
     AddonInfo,
     FetchContext,
@@ -35,9 +36,6 @@ from kiroclaw import (
     SourceError,
     SpecError,
     UnsafeContentError,
-    sha256_file,
-    sniff_format,
-    tree_fingerprint,
 )
 
 from .client import MAX_JSON_BYTES, RegistryClient, StatusError, parse_model, status_error
@@ -195,7 +193,7 @@ class KirohubSource(Source):
             download.unlink(missing_ok=True)
         if detail.version.files:
             await asyncio.to_thread(_verify_files, root, detail.version.files, f"{slug} {version}")
-        fingerprint = await asyncio.to_thread(tree_fingerprint, root)
+        fingerprint = await asyncio.to_thread(kiroclaw.tree_fingerprint, root)
         origin = {
             "registry": self.client.origin_url,
             "slug": slug,
@@ -383,7 +381,7 @@ async def _extract(archive: Path, dest: Path, context: FetchContext) -> None:
 
     :raises UnsafeContentError: not a zip, or hostile content.
     """
-    fmt = await asyncio.to_thread(sniff_format, archive)
+    fmt = await asyncio.to_thread(kiroclaw.sniff_format, archive)
     if fmt != "zip":
         raise UnsafeContentError(f"the registry sent a {fmt} archive where a zip was expected")
     await context.extract(archive, dest)
@@ -412,7 +410,7 @@ def _verify_files(root: Path, files: Sequence[FileModel], what: str) -> None:
             raise UnsafeContentError(f"the download of {what} lacks {rel}, which the registry lists")
         if size is not None and full.stat().st_size != size:
             raise UnsafeContentError(f"the download of {what} does not match the registry: {rel} has another size")
-        if digest is not None and sha256_file(full) != digest:
+        if digest is not None and kiroclaw.sha256_file(full) != digest:
             raise UnsafeContentError(f"the download of {what} does not match the registry: {rel} has another sha256")
     extra = sorted(set(present) - set(expected) - EXTRA_ZIP_FILES)
     if extra:

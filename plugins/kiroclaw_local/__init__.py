@@ -29,6 +29,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import kiroclaw
 from kiroclaw import (
     AddonRecord,
     FetchContext,
@@ -42,7 +43,6 @@ from kiroclaw import (
     Source,
     SpecError,
     UnsafeContentError,
-    addon_fingerprint,
     checkpoint,
     hookimpl,
 )
@@ -209,7 +209,7 @@ class LocalSource(Source):
         folder = Path(installed.origin.get("path") or installed.spec)
         if not folder.is_dir():
             raise NotFoundError("the folder it was installed from no longer exists")
-        current = await asyncio.to_thread(addon_fingerprint, folder)
+        current = await asyncio.to_thread(kiroclaw.addon_fingerprint, folder)
         return None if current == installed.fingerprint else current
 
 

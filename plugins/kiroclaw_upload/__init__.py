@@ -9,9 +9,10 @@ disjoint. The bot saves an uploaded document into a folder of its own and instal
 
 The archive goes through the shared safe extraction (``context.extract``: links, devices, escapes,
 duplicate names and bombs refused; the size, file, depth and path caps). The package name offered to the
-core is the file name without its archive suffix; the archive's sha256 is recorded as
-``origin["sha256"]``. An uploaded add-on has nowhere to be updated from: ``update`` reports it as
-skipped ("uploaded: install a newer file to update it").
+core is the file name without its archive suffix; the registry records the spec ``upload:<file name>``
+(never the folder it was read from) and the archive's sha256 as ``origin["sha256"]``. An uploaded add-on
+has nowhere to be updated from: ``update`` reports it as skipped ("uploaded: install a newer file to
+update it").
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class UploadSource(Source):
         if text.startswith("file:"):
             raise SpecError("file: URLs are not paths; give the path itself (./my-skill.zip)")
         path = Path(os.path.abspath(os.path.expanduser(text)))
-        return Ref(source=self.name, spec=str(path), locator=str(path), name=package_name_for(path.name))
+        # the recorded spec names the file, never where it was (a bot upload lives in a temporary folder)
+        spec_text = f"upload:{path.name}"
+        return Ref(source=self.name, spec=spec_text, locator=str(path), name=package_name_for(path.name))
 
     async def fetch(self, ref: Ref, staging_dir: Path, context: FetchContext) -> Fetched:
         """Unpack the archive into ``staging_dir`` with ``context.extract``.

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+import kiroclaw
 from kiroclaw import (
     AddonRecord,
     FetchContext,
@@ -32,13 +33,7 @@ from kiroclaw import (
     Source,
     SpecError,
     UnsafeContentError,
-    check_content_type,
-    check_url,
-    download,
     hookimpl,
-    new_subdir,
-    remove_tree,
-    sniff_format,
 )
 
 if TYPE_CHECKING:
@@ -109,7 +104,7 @@ class UrlSource(Source):
         """
         text = spec.strip()
         url, _, fragment = text.partition("#")
-        checked = check_url(url, self.settings)
+        checked = kiroclaw.check_url(url, self.settings)
         kind = _path_kind(urlsplit(url).path)
         if kind is None:
             raise SpecError("the URL must end in .zip, .tar.gz, .tgz, .tar, .skill or SKILL.md")
@@ -138,25 +133,25 @@ class UrlSource(Source):
         :raises LimitExceededError: timeouts, redirects, member/depth caps.
         :raises SourceError: HTTP or network failure.
         """
-        download_dir = new_subdir(staging_dir, "download")
+        download_dir = kiroclaw.new_subdir(staging_dir, "download")
         target = download_dir / ("SKILL.md" if ref.extra.get("kind") == "skill-md" else "archive")
         context.progress("downloading", urlsplit(ref.locator).hostname)
         pinned_digest = ref.extra.get("sha256")
         result = await context.download(ref.locator, sha256=pinned_digest, dest=target, resolver=self.resolver)
         if ref.extra.get("kind") == "archive":
-            fmt = await asyncio.to_thread(sniff_format, result.path)
-            check_content_type(result.content_type, fmt)
+            fmt = await asyncio.to_thread(kiroclaw.sniff_format, result.path)
+            kiroclaw.check_content_type(result.content_type, fmt)
         origin = {"url": ref.locator, "sha256": result.sha256}
         if result.final_url != ref.locator:
             origin["final_url"] = result.final_url
         if ref.extra.get("kind") == "skill-md":
-            root = new_subdir(staging_dir, "skill")
+            root = kiroclaw.new_subdir(staging_dir, "skill")
             await asyncio.to_thread(_place_skill_md, result.path, root / "SKILL.md")
-            remove_tree(download_dir)
+            kiroclaw.remove_tree(download_dir)
             return Fetched(root=root, resolved_ref=result.sha256, origin=origin, pinned=bool(pinned_digest))
         context.progress("unpacking", None)
         root = await context.extract(result.path, staging_dir / "tree")
-        await asyncio.to_thread(remove_tree, download_dir)
+        await asyncio.to_thread(kiroclaw.remove_tree, download_dir)
         return Fetched(root=root, resolved_ref=result.sha256, origin=origin, name=ref.name, pinned=bool(pinned_digest))
 
     async def latest(self, installed: AddonRecord) -> str | None:
@@ -166,7 +161,7 @@ class UrlSource(Source):
             return None
         ref = self.parse(installed.spec)
         with tempfile.TemporaryDirectory(prefix="kiroclaw-url-") as tmp:
-            result = await download(
+            result = await kiroclaw.download(
                 ref.locator,
                 Path(tmp) / "probe",
                 settings=self.settings,

@@ -29,6 +29,7 @@ def test_cli_installs_a_local_archive_and_update_skips_it(cli_env, tmp_path: Pat
     (result,) = json.loads(proc.stdout)["results"]
     assert result["ok"] is True and result["addon"]["source"] == "upload"
     assert result["addon"]["name"] == "zipped-skill"
+    assert result["addon"]["spec"] == "upload:x.zip" and str(work) not in json.dumps(result["addon"])
     assert (workspace / "42" / ".kiro" / "skills" / "zipped-skill" / "scripts" / "run.sh").read_bytes() == b"echo hi\n"
 
     update = run_kiroclaw("addon", "update", "zipped-skill", "--user", "42", env=cli_env, cwd=work)
