@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import ConfigError, KiroclawError
+from .errors import ConfigError, KiroclawError, detail_line
 
 if TYPE_CHECKING:
     from .hookcall import NameTable
@@ -226,12 +226,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _explain(exc: KiroclawError) -> None:
-    """After the one-line error: its detail with ``-v``, and the traceback with ``--debug``."""
+    """After the one-line error: a source's own reason (one ``detail:`` line, always), its whole detail
+    with ``-v``, and the traceback with ``--debug``."""
     if OUTPUT["verbose"] and exc.detail:
         for line in exc.detail.strip().splitlines():
             click.echo(f"  detail: {line}", err=True)
     elif OUTPUT["verbose"] and exc.__cause__ is not None:
         click.echo(f"  detail: {type(exc.__cause__).__name__}: {exc.__cause__}", err=True)
+    elif (detail := detail_line(exc)) is not None:
+        click.echo(f"  detail: {detail}", err=True)
     if OUTPUT["debug"]:
         import traceback
 

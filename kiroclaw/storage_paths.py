@@ -18,6 +18,12 @@ from pathlib import Path
 DEFAULT_WORKSPACE = Path("workspaces")
 
 
+def absolute_path(path: Path) -> Path:
+    """``path`` with ``~`` expanded, joined to the current folder and normalised (``./workspaces`` →
+    ``/srv/bot/workspaces``): how every path setting is read (:func:`kiroclaw.config.absolute_paths`)."""
+    return Path(os.path.abspath(path.expanduser()))
+
+
 def _value(name: str, environ: Mapping[str, str], dotenv: Mapping[str, str | None]) -> str | None:
     wanted = name.lower()
     for source in (environ, dotenv):
@@ -33,7 +39,7 @@ def storage_roots(env_file: Path | None = Path(".env"), environ: Mapping[str, st
     :param env_file: the ``.env`` file (missing is fine); ``None`` reads the environment only.
     :param environ: the environment (default ``os.environ``).
     :returns: ``WORKSPACE_BASE_PATH`` (default ``workspaces``) and ``GLOBAL_ADDONS_PATH`` (default
-        ``WORKSPACE_BASE_PATH/_global``), as given (relative paths stay relative to the working folder).
+        ``WORKSPACE_BASE_PATH/_global``), made absolute against the working folder as the settings are.
     """
     dotenv: Mapping[str, str | None] = {}
     if env_file is not None and env_file.is_file():
@@ -43,5 +49,5 @@ def storage_roots(env_file: Path | None = Path(".env"), environ: Mapping[str, st
     env = os.environ if environ is None else environ
     workspace = _value("WORKSPACE_BASE_PATH", env, dotenv)
     global_path = _value("GLOBAL_ADDONS_PATH", env, dotenv)
-    root = Path(workspace) if workspace else DEFAULT_WORKSPACE
-    return root, Path(global_path) if global_path else root / "_global"
+    root = absolute_path(Path(workspace) if workspace else DEFAULT_WORKSPACE)
+    return root, absolute_path(Path(global_path)) if global_path else root / "_global"
