@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AddonError,
+    AgentError,
     AlreadyInstalledError,
     Confirmation,
     ConfirmationChangedError,
@@ -34,8 +35,9 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .agent.flavors import AgentFlavor, FlavorCheck, FlavorContext, require_mode, sync_skill_folder
+    from .agent.home import provision_home as provision_kiro_home
     from .archives import (
-        ExtractLimits,
         ExtractResult,
         check_content_type,
         extract_archive,
@@ -56,12 +58,18 @@ if TYPE_CHECKING:
     from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
     from .policy import PolicyDecision, allow, block, warn
     from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
-    from .staging import StagedFile, new_subdir, remove_tree, sha256_file, verify_sha256
+    from .staging import ExtractLimits, StagedFile, new_subdir, remove_tree, sha256_file, verify_sha256
     from .workspaces import Scope
 
 #: Public names imported on first use (``kiroclaw.X``), so ``import kiroclaw`` stays light: the CLI's
 #: read-only commands import neither pydantic-settings nor pluggy (``docs/performance.md``).
 _LAZY = {
+    "AgentFlavor": "agent.flavors",
+    "FlavorCheck": "agent.flavors",
+    "FlavorContext": "agent.flavors",
+    "require_mode": "agent.flavors",
+    "sync_skill_folder": "agent.flavors",
+    "provision_kiro_home": "agent.home:provision_home",
     "Settings": "config",
     "load_settings": "config",
     "plugin_settings": "config",
@@ -88,7 +96,7 @@ _LAZY = {
     "Scope": "workspaces",
     "AddonEvent": "events",
     "DownloadResult": "downloader",
-    "ExtractLimits": "archives",
+    "ExtractLimits": "staging",
     "ExtractResult": "archives",
     "Host": "host",
     "HostResolver": "downloader",
@@ -119,7 +127,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'kiroclaw' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    module, _, attr = module.partition(":")  # "module:attribute" where the public name is an alias
+    value = getattr(importlib.import_module(f".{module}", __name__), attr or name)
     globals()[name] = value
     return value
 
@@ -129,6 +138,8 @@ __all__ = [
     "AddonEvent",
     "AddonInfo",
     "AddonRecord",
+    "AgentError",
+    "AgentFlavor",
     "AlreadyInstalledError",
     "Confirmation",
     "ConfirmationChangedError",
@@ -139,6 +150,8 @@ __all__ = [
     "ExtractResult",
     "FetchContext",
     "Fetched",
+    "FlavorCheck",
+    "FlavorContext",
     "Host",
     "HostResolver",
     "InstallRequest",
@@ -190,9 +203,12 @@ __all__ = [
     "load_settings",
     "new_subdir",
     "plugin_settings",
+    "provision_kiro_home",
     "remove_tree",
+    "require_mode",
     "sha256_file",
     "sniff_format",
+    "sync_skill_folder",
     "tree_fingerprint",
     "verify_sha256",
     "warn",

@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "doctor": "kiroclaw.agent.cli:doctor",
     "run": "kiroclaw.bot.cli:run",
     "playground": "kiroclaw.playground:playground",
+    "ingress": "kiroclaw.shared.ingress:ingress",
     "fsck": "kiroclaw.fsck:fsck",
     "audit": "kiroclaw.audit:audit",
 }
@@ -46,6 +47,7 @@ LAZY_HELP: dict[str, str] = {
     "doctor": "Check kiro-cli, the agent template and the workspace root.",
     "run": "Run the Telegram bot.",
     "playground": "Try the bot in a browser: the real bot against a local Bot API, with a web chat.",
+    "ingress": "Receive Telegram updates and route each user's to their worker (REDIS_URL).",
     "fsck": "Check (and repair) every user's registry against the files on disk.",
     "audit": "Read the audit log of add-on operations.",
 }

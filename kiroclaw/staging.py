@@ -12,8 +12,12 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import LimitExceededError, QuotaExceededError, SpecError, UnsafeContentError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 #: Names starting with this prefix are KiroClaw's control files (completion marker…); add-ons may not ship them.
 CONTROL_PREFIX = ".kiroclaw"
@@ -73,6 +77,36 @@ def verify_sha256(path: Path, expected: str) -> str:
             f"integrity mismatch: the download's sha256 is {actual[:12]}…, expected {expected.strip()[:12]}…"
         )
     return actual
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    """Caps applied while extracting.
+
+    :ivar max_files: most regular files (``MAX_ADDON_FILES``); directories count towards ``4 × max_files``.
+    :ivar max_depth: most path segments (``MAX_PATH_DEPTH``).
+    :ivar max_path_chars: longest relative path, in characters (``MAX_PATH_LENGTH``).
+    :ivar max_bytes: most bytes written in total (``MAX_ADDON_SIZE_MB`` in bytes).
+    :ivar whole_tree: a whole fetched tree that discovery picks from (:mod:`kiroclaw.discovery`): links
+        are recorded in :attr:`~kiroclaw.archives.ExtractResult.links`, never written; case-folded twins
+        are both written (each placed skill is checked again). Every other rule holds.
+    """
+
+    max_files: int = 5000
+    max_depth: int = 32
+    max_path_chars: int = 512
+    max_bytes: int = 50 * 1024 * 1024
+    whole_tree: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, max_bytes: int | None = None) -> ExtractLimits:
+        """Limits from ``MAX_ADDON_FILES``, ``MAX_PATH_DEPTH``, ``MAX_PATH_LENGTH``, ``MAX_ADDON_SIZE_MB``."""
+        return cls(
+            max_files=settings.max_addon_files,
+            max_depth=settings.max_path_depth,
+            max_path_chars=settings.max_path_length,
+            max_bytes=max_bytes if max_bytes is not None else settings.max_addon_size_bytes,
+        )
 
 
 # --- the one walk over a staged tree --------------------------------------------------------------

@@ -51,8 +51,12 @@ class StandInRuntime:
         *,
         on_update: Callable[[AgentUpdate], Awaitable[None]] | None = None,
         attachments: Sequence[Path] = (),
+        on_permission: Any = None,
     ) -> TurnResult:
-        """Stream the canned reply word by word; a cancel stops it with ``stop_reason="cancelled"``."""
+        """Stream the canned reply word by word; a cancel stops it with ``stop_reason="cancelled"``.
+
+        ``on_permission`` is accepted and never called: the stand-in runs no tools.
+        """
         key = (user_id, thread_id)
         self._cancelled.discard(key)
         reply = await asyncio.to_thread(self._reply, user_id, text, attachments)
