@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -43,6 +43,7 @@ from .staging import remove_tree
 from .workspaces import Scope, ScopePaths
 
 if TYPE_CHECKING:
+    from .discovery import Discovery
     from .host import Host
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,8 @@ class AddonManager:
         confirmed: bool | Confirmation = False,
         local_roots: tuple[Path, ...] | None = None,
         progress: ProgressCallback | None = None,
+        only: Collection[str] | None = None,
+        ask_above: int | None = None,
     ) -> InstallRequest:
         """An :class:`InstallRequest` from keyword options; ``assume_yes=True`` means ``confirmed=True``."""
         return InstallRequest(
@@ -225,6 +228,8 @@ class AddonManager:
             local_roots=local_roots,
             progress=progress,
             confirmed=True if assume_yes else confirmed,
+            only=tuple(only) if only else None,
+            ask_above=ask_above,
         )
 
     async def install(
@@ -238,6 +243,8 @@ class AddonManager:
         confirmed: bool | Confirmation = False,
         local_roots: tuple[Path, ...] | None = None,
         progress: ProgressCallback | None = None,
+        only: Collection[str] | None = None,
+        ask_above: int | None = None,
     ) -> InstallResult:
         """Install the add-on ``spec`` names.
 
@@ -249,6 +256,9 @@ class AddonManager:
             confirm exactly that (refused with ``ConfirmationChangedError`` if the add-on changed).
         :param local_roots: ``None`` = any local path (CLI); a tuple = only inside these (the bot).
         :param progress: stage callback (``resolving``, ``downloading``, ``validating``, ``installing``…).
+        :param only: install only the skills of these names (``--skill``); recipes are then left out.
+        :param ask_above: raise :class:`~kiroclaw.errors.ChoiceRequired` (before any change) when the
+            add-on offers more skills than this and ``only`` is not given (the bot asks above 50).
         :raises SpecError, SourceUnavailableError: nobody understands the spec / the source is off.
         :raises AddonError: any refusal (validation, unsafe content, quota, policy, duplicate…); nothing
             was changed.
@@ -264,6 +274,8 @@ class AddonManager:
                 confirmed=confirmed,
                 local_roots=local_roots,
                 progress=progress,
+                only=only,
+                ask_above=ask_above,
             )
         )
         try:
@@ -273,6 +285,18 @@ class AddonManager:
             self.emit(AddonEvent("install", "refused", request.scope, spec=spec, reason=exc.user_message))
             raise
         return await self.install_ref(source, ref, request)
+
+    async def inspect(
+        self, spec: str, scope: Scope, *, local_roots: tuple[Path, ...] | None = None
+    ) -> Discovery:
+        """What installing ``spec`` would place, without installing (``--list``): the skills, recipes and
+        what is left out and why (:mod:`kiroclaw.discovery`). Nothing in the scope changes.
+
+        :raises SpecError, SourceUnavailableError, AddonError: as :meth:`install` before placing.
+        """
+        source, rest = self._host.source_for(spec)
+        ref = source.parse(rest)
+        return await self._pipeline.inspect(source, ref, self.request(scope, local_roots=local_roots))
 
     async def install_ref(
         self, source: Source, ref: Ref, request: InstallRequest, *, previous: AddonRecord | None = None

@@ -37,6 +37,7 @@ from typing import IO, TYPE_CHECKING, Literal, cast
 
 from .errors import LimitExceededError, QuotaExceededError, StorageError, UnsafeContentError
 from .staging import CONTROL_PREFIX, ExtractLimits
+from .treeindex import hard_link_target
 from .zipcheck import zip_check_layout, zip_directory_entries, zip_end_record, zip_name
 
 if TYPE_CHECKING:
@@ -62,11 +63,14 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 @dataclass(frozen=True)
 class ExtractResult:
     """What an extraction wrote: ``files`` regular files holding ``size_bytes`` bytes in total, and the
-    members it skipped on purpose (``.git/…``, ``__MACOSX/…``), as archive names."""
+    members it skipped on purpose (``.git/…``, ``__MACOSX/…``), as archive names; with
+    ``ExtractLimits.whole_tree``, the ``links`` recorded (path → target text, POSIX; a hard link's target
+    is given relative to the link's folder, like a symbolic link's)."""
 
     files: int
     size_bytes: int
     skipped: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
 
 
 # --- member names -------------------------------------------------------------------------------
@@ -146,6 +150,7 @@ class _Writer:
         self._kinds: dict[str, str] = {}  # fold key → "file" | "dir"
         self._resolved: dict[tuple[str, ...], Path] = {}
         self._made: set[Path] = {self.root}
+        self.links: list[tuple[str, str]] = []
 
     def _target(self, parts: tuple[str, ...]) -> Path:
         # Containment on resolved paths (never string prefixes). The parent folder's resolution is cached:
@@ -178,11 +183,12 @@ class _Writer:
     def _claim(self, parts: tuple[str, ...], kind: str) -> bool:
         """Register ``parts`` (and its parents as dirs); True if the dir already existed."""
         self._count()
+        fold = (lambda p: "/".join(p)) if self.limits.whole_tree else _fold
         for depth in range(1, len(parts)):
-            key = _fold(parts[:depth])
+            key = fold(parts[:depth])
             if self._kinds.setdefault(key, "dir") != "dir":
                 raise UnsafeContentError(f"the archive uses {'/'.join(parts[:depth])!r} as both a file and a folder")
-        key = _fold(parts)
+        key = fold(parts)
         existing = self._kinds.get(key)
         if existing is None:
             self._kinds[key] = kind
@@ -198,6 +204,13 @@ class _Writer:
         if folder not in self._made:
             folder.mkdir(mode=0o755, parents=True, exist_ok=True)
             self._made.add(folder)
+
+    def add_link(self, parts: tuple[str, ...], target: str) -> None:
+        """Record a link member (``whole_tree`` only); nothing is written."""
+        self._claim(parts, "link")
+        if len(target) > self.limits.max_path_chars * 4 or "\x00" in target:
+            target = "/"  # an unusable target: discovery reports it as absolute
+        self.links.append(("/".join(parts), target))
 
     def add_dir(self, parts: tuple[str, ...]) -> None:
         if self._claim(parts, "dir"):
@@ -231,7 +244,7 @@ class _Writer:
         return f"the archive unpacks to more than {self.limits.max_bytes // (1024 * 1024)} MB"
 
     def result(self) -> ExtractResult:
-        return ExtractResult(self.files, self.size_bytes, tuple(self.skipped))
+        return ExtractResult(self.files, self.size_bytes, tuple(self.skipped), tuple(self.links))
 
 
 # --- format sniffing ----------------------------------------------------------------------------
@@ -344,6 +357,16 @@ class _BoundedReader:
 
 def _tar_member(member: tarfile.TarInfo, writer: _Writer, tar: tarfile.TarFile) -> None:
     shown = member.name[:80].encode("unicode_escape", "backslashreplace").decode("ascii")
+    if (member.issym() or member.islnk()) and writer.limits.whole_tree:
+        parts = check_member_name(member.name, writer.limits)
+        if parts is None:
+            writer.skip(member.name)
+            return
+        target = member.linkname
+        if member.islnk():  # a hard link names another member from the archive root
+            target = hard_link_target(member.name, target)
+        writer.add_link(parts, target)
+        return
     if member.issym() or member.islnk():
         raise UnsafeContentError(f"the archive contains a link ({shown}); links are not allowed")
     if member.ischr() or member.isblk() or member.isfifo():
@@ -461,6 +484,15 @@ def _extract_zip(path: Path, writer: _Writer) -> None:
             shown = name[:80].encode("unicode_escape", "backslashreplace").decode("ascii")
             unix_mode = info.external_attr >> 16
             kind = stat.S_IFMT(unix_mode)
+            if kind == stat.S_IFLNK and writer.limits.whole_tree:
+                parts = check_member_name(name, limits)
+                if parts is None:
+                    writer.skip(name)
+                elif info.file_size > 4096:
+                    writer.add_link(parts, "/")  # no real link target is this long: reported as unusable
+                else:
+                    writer.add_link(parts, archive.read(info).decode("utf-8", "replace"))
+                continue
             if kind == stat.S_IFLNK:
                 raise UnsafeContentError(f"the archive contains a link ({shown}); links are not allowed")
             if kind not in (0, stat.S_IFREG, stat.S_IFDIR):

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .errors import KiroclawError
+from .errors import KiroclawError, detail_line
 from .hookcall import NameTable, call_all
 
 #: subcommand → "module:attribute" of its click command, imported on first use.
@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KiroclawError as exc:
         click.echo(f"error: {exc.user_message}", err=True)
+        detail = detail_line(exc)
+        if detail:
+            click.echo(f"  detail: {detail}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError
+from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError, detail_line
 from .workspaces import Scope
 
 T = TypeVar("T")
@@ -116,6 +116,9 @@ def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
         "error": exc.code,
         "message": exc.user_message,
     }
+    detail = detail_line(exc)
+    if detail:
+        data["detail"] = detail
     if isinstance(exc, ValidationError) and exc.problems:
         data["problems"] = exc.problems
     if isinstance(exc, ConfirmationRequired):
@@ -155,6 +158,13 @@ def addon() -> None:
     default=None,
     help="Progress lines on stderr (default: when stderr is a terminal and without --json).",
 )
+@click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="Show the skills, recipes and what is left out (and why); install nothing.",
+)
+@click.option("--skill", "skills", metavar="NAME", multiple=True, help="Install only this skill (repeatable).")
 @json_option
 def install(
     specs: tuple[str, ...],
@@ -164,15 +174,20 @@ def install(
     force: bool,
     assume_yes: bool,
     show_progress: bool | None,
+    list_only: bool,
+    skills: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Install one or more add-ons: SPEC is a folder (./dir), org/repo, a URL or a registry name.
 
     Each spec is reported on its own; one failure does not undo the others; the exit status is 1 if any
-    failed.
+    failed. With --list nothing is installed: each spec's skills, recipes and left-out items are shown.
     """
     scope = _scope(user, global_)
     host = _host()
+    if list_only:
+        _list_specs(host, specs, scope, as_json)
+        return
     if show_progress is None:
         show_progress = not as_json and sys.stderr.isatty()
 
@@ -186,7 +201,12 @@ def install(
             if show_progress:
                 click.echo(f"installing {spec} into {scope.label}", err=True)
             request = host.addons.request(
-                scope, version=version, force=force, assume_yes=assume_yes, progress=progress
+                scope,
+                version=version,
+                force=force,
+                assume_yes=assume_yes,
+                progress=progress,
+                only=list(skills) or None,
             )
             try:
                 try:
@@ -200,6 +220,9 @@ def install(
                 outcomes.append(_error_json(spec, exc))
                 if not as_json:
                     click.echo(f"error: {spec}: {exc.user_message}", err=True)
+                    detail = detail_line(exc)
+                    if detail:
+                        click.echo(f"  detail: {detail}", err=True)
                 continue
             record = result.record
             verb = "reinstalled" if result.replaced else "installed"
@@ -221,6 +244,55 @@ def install(
                     click.echo(f"  left out: {line}")
                 for line in result.warnings:
                     click.echo(f"  warning: {line}")
+        return outcomes
+
+    outcomes = _run(run_all, host)
+    if as_json:
+        _dump({"results": outcomes})
+    if any(not o["ok"] for o in outcomes):
+        sys.exit(1)
+
+
+def discovery_json(spec: str, found: Any) -> dict[str, Any]:
+    """The ``--list --json`` shape of one spec: kind, skills (name, path, description, notes), recipes
+    (id, path) and left-out items (path, name, reason)."""
+    return {
+        "spec": spec,
+        "ok": True,
+        "kind": found.kind,
+        "skills": [
+            {"name": s.name, "path": s.path, "description": s.description, "notes": list(s.notes)} for s in found.skills
+        ],
+        "recipes": [{"id": r.id, "path": r.path} for r in found.recipes],
+        "left_out": [{"path": i.path, "name": i.name, "reason": i.reason} for i in found.left_out],
+    }
+
+
+def _list_specs(host: Any, specs: tuple[str, ...], scope: Scope, as_json: bool) -> None:
+    async def run_all() -> list[dict[str, Any]]:
+        outcomes: list[dict[str, Any]] = []
+        for spec in specs:
+            try:
+                found = await host.addons.inspect(spec, scope)
+            except KiroclawError as exc:
+                outcomes.append(_error_json(spec, exc))
+                if not as_json:
+                    click.echo(f"error: {spec}: {exc.user_message}", err=True)
+                    detail = detail_line(exc)
+                    if detail:
+                        click.echo(f"  detail: {detail}", err=True)
+                continue
+            outcomes.append(discovery_json(spec, found))
+            if not as_json:
+                click.echo(f"{spec}: {len(found.skills)} skills, {len(found.recipes)} recipes (nothing installed)")
+                for skill in found.skills:
+                    click.echo(f"  skill  {skill.name}  ({skill.path or '.'})")
+                    for note in skill.notes:
+                        click.echo(f"         note: {note}")
+                for recipe in found.recipes:
+                    click.echo(f"  recipe {recipe.id}  ({recipe.path})")
+                for item in found.left_out:
+                    click.echo(f"  left out: {item.line()}")
         return outcomes
 
     outcomes = _run(run_all, host)

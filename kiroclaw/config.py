@@ -9,10 +9,11 @@ with its own prefix (:func:`plugin_settings`), once, when the host registers it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
@@ -24,6 +25,26 @@ def _split(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def absolute_paths(model: BaseModel) -> None:
+    """Make every path setting of ``model`` absolute, in place: ``~`` expanded, then joined to the current
+    folder *at load time* and normalised (``./workspaces`` → ``/srv/bot/workspaces``).
+
+    Settings are read once, so a later ``chdir`` (git runs in another folder, a test changes folder) can
+    never change what a relative setting means. Covers fields holding a ``Path``, ``Path | None`` or a
+    list of paths; plugins' own settings models call it from their own ``model_validator``.
+    """
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path):
+            object.__setattr__(model, name, _absolute(value))
+        elif isinstance(value, list) and value and all(isinstance(item, Path) for item in value):
+            object.__setattr__(model, name, [_absolute(item) for item in value])
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path.expanduser()))
 
 
 class Settings(BaseSettings):
@@ -109,6 +130,11 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _split(value)
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Settings:
+        absolute_paths(self)
+        return self
 
     @property
     def max_addon_size_bytes(self) -> int:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .archives import CHUNK_BYTES, short_reason
 from .errors import LimitExceededError, QuotaExceededError, SourceError, SpecError, UnsafeContentError
@@ -284,6 +284,15 @@ async def download(
         raise
 
 
+def _url_for_detail(url: str) -> str:
+    """``url`` without user info, query or fragment (they may hold tokens), for a ``detail`` line."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def _describe_client_error(exc: BaseException) -> str:
     """One fixed phrase per aiohttp failure (the server's own bytes never reach the user)."""
     import aiohttp
@@ -337,9 +346,15 @@ async def _download(
                     current = urljoin(current, location)
                     continue
                 if response.status >= 400:
-                    raise SourceError(f"the server answered HTTP {response.status} for {checked.host}")
+                    raise SourceError(
+                        f"the server answered HTTP {response.status} for {checked.host}",
+                        detail=f"HTTP {response.status} {_url_for_detail(current)}",
+                    )
                 if response.status != 200:
-                    raise SourceError(f"unexpected HTTP status {response.status} from {checked.host}")
+                    raise SourceError(
+                        f"unexpected HTTP status {response.status} from {checked.host}",
+                        detail=f"HTTP {response.status} {_url_for_detail(current)}",
+                    )
                 length = response.content_length
                 if length is not None and length > max_bytes:
                     raise QuotaExceededError(

@@ -7,6 +7,7 @@ show in chat and on the CLI: it never holds a server path, a token or a tracebac
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -101,7 +102,11 @@ class NotSupportedError(AddonError):
 
 
 class SourceError(AddonError):
-    """A source failed to fetch, search or describe an add-on (network, missing repo, bad response…)."""
+    """A source failed to fetch, search or describe an add-on (network, missing repo, bad response…).
+
+    ``detail`` carries the source's own words: git's stderr, ``HTTP <status> <url>``. Its last line is
+    shown to the person as a ``detail`` line under the message (:func:`detail_line`).
+    """
 
     code = "source"
 
@@ -201,6 +206,20 @@ class UpdateSkippedError(AddonError):
     code = "skipped"
 
 
+class ChoiceRequired(AddonError):
+    """The add-on offers more skills than may be installed without asking (chat: more than 50): the
+    person chooses "all" or a subset first. Nothing was changed.
+
+    :param skills: every skill offered, as (name, description) pairs, sorted by name.
+    """
+
+    code = "choose"
+
+    def __init__(self, user_message: str, *, skills: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(user_message)
+        self.skills = list(skills or [])
+
+
 class PolicyBlockedError(AddonError):
     """An install policy (``check_addon`` hook) or registry moderation refused the add-on."""
 
@@ -227,6 +246,35 @@ class RegistryCorruptError(StorageError):
     def __init__(self, user_message: str, *, quarantined_to: str | None = None) -> None:
         super().__init__(user_message)
         self.quarantined_to = quarantined_to
+
+
+_CONTROL_CHARS = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x1f\x7f]")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/]+/)+(?=[^\s'\"/]*)")
+#: Longest detail line shown, in characters.
+DETAIL_LINE_CHARS = 300
+
+
+def detail_line(exc: BaseException, *, hide_paths: bool = False) -> str | None:
+    """The one line of a source's own reason to show under an error message, or ``None``.
+
+    Only :class:`SourceError` has one: the first ``fatal:``/``error:`` line of its ``detail`` (git's
+    cause; later ones are generic, "Could not read from remote repository"), else its last non-empty
+    line (git's last stderr line, ``HTTP 404 https://host/path``), with terminal escapes and control
+    characters removed, at most :data:`DETAIL_LINE_CHARS` characters. ``hide_paths`` (chat) shortens
+    absolute server paths to their last segment (``/srv/git/org/repo.git`` → ``…/repo.git``).
+    """
+    if not isinstance(exc, SourceError) or not exc.detail:
+        return None
+    lines = [line.strip() for line in _CONTROL_CHARS.sub("\n", exc.detail).splitlines() if line.strip()]
+    if not lines:
+        return None
+    reasons = [line for line in lines if line.lower().startswith(("fatal:", "error:"))]
+    line = reasons[0] if reasons else lines[-1]
+    if hide_paths:
+        line = _ABSOLUTE_PATH.sub("…/", line)
+    if len(line) > DETAIL_LINE_CHARS:
+        line = line[: DETAIL_LINE_CHARS - 1] + "…"
+    return line
 
 
 # --- agent runtime -----------------------------------------------------------------------------

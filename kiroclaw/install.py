@@ -5,10 +5,12 @@ Driven by a frozen :class:`InstallRequest`; :meth:`InstallPipeline.run` takes th
 1. **stage** — duplicate and quota refusals that need no download, then ``source.fetch`` into
    ``{root}/.staging/<random>/fetch`` with a :class:`~kiroclaw.sources.FetchContext` (limits, ``extract``,
    ``download``, ``local_roots``, progress, the confirmation);
-2. **check** — :func:`~kiroclaw.staging.walk_staged_tree`, the *one* walk over the staged tree
-   (containment, no links or special files, caps, sha256 of every file), then layout detection.
-   The layout is found by exactly one call, :func:`discover` below (the discovery of skills inside a
-   repository replaces that one function); the fingerprint comes from the walk's hashes;
+2. **check** — :func:`~kiroclaw.discovery.discover` finds the skills and recipes the fetched tree
+   offers (links the source recorded are resolved inside the tree), :func:`~kiroclaw.assemble.assemble`
+   builds the add-on from only those (``--skill`` picks some; more than ``ask_above`` skills raise
+   :class:`~kiroclaw.errors.ChoiceRequired` first), then :func:`~kiroclaw.staging.walk_staged_tree`,
+   the *one* walk over what will be installed (containment, no links or special files, caps, sha256
+   of every file); the fingerprint comes from the walk's hashes;
 3. **record** — the registry entry: the core alone decides the name (a single skill's frontmatter name,
    else the source's package name, validated by :mod:`kiroclaw.naming`), the folder, what it replaces;
 4. **police** — the ``check_addon`` hooks, called once with the walk's file data
@@ -35,8 +37,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from .assemble import assemble, layout_of, select
+from .discovery import Discovery, TreeIndex, discover
 from .errors import (
     AlreadyInstalledError,
+    ChoiceRequired,
     Confirmation,
     ConfirmationChangedError,
     ConfirmationRequired,
@@ -47,7 +52,7 @@ from .errors import (
 from .faults import checkpoint
 from .fingerprint import covered, fingerprint_entries
 from .hookcall import call_each
-from .layout import DetectedLayout, detect_layout
+from .layout import DetectedLayout
 from .models import AddonRecord, RegistryDocument, utcnow
 from .naming import check_addon_name, package_dir_for
 from .policy import PolicyDecision
@@ -79,6 +84,10 @@ class InstallRequest:
     :ivar confirmed: ``False`` = ask; ``True`` = confirm whatever is found (CLI ``--yes`` given up front);
         a :class:`~kiroclaw.errors.Confirmation` (from ``ConfirmationRequired.inspected``) = confirm
         exactly what the user was shown, refuse if it changed.
+    :ivar only: install only the skills of these names (``--skill``, the chat's pick list); recipes are
+        then left out. An update keeps the choice recorded in ``origin["only"]``.
+    :ivar ask_above: when ``only`` is not given and the add-on offers more skills than this, raise
+        :class:`~kiroclaw.errors.ChoiceRequired` before anything changes (the bot asks above 50).
     """
 
     scope: Scope
@@ -87,6 +96,8 @@ class InstallRequest:
     local_roots: tuple[Path, ...] | None = None
     progress: ProgressCallback | None = None
     confirmed: bool | Confirmation = False
+    only: tuple[str, ...] | None = None
+    ask_above: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,14 +125,6 @@ class Checked:
     layout: DetectedLayout
     files: tuple[StagedFile, ...]
     fingerprint: str
-
-
-def discover(root: Path) -> DetectedLayout:
-    """The one call site of layout detection: what the staged tree at ``root`` holds.
-
-    :raises ValidationError: neither a single skill nor a plugin package.
-    """
-    return detect_layout(root)
 
 
 def _no_progress(stage: str, detail: str | None = None) -> None:
@@ -152,6 +155,23 @@ class InstallPipeline:
         async with self._locked(request.scope) as paths:
             return await self._run_locked(paths, source, ref, request, report, previous)
 
+    async def inspect(self, source: Source, ref: Ref, request: InstallRequest) -> Discovery:
+        """What installing ``ref`` would place (``--list``): fetch into a throw-away staging folder of
+        the scope and run discovery. Nothing in the scope changes; no lock is needed."""
+        paths = self._host.paths(request.scope)
+        report = request.progress or _no_progress
+        paths.staging_dir.mkdir(parents=True, exist_ok=True)
+        staging = paths.staging_dir / secrets.token_hex(8)
+        staging.mkdir()
+        try:
+            fetched, fetch_dir = await self._stage(staging, source, ref, request, report)
+            self.check_root(fetched, fetch_dir)
+            return await asyncio.to_thread(discover, fetched.root, links=fetched.links)
+        finally:
+            await asyncio.to_thread(remove_tree, staging)
+            with contextlib.suppress(OSError):
+                paths.staging_dir.rmdir()
+
     async def _run_locked(
         self,
         paths: ScopePaths,
@@ -169,7 +189,12 @@ class InstallPipeline:
         try:
             fetched, fetch_dir = await self._stage(staging, source, ref, request, report)
             report("validating", None)
-            checked = await asyncio.to_thread(self._check, fetched, fetch_dir)
+            only = request.only
+            if only is None and previous is not None and previous.origin.get("only"):
+                only = tuple(previous.origin["only"].split(","))  # an update keeps the --skill choice
+            checked = await asyncio.to_thread(
+                self._check, fetched, fetch_dir, staging / "addon", only, request.ask_above
+            )
             record, dest, replaced = self._record(paths, doc, source, ref, fetched, checked, request, same, previous)
             warnings = list(fetched.warnings) + list(checked.layout.warnings)
             warnings.extend(await asyncio.to_thread(self._police, record, checked, request, fetched))
@@ -229,8 +254,9 @@ class InstallPipeline:
 
     # --- 2. check ---------------------------------------------------------------------------
 
-    def _check(self, fetched: Fetched, fetch_dir: Path) -> Checked:
-        settings = self._settings
+    @staticmethod
+    def check_root(fetched: Fetched, fetch_dir: Path) -> None:
+        """:raises UnsafeContentError: the source's ``root`` is not a real folder inside its staging folder."""
         root = fetched.root
         try:
             inside = root.resolve().is_relative_to(fetch_dir.resolve())
@@ -238,14 +264,34 @@ class InstallPipeline:
             inside = False
         if not inside or root.is_symlink() or not root.is_dir():
             raise UnsafeContentError("the source staged files outside its staging folder")
+
+    def _check(
+        self,
+        fetched: Fetched,
+        fetch_dir: Path,
+        dest: Path,
+        only: tuple[str, ...] | None = None,
+        ask_above: int | None = None,
+    ) -> Checked:
+        """Discover, build the add-on in ``dest`` from only what was found, then walk what was built."""
+        settings = self._settings
+        self.check_root(fetched, fetch_dir)
+        index = TreeIndex.build(fetched.root, fetched.links)
+        found = discover(fetched.root, index=index)
+        if ask_above is not None and not only and len(found.skills) > ask_above:
+            raise ChoiceRequired(
+                f"{len(found.skills)} skills found; install all of them or choose some",
+                skills=[(s.name, s.description) for s in found.skills],
+            )
+        built = assemble(index, select(found, only), dest)
+        layout = layout_of(built)  # before the walk: a recipe that does not parse is removed here
         tree = walk_staged_tree(
-            root,
+            built.root,
             max_bytes=settings.max_addon_size_bytes,
             max_files=settings.max_addon_files,
             max_depth=settings.max_path_depth,
             max_path_chars=settings.max_path_length,
         )
-        layout = discover(root)
         files = tree.below(layout.root)
         fingerprint = fingerprint_entries((f.path, f.sha256) for f in files if covered(f.path))
         return Checked(tree, layout, files, fingerprint)
@@ -282,6 +328,10 @@ class InstallPipeline:
         origin = {str(k): str(v) for k, v in fetched.origin.items()}
         if fetched.resolved_ref and "resolved" not in origin:
             origin["resolved"] = fetched.resolved_ref
+        if request.only:
+            origin["only"] = ",".join(sorted(set(request.only)))
+        elif previous is not None and previous.origin.get("only"):
+            origin["only"] = previous.origin["only"]
         record = AddonRecord(
             name=name,
             version=version,

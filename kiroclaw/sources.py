@@ -89,6 +89,12 @@ def _no_progress(stage: str, detail: str | None = None) -> None:
     return None
 
 
+#: A staged whole tree may hold this many times ``MAX_ADDON_FILES`` files (tests, docs, assets beside skills).
+FETCH_CAP_FACTOR_FILES = 10
+#: A staged whole tree may hold this many times ``MAX_ADDON_SIZE_MB`` bytes.
+FETCH_CAP_FACTOR_BYTES = 4
+
+
 @dataclass(frozen=True)
 class FetchContext:
     """Everything the core hands to :meth:`Source.fetch` besides the ref: the sources' toolbox.
@@ -129,6 +135,23 @@ class FetchContext:
         from .staging import ExtractLimits
 
         return ExtractLimits.from_settings(self.settings, max_bytes=self.max_bytes)
+
+    @cached_property
+    def tree_limits(self) -> ExtractLimits:
+        """The caps for staging a whole tree (a repository) of which the core installs only the skills
+        and recipes it discovers: ``whole_tree`` (links recorded, not written) and larger file and byte
+        caps: :data:`FETCH_CAP_FACTOR_FILES` × ``MAX_ADDON_FILES``, :data:`FETCH_CAP_FACTOR_BYTES` ×
+        ``MAX_ADDON_SIZE_MB``); the add-on caps apply to what is placed."""
+        from .archives import ExtractLimits
+
+        settings = self.settings
+        return ExtractLimits(
+            max_files=settings.max_addon_files * FETCH_CAP_FACTOR_FILES,
+            max_depth=settings.max_path_depth,
+            max_path_chars=settings.max_path_length,
+            max_bytes=settings.max_addon_size_bytes * FETCH_CAP_FACTOR_BYTES,
+            whole_tree=True,
+        )
 
     @property
     def assume_yes(self) -> bool:
@@ -231,8 +254,9 @@ class FetchContext:
 class Fetched:
     """What a source staged.
 
-    :ivar root: the folder inside ``staging_dir`` holding the add-on tree (a single skill with ``SKILL.md``
-        at its root, or a plugin package with ``skills/`` and/or ``recipes/``). The core moves it into place.
+    :ivar root: the folder inside ``staging_dir`` holding the fetched tree (a repository, an unpacked
+        archive, a copied folder). The core finds the skills and recipes in it (:mod:`kiroclaw.discovery`)
+        and places only those.
     :ivar version: the add-on's version (registry version, tag…) or ``None``.
     :ivar resolved_ref: the exact thing fetched (a commit SHA, a registry version, a sha256), or ``None``.
     :ivar origin: details recorded in the registry entry (``url``, ``commit``, ``registry``, ``slug``…).
@@ -241,6 +265,9 @@ class Fetched:
         derives one from ``name`` when ``None``.
     :ivar pinned: the user pinned an exact version/commit (``update`` skips it).
     :ivar warnings: lines to show the user (e.g. registry moderation notes that were confirmed).
+    :ivar links: links of the fetched tree that the source recorded instead of writing (path relative to
+        ``root`` → target text, POSIX). The core resolves them inside the tree: those inside what is
+        installed become copies of their targets, the rest are left out (:mod:`kiroclaw.assemble`).
     """
 
     root: Path
@@ -251,6 +278,7 @@ class Fetched:
     package_dir: str | None = None
     pinned: bool = False
     warnings: tuple[str, ...] = ()
+    links: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

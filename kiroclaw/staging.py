@@ -87,12 +87,16 @@ class ExtractLimits:
     :ivar max_depth: most path segments (``MAX_PATH_DEPTH``).
     :ivar max_path_chars: longest relative path, in characters (``MAX_PATH_LENGTH``).
     :ivar max_bytes: most bytes written in total (``MAX_ADDON_SIZE_MB`` in bytes).
+    :ivar whole_tree: a whole fetched tree that discovery picks from (:mod:`kiroclaw.discovery`): links
+        are recorded in :attr:`ExtractResult.links`, never written; case-folded twins are both written
+        (each placed skill is checked again). Every other rule holds.
     """
 
     max_files: int = 5000
     max_depth: int = 32
     max_path_chars: int = 512
     max_bytes: int = 50 * 1024 * 1024
+    whole_tree: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, *, max_bytes: int | None = None) -> ExtractLimits:

@@ -3,7 +3,6 @@ buttons (:class:`InstallRunner`), search, info, update and enable/disable, and t
 The router (:mod:`kiroclaw.bot.routers.addons`) dispatches to these; the texts are
 :mod:`kiroclaw.bot.addon_text`'s."""
 
-
 from __future__ import annotations
 
 import asyncio
@@ -24,6 +23,7 @@ from aiogram.types import (
 
 from ..config import Settings
 from ..errors import (
+    ChoiceRequired,
     Confirmation,
     ConfirmationRequired,
     KiroclawError,
@@ -36,6 +36,7 @@ from ..install import InstallRequest, InstallResult
 from ..models import AddonRecord
 from ..sources import AddonInfo
 from ..workspaces import Scope
+from . import choose
 from .addon_text import (
     ORIGIN_KEYS,
     failure_text,
@@ -112,10 +113,13 @@ class InstallRunner:
         confirmed: Confirmation | bool = False,
         force: bool = False,
         edit_message_id: int | None = None,
+        only: list[str] | str | None = None,
     ) -> None:
         """Install ``spec`` into ``scope``, showing progress in one message (sent, or ``edit_message_id``).
 
         :param confirmed: the :class:`Confirmation` the user gave with a button (bound to what they saw).
+        :param only: just these skills (``--skill``, the pick list), or ``"all"``; ``None`` asks "Install
+            all N / Choose…" first when the add-on offers more than :data:`~kiroclaw.bot.choose.ASK_ABOVE`.
         """
         async with self.guard.slot(user_id):
             progress = ProgressMessage(
@@ -133,13 +137,16 @@ class InstallRunner:
                 local_roots=local_roots(self.settings),
                 progress=progress.callback,
                 confirmed=confirmed,
+                only=tuple(only) if isinstance(only, list) else None,
+                ask_above=None if only else choose.ASK_ABOVE,
             )
 
             async def call() -> InstallResult:
                 result: InstallResult = await self.host.addons.install(spec, request)
                 return result
 
-            await self._finish(progress, call, user_id=user_id, scope=scope, retry={"spec": spec, "force": force})
+            retry = {"spec": spec, "force": force, "only": only}
+            await self._finish(progress, call, user_id=user_id, scope=scope, retry=retry)
 
     async def install_upload(
         self,
@@ -195,6 +202,10 @@ class InstallRunner:
     ) -> None:
         try:
             result = await call()
+        except ChoiceRequired as exc:
+            self.guard.refund(user_id)
+            await choose.ask(progress, self.actions, user_id, (retry or {}).get("spec", ""), exc, scope)
+            return
         except ConfirmationRequired as exc:
             reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
             text = f"⚠️ {esc(exc.user_message)}{reasons}"

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import KiroclawError, ValidationError
+from ..errors import KiroclawError, ValidationError, detail_line
 from ..models import AddonRecord
 from ..workspaces import Scope
 from .format import ago, esc, shorten
@@ -23,7 +23,8 @@ HELP = (
     "<code>/addon search weather</code>: find add-ons in the registry\n"
     "<code>/addon install weather-api</code>: from the registry (<code>weather-api@1.2.0</code> pins a version)\n"
     "<code>/addon install org/repo</code>: a GitHub repository (<code>org/repo@v1.2</code>, "
-    "<code>org/repo/path</code>)\n"
+    "<code>org/repo/path</code>); <code>--list</code> shows its skills first, <code>--skill NAME</code> "
+    "installs some\n"
     "<code>/addon install https://example.com/skill.zip</code>: an archive URL\n"
     "<code>/addon list</code>: your add-ons and the global ones you inherit\n"
     "<code>/addon info weather-api</code>: details\n"
@@ -33,6 +34,7 @@ HELP = (
     "Or send a .zip/.skill file with the caption <code>/addon install</code>.\n"
     "Admins: add <code>-g</code> to act on the global add-ons every user gets."
 )
+
 
 def version_text(version: str | None) -> str:
     """`` v1.2.0`` for versions, `` @07d4960`` for commit ids (git sources), ``""`` for none."""
@@ -107,10 +109,14 @@ def installed_text(record: AddonRecord, root: Path, *, scope: Scope, warnings: l
 
 def failure_text(exc: KiroclawError) -> str:
     text = f"❌ {esc(exc.user_message)}"
+    detail = detail_line(exc, hide_paths=True)
+    if detail:
+        text += f"\n<i>detail: {esc(detail)}</i>"
     if isinstance(exc, ValidationError) and exc.problems:
         extra = [p for p in exc.problems if p != exc.user_message][:4]
         text += "".join(f"\n• {esc(shorten(p, 200))}" for p in extra)
     return text
+
 
 def list_text(host: Host, user_id: int) -> str:
     mine = host.addons.list(Scope.user(user_id))

@@ -116,9 +116,7 @@ def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
 
         return {"register": register}
 
-    call_all(
-        host.pm, "register_bot_commands", plugins=host.plugins, what="register its bot commands", bind=bind
-    )
+    call_all(host.pm, "register_bot_commands", plugins=host.plugins, what="register its bot commands", bind=bind)
 
     # sorted() is stable, so routers of one plugin keep their registration order
     core = sorted((e for e in collected if e[0] in DEFAULT_PLUGINS), key=lambda e: DEFAULT_PLUGINS.index(e[0]))

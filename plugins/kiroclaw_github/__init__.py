@@ -14,13 +14,11 @@ Names and refs are validated before any I/O (catalogue case 22–24): ``org`` fo
 ``.lock`` components, leading dots or trailing ``/``/``.``). Anything starting with ``-`` or holding ``::``
 never gets through. The clone URL is always built as ``{GITHUB_BASE_URL}/{org}/{repo}.git``.
 
-What is installed (see :mod:`kiroclaw_github._git` for how git is run):
-
-* a repo with ``SKILL.md`` at its root (or a sub-path holding one) → a single skill, named by its
-  frontmatter;
-* a repo with ``skills/`` and/or ``recipes/`` → a plugin package ``org/repo`` in ``.kiro/plugins/org@repo``;
-* a repo whose ``.claude-plugin/marketplace.json`` lists skill folders (``plugins[].skills``) → those
-  folders arranged as ``skills/<name>/`` of the package ``org/repo`` (plus the repo's ``recipes/``).
+What is installed (see :mod:`kiroclaw_github._git` for how git is run): the commit's tree (or the
+sub-path's) is staged with its links recorded, not written, and the core's discovery
+(:mod:`kiroclaw.discovery`) picks the skills and recipes: one skill (a root ``SKILL.md``, or a sub-path
+to a skill folder) is installed as that skill, named by its frontmatter; anything else as the plugin
+package ``org/repo`` in ``.kiro/plugins/org@repo``.
 
 The resolved commit is recorded (``origin["commit"]``); the version is the tag for a tag ref, else the
 commit's 7-character short SHA. ``@<sha>`` installs are pinned. ``latest`` runs ``git ls-remote`` for the
@@ -54,14 +52,14 @@ from kiroclaw import (
 ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}\Z")
 REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}\Z")
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}\Z")
-SUBPATH_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,99}\Z")
+#: A sub-path segment; a leading dot is allowed (``skills/.curated/gh-fix-ci``), ``.``/``..``/``.git`` are not.
+SUBPATH_SEGMENT = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9._+-]{0,99}\Z")
 FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
 SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}\Z")
 #: Deepest sub-path accepted, in segments.
 MAX_SUBPATH_SEGMENTS = 16
 _ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".skill", "/skill.md")
 _SHORTHAND = re.compile(r"^[^/@:\s]+/[^/\s]")
-_MARKETPLACE = Path(".claude-plugin") / "marketplace.json"
 
 T = TypeVar("T")
 
@@ -103,7 +101,7 @@ def check_subpath(segments: list[str]) -> str | None:
     if len(parts) > MAX_SUBPATH_SEGMENTS:
         raise SpecError("the path inside the repository is too deep")
     for part in parts:
-        if part in {".", ".."} or not SUBPATH_SEGMENT.match(part):
+        if part in {".", ".."} or part.lower() == ".git" or not SUBPATH_SEGMENT.match(part):
             raise SpecError(f"invalid path segment {part[:60]!r} in the repository path")
     return "/".join(parts)
 
@@ -227,7 +225,7 @@ class GitHubSource(Source):
         from ._git import fetch_tree
 
         setup = self._setup(ref.locator)
-        limits = context.limits
+        limits = context.tree_limits  # the whole tree; the core installs only what it discovers
         loop = asyncio.get_running_loop()
 
         def report(stage: str, detail: str | None = None) -> None:
@@ -237,10 +235,6 @@ class GitHubSource(Source):
         fetched = await _run_cancellable(
             lambda cancel: fetch_tree(setup, staging_dir, ref.version, ref.subpath, limits, cancel, report)
         )
-        root = fetched.tree
-        warnings: list[str] = []
-        if not ref.subpath:
-            root, warnings = await asyncio.to_thread(_arrange_marketplace, fetched.tree, staging_dir)
         pinned = ref.version is not None and bool(FULL_SHA.match(ref.version) or SHORT_SHA.match(ref.version))
         pinned = pinned and fetched.commit.startswith(ref.version or "")
         version = ref.version if fetched.is_tag else fetched.commit[:7]
@@ -251,14 +245,15 @@ class GitHubSource(Source):
         }
         if ref.subpath:
             origin["path"] = ref.subpath
+        # the core finds the skills and recipes (kiroclaw.discovery) and names a single skill after it
         return Fetched(
-            root=root,
+            root=fetched.tree,
             version=version,
             resolved_ref=fetched.commit,
             origin=origin,
             name=ref.name,
             pinned=pinned,
-            warnings=tuple(warnings),
+            links=dict(fetched.links),
         )
 
     async def latest(self, installed: AddonRecord) -> str | None:
@@ -286,60 +281,6 @@ class GitHubSource(Source):
             raise SourceError(f"{ref.locator} has no branch or tag {ref.version or 'HEAD'!r} any more")
         recorded = installed.origin.get("commit")
         return None if commit == recorded else commit
-
-
-def _arrange_marketplace(tree: Path, staging_dir: Path) -> tuple[Path, list[str]]:
-    """If ``tree`` has no root ``SKILL.md`` but a ``.claude-plugin/marketplace.json`` listing skill folders
-    (``{"plugins": [{"source": "./", "skills": ["./skills/pdf", …]}]}``), move those folders to
-    ``staging_dir/package/skills/<folder name>/`` (and ``recipes/`` along) and return that package root.
-
-    :returns: (root to install, warnings about listed folders that were skipped).
-    """
-    import json
-    import posixpath
-
-    manifest = tree / _MARKETPLACE
-    if (tree / "SKILL.md").exists() or not manifest.is_file() or manifest.stat().st_size > 1024 * 1024:
-        return tree, []
-    try:
-        data = json.loads(manifest.read_text("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return tree, [".claude-plugin/marketplace.json is not valid JSON; ignored"]
-    listed: list[str] = []
-    plugins = data.get("plugins") if isinstance(data, dict) else None
-    for plugin in plugins if isinstance(plugins, list) else []:
-        if not isinstance(plugin, dict):
-            continue
-        base = plugin.get("source", "./")
-        if not isinstance(base, str) or "://" in base:
-            continue  # a plugin that lives in another repository: not part of this one
-        skills = plugin.get("skills")
-        for item in skills if isinstance(skills, list) else []:
-            if isinstance(item, str) and item and not any(ord(c) < 32 for c in item + base):
-                listed.append(posixpath.normpath(posixpath.join(base, item)))
-    if not listed:
-        return tree, []
-    package = staging_dir / "package"
-    skills_dir = package / "skills"
-    skills_dir.mkdir(parents=True)
-    warnings: list[str] = []
-    root = tree.resolve()
-    for rel in listed:
-        folder = (tree / rel).resolve()
-        if rel.startswith(("/", "..")) or not folder.is_relative_to(root) or folder == root:
-            warnings.append(f"marketplace.json lists {rel!r} outside the repository; skipped")
-            continue
-        if not folder.is_dir() or not (folder / "SKILL.md").is_file():
-            warnings.append(f"marketplace.json lists {rel!r}, which has no SKILL.md; skipped")
-            continue
-        target = skills_dir / folder.name
-        if target.exists():
-            warnings.append(f"marketplace.json lists two skills named {folder.name!r}; kept the first")
-            continue
-        folder.rename(target)
-    if (tree / "recipes").is_dir():
-        (tree / "recipes").rename(package / "recipes")
-    return package, warnings
 
 
 async def _run_cancellable(job: Callable[[threading.Event], T]) -> T:

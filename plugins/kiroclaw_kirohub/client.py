@@ -316,7 +316,7 @@ class _HttpConnection:
                 raise SourceError(
                     f"the registry {client.display} is not reachable ({reason} after {attempts} attempts); "
                     "installed add-ons keep working, try again later",
-                    detail=repr(exc),
+                    detail=str(exc) or type(exc).__name__,
                 ) from exc
             await asyncio.sleep(wait or 0)
         raise AssertionError("unreachable")  # pragma: no cover

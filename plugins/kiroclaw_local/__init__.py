@@ -73,12 +73,20 @@ def package_name_for(folder: Path) -> str:
 
 
 def copy_tree_safely(
-    src: Path, dst: Path, *, max_bytes: int, max_files: int, progress: Callable[[int, int], None] | None = None
+    src: Path,
+    dst: Path,
+    *,
+    max_bytes: int,
+    max_files: int,
+    progress: Callable[[int, int], None] | None = None,
+    links: dict[str, str] | None = None,
 ) -> tuple[int, int]:
     """Copy ``src`` into the new folder ``dst``: regular files and folders only, ``.git/`` skipped.
 
+    :param links: when given, symbolic links are recorded here (path relative to ``src`` → target text,
+        read with ``readlink``, never followed) and not copied; otherwise a link is refused.
     :returns: (files copied, bytes copied).
-    :raises UnsafeContentError: a symlink, device, FIFO or socket anywhere in ``src``.
+    :raises UnsafeContentError: a symlink (unless ``links`` is given), device, FIFO or socket in ``src``.
     :raises LimitExceededError: more than ``max_files`` files.
     :raises QuotaExceededError: more than ``max_bytes`` bytes in total.
     """
@@ -95,7 +103,10 @@ def copy_tree_safely(
             rel = (rel_dir / name).as_posix()
             mode = os.lstat(here / name).st_mode
             if stat.S_ISLNK(mode):
-                raise UnsafeContentError(f"the folder contains a symbolic link ({rel}); links are not installed")
+                if links is None:
+                    raise UnsafeContentError(f"the folder contains a symbolic link ({rel}); links are not installed")
+                links[rel] = os.readlink(here / name)
+                continue
             keep_dirs.append(name)
             (target_dir / name).mkdir()
         dirnames[:] = keep_dirs
@@ -104,7 +115,10 @@ def copy_tree_safely(
             source_file = here / name
             st = os.lstat(source_file)
             if stat.S_ISLNK(st.st_mode):
-                raise UnsafeContentError(f"the folder contains a symbolic link ({rel}); links are not installed")
+                if links is None:
+                    raise UnsafeContentError(f"the folder contains a symbolic link ({rel}); links are not installed")
+                links[rel] = os.readlink(source_file)
+                continue
             if not stat.S_ISREG(st.st_mode):
                 raise UnsafeContentError(f"the folder contains a special file ({rel}); only files are installed")
             files += 1
@@ -192,14 +206,25 @@ class LocalSource(Source):
         folder = self._check_folder(Path(ref.locator), context)
         context.progress("copying", ref.name)
         target = staging_dir / package_name_for(folder)
+        links: dict[str, str] = {}
+        # the whole folder is staged (links recorded, not copied); the core places only the skills and
+        # recipes it finds, and applies the add-on caps to those
+        limits = context.tree_limits
         await asyncio.to_thread(
             copy_tree_safely,
             folder,
             target,
-            max_bytes=context.max_bytes,
-            max_files=context.limits.max_files,
+            max_bytes=limits.max_bytes,
+            max_files=limits.max_files,
+            links=links,
         )
-        return Fetched(root=target, origin={"path": str(folder)}, name=ref.name)
+        source_fingerprint = await asyncio.to_thread(kiroclaw.tree_fingerprint, target)
+        return Fetched(
+            root=target,
+            origin={"path": str(folder), "source_fingerprint": source_fingerprint},
+            name=ref.name,
+            links=links,
+        )
 
     async def latest(self, installed: AddonRecord) -> str | None:
         """The folder's current content fingerprint when it differs from the installed one, else ``None``.
@@ -209,8 +234,22 @@ class LocalSource(Source):
         folder = Path(installed.origin.get("path") or installed.spec)
         if not folder.is_dir():
             raise NotFoundError("the folder it was installed from no longer exists")
+        recorded = installed.origin.get("source_fingerprint")
+        if recorded:  # the fingerprint of the whole folder as staged (only part of it is installed)
+            current = await asyncio.to_thread(_folder_fingerprint, folder)
+            return None if current == recorded else current
         current = await asyncio.to_thread(kiroclaw.addon_fingerprint, folder)
         return None if current == installed.fingerprint else current
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """The fingerprint the folder has once staged (``.git`` and links left out, as in :meth:`fetch`)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kiroclaw-local-") as tmp:
+        target = Path(tmp) / "copy"
+        copy_tree_safely(folder, target, max_bytes=1 << 40, max_files=1 << 30, links={})
+        return kiroclaw.tree_fingerprint(target)
 
 
 @hookimpl

@@ -149,6 +149,8 @@ class UrlSource(Source):
             await asyncio.to_thread(_place_skill_md, result.path, root / "SKILL.md")
             kiroclaw.remove_tree(download_dir)
             return Fetched(root=root, resolved_ref=result.sha256, origin=origin, pinned=bool(pinned_digest))
+        # archives keep the strict extraction (links refused, caps on the whole archive); the core's
+        # discovery then installs only the skills and recipes it finds in the tree
         context.progress("unpacking", None)
         root = await context.extract(result.path, staging_dir / "tree")
         await asyncio.to_thread(kiroclaw.remove_tree, download_dir)

@@ -73,27 +73,30 @@ async def test_fetch_copies_files_skips_git_and_keeps_modes(settings, tmp_path: 
     assert fetched.root == staging / "pkg"
     assert not (fetched.root / ".git").exists()
     assert os.access(fetched.root / "skills" / "tool" / "run.sh", os.X_OK)
-    assert fetched.origin == {"path": str(pkg)}
+    assert fetched.origin["path"] == str(pkg)  # plus the staged folder's fingerprint, for update checks
 
 
 @pytest.mark.parametrize("target", ["inside", "outside"])
-async def test_symlinks_are_refused_wherever_they_point(settings, tmp_path: Path, target: str) -> None:
+async def test_symlinks_are_recorded_never_copied_or_followed(settings, tmp_path: Path, target: str) -> None:
+    """Issue 11: the whole folder is staged with its links recorded (not refused); the core decides."""
     skill = write_skill(tmp_path / "src", "linky")
     (skill / "real.md").write_text("x")
     (skill / "alias.md").symlink_to(skill / "real.md" if target == "inside" else "/etc/hostname")
+    (skill / "etc").symlink_to("/etc", target_is_directory=True)
     source = kiroclaw_local.LocalSource(settings)
     staging = tmp_path / "staging"
     staging.mkdir()
-    with pytest.raises(UnsafeContentError, match=r"symbolic link \(alias.md\)"):
-        await source.fetch(source.parse(str(skill)), staging, _context(settings))
+    fetched = await source.fetch(source.parse(str(skill)), staging, _context(settings))
+    assert dict(fetched.links) == {
+        "alias.md": str(skill / "real.md") if target == "inside" else "/etc/hostname",
+        "etc": "/etc",
+    }
+    assert not os.path.lexists(fetched.root / "alias.md") and not os.path.lexists(fetched.root / "etc")
 
 
-async def test_directory_symlinks_sockets_and_fifos_are_refused(settings, tmp_path: Path) -> None:
+async def test_sockets_and_fifos_are_refused(settings, tmp_path: Path) -> None:
     source = kiroclaw_local.LocalSource(settings)
     cases = []
-    a = write_skill(tmp_path / "a", "dir-link")
-    (a / "etc").symlink_to("/etc", target_is_directory=True)
-    cases.append((a, "symbolic link"))
     b = write_skill(tmp_path / "b", "fifo")
     os.mkfifo(b / "pipe")
     cases.append((b, "special file"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ class EvilSource(Source):
         root = staging_dir / "pkg"
         write_skill(root / "skills", "fine")
         if ref.locator == "control-file":
-            (root / MARKER_FILE).write_text("{}")
+            (root / "skills" / "fine" / MARKER_FILE).write_text("{}")  # inside what is installed
         elif ref.locator == "link":
             (root / "skills" / "fine" / "data").symlink_to("/etc")
         elif ref.locator == "outside":
@@ -137,7 +138,6 @@ class EvilPlugin:
     ("locator", "error", "text"),
     [
         ("control-file", UnsafeContentError, "reserved"),
-        ("link", UnsafeContentError, "symbolic link"),
         ("outside", UnsafeContentError, "outside its staging folder"),
         ("bad-dir", SpecError, "package folder"),
     ],
@@ -148,6 +148,17 @@ async def test_core_refuses_what_a_source_must_not_stage(settings, locator, erro
         await host.addons.install(f"evil:{locator}", USER)
     assert host.addons.list(USER) == []
     assert snapshot(host.paths(USER).root) == {}
+
+
+async def test_a_link_a_source_wrote_on_disk_is_left_out_never_followed(settings) -> None:
+    """Issue 11: an absolute link inside an installed skill is left out (one line); no link reaches the
+    user's folder and nothing outside staging is read."""
+    host = Host(settings, extra_plugins=[("evil", EvilPlugin())])
+    result = await host.addons.install("evil:link", USER)
+    assert result.skipped == ["skills/fine/data: link is absolute (/etc); left out"]
+    folder = host.paths(USER).root / result.record.path / "skills" / "fine"
+    assert (folder / "SKILL.md").is_file() and not os.path.lexists(folder / "data")
+    assert not [p for p in host.paths(USER).root.rglob("*") if p.is_symlink()]
 
 
 async def test_package_name_org_repo_lands_in_org_at_repo(settings) -> None:

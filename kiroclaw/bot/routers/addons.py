@@ -27,12 +27,14 @@ from aiogram.types import BotCommand, CallbackQuery, Message
 from ...config import Settings
 from ...errors import SpecError
 from ...workspaces import Scope
+from .. import choose
 from ..addon_actions import (
     PREFIX,
     InstallRunner,
     confirmation,
     info,
     keyboard,
+    local_roots,
     resolve_scope,
     search,
     split_flags,
@@ -96,11 +98,28 @@ async def _sub_search(call: AddonCall) -> None:
 
 
 async def _sub_install(call: AddonCall) -> None:
-    spec = call.need("say what to install, e.g. /addon install weather-api or /addon install org/repo")
+    call.need("say what to install, e.g. /addon install weather-api or /addon install org/repo")
+    spec, list_only, chosen = choose.parse_install_words(call.arg.split())
+    if not spec:
+        raise SpecError("say what to install, e.g. /addon install org/repo --list")
+    if list_only:
+        await choose.answer_list(call.message, call.host, spec, call.scope, local_roots(call.settings))
+        return
     _, api_thread_id = thread_of(call.message)
     await call.runner().install(
-        call.bot, call.message.chat.id, api_thread_id, call.user_id, spec, call.scope, force=call.force
+        call.bot,
+        call.message.chat.id,
+        api_thread_id,
+        call.user_id,
+        spec,
+        call.scope,
+        force=call.force,
+        only=chosen or None,
     )
+
+
+async def _sub_find(call: AddonCall) -> None:
+    await choose.answer_find(call.message, call.actions, call.user_id, call.arg)
 
 
 async def _sub_list(call: AddonCall) -> None:
@@ -142,6 +161,7 @@ async def _sub_toggle(call: AddonCall) -> None:
 SUBCOMMANDS: dict[str, Callable[[AddonCall], Awaitable[None]]] = {
     "search": _sub_search,
     "install": _sub_install,
+    "find": _sub_find,
     "list": _sub_list,
     "ls": _sub_list,
     "info": _sub_info,
@@ -243,6 +263,8 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         if op == "dismiss":
             await query.answer()
             await message.edit_text(payload["text"], reply_markup=None)
+        elif op == "pick":
+            await choose.pick(query, message, actions, runner(host, settings, install_guard, actions, options), payload)
         elif op == "install":
             await query.answer("Installing…")
             confirm = bool(payload.get("yes"))
@@ -259,7 +281,8 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 scope,
                 confirmed=confirmed,
                 force=bool(payload.get("force")),
-                edit_message_id=message.message_id if confirm else None,
+                edit_message_id=message.message_id if confirm or payload.get("only") == "all" else None,
+                only=payload.get("only") or None,
             )
         elif op == "remove":
             await query.answer("Removing…")
@@ -292,5 +315,3 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             await query.answer()
 
     return router, COMMANDS
-
-
