@@ -90,9 +90,9 @@ def _no_progress(stage: str, detail: str | None = None) -> None:
 
 
 #: A staged whole tree may hold this many times ``MAX_ADDON_FILES`` files (tests, docs, assets beside skills).
-FETCH_CAP_FACTOR_FILES = 10
+FETCH_CAP_FACTOR_FILES = 5
 #: A staged whole tree may hold this many times ``MAX_ADDON_SIZE_MB`` bytes.
-FETCH_CAP_FACTOR_BYTES = 4
+FETCH_CAP_FACTOR_BYTES = 2
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class FetchContext:
         and recipes it discovers: ``whole_tree`` (links recorded, not written) and larger file and byte
         caps: :data:`FETCH_CAP_FACTOR_FILES` × ``MAX_ADDON_FILES``, :data:`FETCH_CAP_FACTOR_BYTES` ×
         ``MAX_ADDON_SIZE_MB``); the add-on caps apply to what is placed."""
-        from .archives import ExtractLimits
+        from .staging import ExtractLimits
 
         settings = self.settings
         return ExtractLimits(

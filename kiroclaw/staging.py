@@ -88,8 +88,8 @@ class ExtractLimits:
     :ivar max_path_chars: longest relative path, in characters (``MAX_PATH_LENGTH``).
     :ivar max_bytes: most bytes written in total (``MAX_ADDON_SIZE_MB`` in bytes).
     :ivar whole_tree: a whole fetched tree that discovery picks from (:mod:`kiroclaw.discovery`): links
-        are recorded in :attr:`ExtractResult.links`, never written; case-folded twins are both written
-        (each placed skill is checked again). Every other rule holds.
+        are recorded in :attr:`~kiroclaw.archives.ExtractResult.links`, never written; case-folded twins
+        are both written (each placed skill is checked again). Every other rule holds.
     """
 
     max_files: int = 5000
