@@ -7,9 +7,12 @@ the guarded downloader, staging helpers) and the host are imported on first use.
 
 from typing import TYPE_CHECKING, Any
 
+from .agent.flavors import AgentFlavor, FlavorCheck, FlavorContext, require_mode, sync_skill_folder
+from .agent.home import provision_home as provision_kiro_home
 from .config import Settings, load_settings, plugin_settings
 from .errors import (
     AddonError,
+    AgentError,
     AlreadyInstalledError,
     Confirmation,
     ConfirmationChangedError,
@@ -103,6 +106,8 @@ __all__ = [
     "AddonEvent",
     "AddonInfo",
     "AddonRecord",
+    "AgentError",
+    "AgentFlavor",
     "AlreadyInstalledError",
     "Confirmation",
     "ConfirmationChangedError",
@@ -113,6 +118,8 @@ __all__ = [
     "ExtractResult",
     "FetchContext",
     "Fetched",
+    "FlavorCheck",
+    "FlavorContext",
     "Host",
     "HostResolver",
     "InstallRequest",
@@ -164,9 +171,12 @@ __all__ = [
     "load_settings",
     "new_subdir",
     "plugin_settings",
+    "provision_kiro_home",
     "remove_tree",
+    "require_mode",
     "sha256_file",
     "sniff_format",
+    "sync_skill_folder",
     "tree_fingerprint",
     "verify_sha256",
     "warn",

@@ -95,7 +95,9 @@ class Settings(BaseSettings):
     max_processes_per_user: int = Field(1, ge=1)
     idle_timeout_seconds: float = Field(600.0, gt=0)
     agent_start_timeout_seconds: float = Field(60.0, gt=0)
-    permission_policy: Literal["allow", "deny"] = "allow"
+    permission_policy: Literal["ask", "allow", "deny"] = Field(
+        "ask", description="tool permissions: ask the user in chat, allow every tool, or deny every tool"
+    )
     session_db_path: Path | None = Field(None, description="SQLite session store; default WORKSPACE/sessions.db")
 
     # --- Telegram bot ---

@@ -17,6 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from .agent.flavors import AgentFlavor
     from .config import Settings
     from .events import AddonEvent
     from .host import Host
@@ -89,6 +90,17 @@ def register_bot_commands(register: Callable[..., None]) -> None:
         ``commands`` a sequence of ``aiogram.types.BotCommand`` for the menu (may be empty). Routers are
         included sorted by plugin name, the core's first; a command name registered twice fails
         with :class:`kiroclaw.PluginConflictError`. The menu holds at most 100 commands (Telegram's limit).
+    """
+
+
+@hookspec
+def register_agents(register: Callable[[AgentFlavor], None]) -> None:
+    """Register agent flavors (which ACP agent program each user gets; chosen with ``AGENT``).
+
+    Called when an agent runtime or ``kiroclaw doctor`` starts (collect-all).
+
+    :param register: call ``register(flavor)`` with a :class:`kiroclaw.AgentFlavor` instance; its
+        ``name`` must be unique across plugins (:class:`kiroclaw.PluginConflictError` otherwise).
     """
 
 
@@ -182,4 +194,15 @@ def startup(host: Host) -> Any:
 
     :param host: the :class:`kiroclaw.Host` (settings, sources, layers).
     :raises kiroclaw.PluginConfigError: to stop start-up with a clear message.
+    """
+
+
+@hookspec(firstresult=True)
+def agent_launcher(settings: Settings) -> Any:
+    """The launcher that starts, stops and recovers the locks of users' agent processes
+    (:class:`kiroclaw.shared.launch.Launcher`: ``prepare(spec, user_id=, thread_id=)`` → the spec to run).
+
+    ``firstresult``: the first non-``None`` answer wins. The built-in implementation runs last and answers
+    ``AGENT_SANDBOX=local`` (default) and ``bwrap``; a plugin answers its own value (``podman``,
+    ``kubernetes``…) and returns ``None`` for the rest.
     """

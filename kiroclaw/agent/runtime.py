@@ -1,9 +1,10 @@
 """The agent runtime facade the bot and ``kiroclaw ask`` use: one per process, one agent per (user, thread).
 
-A turn: take the (user, thread) slot of the :class:`~kiroclaw.agent.pool.ProcessPool` (starting
-``kiro-cli acp`` with the user's freshly provisioned ``KIRO_HOME`` if needed, or restarting it when the
-user's add-ons changed since it started) → open the thread's ACP session (``session/load`` of the id in the
-:class:`~kiroclaw.agent.sessions.SessionStore`, else ``session/new``) → ``session/prompt`` streaming
+A turn: take the (user, thread) slot of the :class:`~kiroclaw.agent.pool.ProcessPool` (starting the
+``AGENT`` flavor's program with the user's freshly provisioned state if needed, or restarting it when the
+user's add-ons changed since it started) → open the thread's ACP session (``session/resume`` or
+``session/load`` of the id in the :class:`~kiroclaw.agent.sessions.SessionStore`, else ``session/new``) and
+put it in the mode that makes ``PERMISSION_POLICY`` hold → ``session/prompt`` streaming
 :class:`AgentUpdate`s → collect the files the agent wrote into ``{thread}/outbox/`` (moved to ``sent/``).
 """
 
@@ -13,7 +14,6 @@ import asyncio
 import importlib
 import logging
 import os
-import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,24 +26,27 @@ from .acp_client import (
     AgentProcess,
     AgentUpdate,
     LaunchSpec,
+    PermissionCallback,
+    PermissionRequest,
     SessionInfo,
     SessionLoadError,
     SessionLockedError,
-    build_env,
-    kill_group,
-    pid_alive,
+    TurnTimeoutError,
     process_home,
 )
-from .home import agent_name, input_stamp, provision_home
+from .flavors import BASE_ENV, FlavorContext, FlavorEnv, choose_flavor, command_for, pick_env, resolve_command
+from .home import input_stamp
 from .pool import PoolEntry, ProcessPool
+from .reaper import kill_group, marker_env, new_token, pid_alive, reap_workspace
 from .sessions import SessionStore
+from .settings import AgentSettings, load_agent_settings
 
 if TYPE_CHECKING:
     from ..host import Host
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AgentRuntime", "AgentUpdate", "TurnResult"]
+__all__ = ["AgentRuntime", "AgentUpdate", "PermissionRequest", "TurnResult"]
 
 #: Seconds a cancelled turn may take to end before its process is killed.
 CANCEL_GRACE_S = 5.0
@@ -72,16 +75,30 @@ class _Running:
 
 
 class AgentRuntime:
-    """Each user's kiro-cli agent over ACP (see ``docs/agent.md``).
+    """Each user's ACP agent (the ``AGENT`` flavor; see ``docs/agent.md``).
 
-    :param host: the host (settings, paths, resolver).
+    :param host: the host (settings, paths, resolver, the plugins registering flavors).
     :param store: the session store (default: ``SESSION_DB_PATH`` or ``WORKSPACE_BASE_PATH/sessions.db``).
+    :param agent_settings: ``AGENT``, ``AGENT_COMMAND``… (default: read from the environment and ``.env``).
+    :param record: when a list, every ACP message sent to any agent is appended (tests validate them).
+    :raises ConfigError: ``AGENT`` names no registered flavor, or a setting is invalid.
     """
 
-    def __init__(self, host: Host, *, store: SessionStore | None = None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        *,
+        store: SessionStore | None = None,
+        agent_settings: AgentSettings | None = None,
+        record: list[dict[str, Any]] | None = None,
+    ) -> None:
         from .hooks import ensure_refresher
 
         self.host = host
+        self.agent_settings = agent_settings or load_agent_settings()
+        self.flavor = choose_flavor(host.pm, self.agent_settings.agent)
+        self.record = record
+        self._swept = False
         settings = host.settings
         self.store = store or SessionStore(settings.session_db_path or settings.workspace_base_path / "sessions.db")
         self.pool = ProcessPool(
@@ -91,7 +108,16 @@ class AgentRuntime:
             idle_timeout_s=settings.idle_timeout_seconds,
         )
         self._running: dict[tuple[int, int], _Running] = {}
+        self._tails: dict[tuple[int, int], str] = {}
         self._enforcers: set[asyncio.Task[None]] = set()
+        #: the ``agent_launcher`` hook's launcher: wraps every launch (sandbox), see kiroclaw.shared.launch
+        self.launcher = host.pm.hook.agent_launcher(settings=settings)
+        #: with shared state: ``async (user, thread)`` after an agent started, and ``async (user, thread) ->
+        #: worker name | None`` naming a live worker that runs that agent (its lock is never recovered here)
+        self.on_agent_started: Callable[[int, int], Awaitable[None]] | None = None
+        self.lock_held_elsewhere: Callable[[int, int], Awaitable[str | None]] | None = None
+        #: ``async (workspace)``: stops leftover agents before the first start (shared state: only dead workers')
+        self.sweep: Callable[[Path], Awaitable[Any]] = reap_workspace
         ensure_refresher(host)
 
     # --- public API ---------------------------------------------------------------------------
@@ -104,14 +130,19 @@ class AgentRuntime:
         *,
         on_update: Callable[[AgentUpdate], Awaitable[None]] | None = None,
         attachments: Sequence[Path] = (),
+        on_permission: PermissionCallback | None = None,
     ) -> TurnResult:
         """Send one message to the user's agent in a thread and stream its reply.
 
         :param on_update: awaited for every streamed update, in order (text chunks, thoughts, tool calls).
         :param attachments: files to mention to the agent (paths it can read; best inside the thread folder).
+        :param on_permission: under ``PERMISSION_POLICY=ask``, awaited for each tool permission; returns the
+            chosen option id or ``None`` (reject). Without it, ``ask`` rejects.
         :returns: the streamed text, the stop reason and the files the agent marked for sending.
         :raises AgentError: the agent could not start, crashed mid-turn (``partial_text`` holds what was
-            streamed), or the pool is shutting down. The next message starts a fresh process.
+            streamed), ran past ``AGENT_TURN_TIMEOUT_SECONDS``, or the pool is shutting down. The next
+            message starts a fresh process. A caller that abandons the turn (cancels its task) gets the
+            turn cancelled (``session/cancel``) and the process replaced.
         """
         import acp
 
@@ -129,9 +160,21 @@ class AgentRuntime:
             running = _Running(entry, session.session_id)
             self._running[key] = running
             assert entry.process is not None
+            timeout = self.agent_settings.agent_turn_timeout_seconds or None
             try:
-                outcome = await entry.process.prompt(session.session_id, blocks, on_update)
+                outcome = await entry.process.prompt(
+                    session.session_id, blocks, on_update, timeout_s=timeout, on_permission=on_permission
+                )
+            except asyncio.CancelledError:
+                log.info("turn of user %s thread %s abandoned; cancelled, agent replaced", user_id, thread_id)
+                await asyncio.shield(self.pool.discard(entry))
+                raise
+            except TurnTimeoutError as exc:
+                log.warning("turn of user %s thread %s timed out: %s", user_id, thread_id, exc.detail)
+                await self.pool.discard(entry)
+                raise
             except AgentDiedError as exc:
+                self._tails[key] = entry.process.stderr_tail()
                 partial = getattr(exc, "partial_text", "")
                 await self.pool.discard(entry)
                 if running.cancelled:  # we killed it ourselves because the cancel was not obeyed
@@ -144,6 +187,7 @@ class AgentRuntime:
                 raise error from exc
             finally:
                 self._running.pop(key, None)
+            self._tails[key] = entry.process.stderr_tail()
             stop = "cancelled" if running.cancelled and outcome.stop_reason == "end_turn" else outcome.stop_reason
             files = await asyncio.to_thread(_collect, thread_dir)
             return TurnResult(outcome.text, stop, files)
@@ -173,6 +217,14 @@ class AgentRuntime:
         self._enforcers.add(task)
         task.add_done_callback(self._enforcers.discard)
         return True
+
+    def stderr_tail(self, user_id: int, thread_id: int) -> str:
+        """The last lines the (user, thread) agent wrote to stderr, as of its last turn or failure (for
+        operators: ``kiroclaw ask --verbose`` and the log; never shown to chat users)."""
+        entry = self.pool.get(user_id, thread_id)
+        if entry is not None and entry.process is not None and entry.process.stderr_tail():
+            return entry.process.stderr_tail()
+        return self._tails.get((user_id, thread_id), "")
 
     async def new_session(self, user_id: int, thread_id: int) -> None:
         """Forget the thread's ACP session: the next message starts a new conversation (the model is kept)."""
@@ -204,14 +256,13 @@ class AgentRuntime:
             if session.models and model_id not in session.models:
                 raise AgentError(f"unknown model {model_id!r}; available: {', '.join(session.models)}")
             assert entry.process is not None
-            await entry.process.set_model(session.session_id, model_id)
-            entry.session = SessionInfo(session.session_id, model_id, session.models)
+            entry.session = await entry.process.set_model(session, model_id)
             await self.store.set_model(user_id, thread_id, model_id)
         finally:
             await self.pool.release(entry)
 
     async def aclose(self) -> None:
-        """Kill every agent process group and close the session store."""
+        """Stop every agent and what its tools started, and close the session store."""
         for task in list(self._enforcers):
             task.cancel()
         await self.pool.aclose()
@@ -236,29 +287,66 @@ class AgentRuntime:
 
     async def _start_process(self, user_id: int, thread_id: int) -> tuple[AgentProcess, Any]:
         settings = self.host.settings
+        flavor = self.flavor
         thread_dir = self._thread_dir(user_id, thread_id)
+        if not self._swept:  # agents left behind by an earlier KiroClaw that was killed
+            self._swept = True
+            await self.sweep(settings.workspace_base_path)
         await asyncio.to_thread(importlib.import_module, "acp")  # the SDK's first import is slow: off the loop
         stamp = await asyncio.to_thread(input_stamp, self.host, user_id)
-        provisioned = await asyncio.to_thread(provision_home, self.host, user_id)
-        await asyncio.to_thread(thread_dir.mkdir, parents=True, exist_ok=True)
-        command = resolve_cli(settings.kiro_cli_path)
-        api_key = settings.kiro_api_key.get_secret_value() if settings.kiro_api_key else None
+        argv = command_for(flavor, settings, self.agent_settings.agent_command)
+        user_root = self.host.paths(Scope.user(user_id)).root.absolute()
+        state_dir = flavor.state_dir(user_root)
+        names = [*BASE_ENV, *flavor.env_names, *self.agent_settings.agent_env_passthrough]
+        pieces = FlavorEnv(passed=pick_env(names), fixed=dict(flavor.fixed_env))
+
+        def prepare() -> tuple[dict[str, str], int]:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            thread_dir.mkdir(parents=True, exist_ok=True)
+            effective = self.host.effective_set(user_id)
+            ctx = FlavorContext(user_id, user_root, state_dir, effective, settings, dict(pieces.passed), self.host)
+            return flavor.prepare(ctx), len(effective.skills)
+
+        pieces.prepared, skill_count = await asyncio.to_thread(prepare)
+        if flavor.own_home:
+            pieces.prepared.setdefault("HOME", str(state_dir))
+        token = new_token(user_id, thread_id)
+        pieces.marker = marker_env(token, settings.workspace_base_path)
         spec = LaunchSpec(
-            argv=(command, "acp", "--agent", agent_name(settings), "--agent-engine", "v2"),
-            env=build_env(provisioned.home, api_key=api_key),
+            argv=tuple(argv),
+            env=pieces.build(),
             cwd=thread_dir,
-            kiro_home=provisioned.home,
+            kiro_home=Path(pieces.prepared.get("KIRO_HOME", state_dir)),
+            token=token,
+            flavor=flavor.name,
+            auth_hint=flavor.auth_hint,
         )
+        if self.launcher is not None:
+            spec = await self.launcher.prepare(spec, user_id=user_id, thread_id=thread_id)
         process = AgentProcess(
-            spec, permission_policy=settings.permission_policy, start_timeout_s=settings.agent_start_timeout_seconds
+            spec,
+            permission_policy=settings.permission_policy,
+            permission_timeout_s=self.agent_settings.permission_timeout_seconds,
+            start_timeout_s=settings.agent_start_timeout_seconds,
+            record=self.record,
         )
-        await process.start()
+        try:
+            await process.start()
+        except AgentError as exc:
+            self._tails[(user_id, thread_id)] = process.stderr_tail()
+            log.warning(
+                "%s agent for user %s failed to start: %s\n%s", flavor.name, user_id, exc.detail, process.stderr_tail()
+            )
+            raise
+        if self.on_agent_started is not None:
+            await self.on_agent_started(user_id, thread_id)
         log.info(
-            "started agent pid %s for user %s thread %s with %d skills",
+            "started %s agent pid %s for user %s thread %s with %d skills",
+            flavor.name,
             process.pid,
             user_id,
             thread_id,
-            len(provisioned.skills),
+            skill_count,
         )
         return process, stamp
 
@@ -275,16 +363,33 @@ class AgentRuntime:
         if session is None:
             session = await process.new_session(thread_dir)
             await self.store.set_session(user_id, thread_id, session.session_id)
+        session = await self._enforce_policy(entry, session)
         if stored is not None and stored.model_id and stored.model_id != session.current_model:
             try:
-                await process.set_model(session.session_id, stored.model_id)
-                session = SessionInfo(session.session_id, stored.model_id, session.models)
+                session = await process.set_model(session, stored.model_id) or session
             except AgentDiedError:
                 raise
             except AgentError as exc:
                 log.warning("could not re-apply model %s for user %s: %s", stored.model_id, user_id, exc.detail)
         entry.session = session
         return session
+
+    async def _enforce_policy(self, entry: PoolEntry, session: SessionInfo) -> SessionInfo:
+        """Put the session in the mode the flavor names for ``PERMISSION_POLICY``; a flavor that cannot
+        make the policy hold raises, and the agent is stopped rather than used."""
+        assert entry.process is not None
+        policy = self.host.settings.permission_policy
+        try:
+            wanted = self.flavor.permission_mode(policy, session.modes)
+            if wanted is None or wanted == session.current_mode:
+                return session
+            return await entry.process.set_mode(session, wanted)
+        except AgentDiedError:
+            raise
+        except AgentError as exc:
+            log.error("agent of user %s: %s", entry.key[0], exc.detail or exc.user_message)
+            await self.pool.discard(entry)
+            raise
 
     async def _load(self, entry: PoolEntry, thread_dir: Path, session_id: str) -> SessionInfo | None:
         """``session/load``; on a lock held by a stale or leftover agent, kill it and retry once."""
@@ -294,6 +399,15 @@ class AgentRuntime:
             try:
                 return await entry.process.load_session(thread_dir, session_id)
             except SessionLockedError as exc:
+                holder = await self.lock_held_elsewhere(*entry.key) if self.lock_held_elsewhere else None
+                if holder is not None:  # another worker's live agent: never recovered by a PID from here
+                    log.warning(
+                        "session %s of user %s is held by worker %s; starting a new one",
+                        session_id,
+                        entry.key[0],
+                        holder,
+                    )
+                    return None
                 if attempt == 2 or not await self._clear_lock(exc.pid, home, session_id):
                     log.warning(
                         "session %s of user %s stays locked by pid %s; starting a new one",
@@ -345,18 +459,7 @@ def resolve_cli(path: str) -> str:
 
     :raises AgentError: not found or not executable.
     """
-    if os.sep in path:
-        candidate = Path(path).expanduser()
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate.absolute())
-    else:
-        found = shutil.which(path)
-        if found:
-            return found
-    raise AgentError(
-        "the agent program (kiro-cli) is not installed on this server; run `kiroclaw doctor`",
-        detail=f"KIRO_CLI_PATH={path!r} not found or not executable",
-    )
+    return resolve_command([path], what="KIRO_CLI_PATH")[0]
 
 
 def _display(path: Path, thread_dir: Path) -> str:

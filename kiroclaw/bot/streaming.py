@@ -20,7 +20,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNotFound
-from aiogram.types import FSInputFile, Message
+from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from .format import MESSAGE_LIMIT_CHARS, agent_text_to_html, esc, split_html
 from .middlewares import LiveDrafts
@@ -183,6 +183,80 @@ class ReplyStreamer:
                 await self.finish(self.text, note=note)
 
 
+#: Button labels by ACP permission option kind (the agent's own option ids are what gets sent back).
+PERMISSION_LABELS = {
+    "allow_once": "✅ Allow once",
+    "allow_always": "♾ Always for this session",
+    "reject_once": "🚫 Reject",
+    "reject_always": "🚫 Always reject",
+}
+PERMISSION_PREFIX = "perm:"
+
+
+class PermissionDesk:
+    """Open tool-permission questions of one dispatcher (``PERMISSION_POLICY=ask``): each is a chat message
+    with the agent's options as inline buttons; a press by the asking user answers it."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, tuple[int, asyncio.Future[str | None], tuple[tuple[str, str, str], ...]]] = {}
+
+    def asker(self, bot: Bot, chat_id: int, api_thread_id: int | None, user_id: int) -> Any:
+        """The ``on_permission`` callback for one turn: posts the question and waits for the press.
+
+        The runtime bounds the wait (``PERMISSION_TIMEOUT_SECONDS``) and cancels it on ``/cancel``; the
+        message then says that the tool was not run.
+        """
+
+        async def ask(request: Any) -> str | None:
+            token = secrets.token_hex(6)
+            future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+            self._open[token] = (user_id, future, request.options)
+            rows = [
+                [
+                    InlineKeyboardButton(
+                        text=PERMISSION_LABELS.get(kind, name[:40]), callback_data=f"{PERMISSION_PREFIX}{token}:{i}"
+                    )
+                ]
+                for i, (_option, name, kind) in enumerate(request.options)
+            ]
+            text = (
+                "🔐 <b>The agent wants to use a tool</b>\n"
+                f"<code>{esc(request.title[:300])}</code> ({esc(request.kind)})"
+            )
+            sent = await bot.send_message(
+                chat_id=chat_id,
+                text=text,
+                message_thread_id=api_thread_id,
+                reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+            )
+            try:
+                return await future
+            except asyncio.CancelledError:
+                with contextlib.suppress(TelegramAPIError):
+                    await bot.edit_message_text(
+                        text=f"{text}\n\n<i>⌛ No answer: the tool was not run.</i>",
+                        chat_id=chat_id,
+                        message_id=sent.message_id,
+                    )
+                raise
+            finally:
+                self._open.pop(token, None)
+
+        return ask
+
+    def answer(self, data: str, user_id: int) -> tuple[str, str] | None:
+        """Resolve the question a button press names. :returns: (chosen option id, label) or ``None`` when
+        the question is gone (answered, timed out) or the presser is not the one asked."""
+        token, _, index = data[len(PERMISSION_PREFIX) :].partition(":")
+        entry = self._open.get(token)
+        if entry is None or entry[0] != user_id or not index.isdigit() or int(index) >= len(entry[2]):
+            return None
+        option_id, name, kind = entry[2][int(index)]
+        if not entry[1].done():
+            entry[1].set_result(option_id)
+        return option_id, PERMISSION_LABELS.get(kind, name)
+
+
 async def _keep_typing(bot: Bot, chat_id: int, api_thread_id: int | None, interval_seconds: float) -> None:
     while True:
         with contextlib.suppress(TelegramAPIError):
@@ -198,11 +272,13 @@ async def run_turn(
     options: Any,
     attachments: Sequence[Path] = (),
     live_drafts: LiveDrafts | None = None,
+    permissions: PermissionDesk | None = None,
 ) -> None:
     """Send ``text`` to the user's agent in the message's thread and stream the reply back into the chat.
 
     Files the agent marks for sending (``TurnResult.files``) follow as documents. With ``live_drafts`` the
-    draft gets a "stop" button that cancels the turn while it runs.
+    draft gets a "stop" button that cancels the turn while it runs. With ``permissions``, tool permission
+    questions (``PERMISSION_POLICY=ask``) are asked in the chat with the agent's options as buttons.
 
     :raises kiroclaw.errors.AgentError: the agent failed (the error middleware shows its one line).
     """
@@ -219,8 +295,9 @@ async def run_turn(
     )
     if live_drafts is not None:
         live_drafts.add(message.chat.id, streamer.draft_id, message.from_user.id, thread_id)
+    asker = permissions.asker(bot, message.chat.id, api_thread_id, message.from_user.id) if permissions else None
     try:
-        await _turn(message, text, streamer, runtime, options, attachments, thread_id, api_thread_id)
+        await _turn(message, text, streamer, runtime, options, attachments, thread_id, api_thread_id, asker)
     finally:
         if live_drafts is not None:
             live_drafts.discard(message.chat.id, streamer.draft_id)
@@ -235,13 +312,15 @@ async def _turn(
     attachments: Sequence[Path],
     thread_id: int,
     api_thread_id: int | None,
+    asker: Any = None,
 ) -> None:
     assert message.from_user is not None and message.bot is not None
     bot = message.bot
     typing = asyncio.create_task(_keep_typing(bot, message.chat.id, api_thread_id, options.typing_interval_seconds))
+    extra = {"on_permission": asker} if asker is not None else {}
     try:
         result = await runtime.prompt(
-            message.from_user.id, thread_id, text, on_update=streamer.on_update, attachments=list(attachments)
+            message.from_user.id, thread_id, text, on_update=streamer.on_update, attachments=list(attachments), **extra
         )
     except Exception:
         typing.cancel()

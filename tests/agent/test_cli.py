@@ -31,6 +31,16 @@ def test_ask_streams_the_users_agent_reply(
     assert agent_processes(workspace) == []
 
 
+def test_ask_verbose_shows_the_agents_stderr(cli_env: dict[str, str], kiro_cli: Path, tmp_path: Path) -> None:
+    env = {**cli_env, "KIRO_CLI_PATH": str(kiro_cli)}
+    quiet = run_kiroclaw("ask", "--user", "42", "echo hi", env=env, cwd=tmp_path)
+    assert quiet.stdout == "hi\n" and "stand-in kiro-cli" not in quiet.stderr
+    loud = run_kiroclaw("ask", "--user", "42", "--verbose", "echo hi", env=env, cwd=tmp_path)
+    assert loud.stdout == "hi\n"
+    assert "--- agent stderr (last lines) ---" in loud.stderr
+    assert "stand-in kiro-cli 2.12.2: agent kiroclaw" in loud.stderr
+
+
 def test_ask_reports_a_missing_agent_program_in_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:
     env = {**cli_env, "KIRO_CLI_PATH": str(tmp_path / "missing-kiro-cli")}
     out = run_kiroclaw("ask", "--user", "42", "hello", env=env, cwd=tmp_path)

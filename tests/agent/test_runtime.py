@@ -31,7 +31,7 @@ async def test_permission_requests_follow_the_policy(agent_settings: Settings) -
     async def on_update(update: AgentUpdate) -> None:
         updates.append(update)
 
-    allow = _runtime(agent_settings)
+    allow = _runtime(agent_settings, permission_policy="allow")  # the default is now "ask"
     try:
         result = await allow.prompt(42, 0, "permission", on_update=on_update)
         assert result.text == "permission granted"
@@ -44,6 +44,68 @@ async def test_permission_requests_follow_the_policy(agent_settings: Settings) -
         assert (await deny.prompt(42, 0, "permission")).text == "permission denied"
     finally:
         await deny.aclose()
+
+
+async def test_ask_policy_passes_the_agents_options_and_applies_the_answer(agent_settings: Settings) -> None:
+    from kiroclaw.agent.runtime import PermissionRequest
+
+    asked: list[PermissionRequest] = []
+
+    async def grant(request: PermissionRequest) -> str | None:
+        asked.append(request)
+        return request.options[0][0]
+
+    async def refuse(request: PermissionRequest) -> str | None:
+        return None
+
+    runtime = _runtime(agent_settings)
+    assert runtime.host.settings.permission_policy == "ask"  # the default
+    try:
+        assert (await runtime.prompt(42, 0, "permission", on_permission=grant)).text == "permission granted"
+        assert asked == [
+            PermissionRequest(
+                "Run shell command",
+                "other",
+                (("allow", "Yes", "allow_once"), ("trust", "Always", "allow_always"), ("deny", "No", "reject_once")),
+            )
+        ]
+        assert (await runtime.prompt(42, 0, "permission", on_permission=refuse)).text == "permission denied"
+        assert (await runtime.prompt(42, 0, "permission")).text == "permission denied"  # nobody to ask
+    finally:
+        await runtime.aclose()
+
+
+async def test_unanswered_permission_is_rejected_after_the_timeout(agent_settings: Settings) -> None:
+    from kiroclaw.agent.settings import AgentSettings
+
+    async def never(request: object) -> str | None:
+        await asyncio.sleep(3600)
+        return None
+
+    runtime = AgentRuntime(Host(agent_settings), agent_settings=AgentSettings(permission_timeout_seconds=0.5))
+    try:
+        assert (await runtime.prompt(42, 0, "permission", on_permission=never)).text == "permission denied"
+    finally:
+        await runtime.aclose()
+
+
+async def test_cancel_while_a_permission_question_waits_ends_the_turn(agent_settings: Settings) -> None:
+    asked = asyncio.Event()
+
+    async def wait(request: object) -> str | None:
+        asked.set()
+        await asyncio.sleep(3600)
+        return None
+
+    runtime = _runtime(agent_settings)
+    try:
+        turn = asyncio.create_task(runtime.prompt(42, 0, "permission", on_permission=wait))
+        await asyncio.wait_for(asked.wait(), 20)
+        assert await runtime.cancel(42, 0)
+        result = await asyncio.wait_for(turn, 20)
+        assert result.stop_reason == "cancelled" and result.text == "permission denied"
+    finally:
+        await runtime.aclose()
 
 
 async def test_files_written_to_outbox_are_returned_and_moved(runtime: AgentRuntime, workspace: Path) -> None:
@@ -249,3 +311,44 @@ async def test_kiro_extension_notifications_are_tolerated_and_logged(
     ignored = [r.getMessage() for r in caplog.records if "extension notification" in r.getMessage()]
     assert any("_kiro.dev/metadata" in m for m in ignored)
     assert any("_kiro.dev/commands/available" in m for m in ignored)
+
+
+async def test_an_abandoned_turn_is_cancelled_and_leaks_nothing_into_the_next(agent_settings: Settings) -> None:
+    runtime = _runtime(agent_settings)
+    first_chunk = asyncio.Event()
+
+    async def on_update(update: AgentUpdate) -> None:
+        if update.kind == "text":
+            first_chunk.set()
+
+    try:
+        await runtime.prompt(42, 0, "echo warm")
+        old_pid = runtime.pool.get(42, 0).process.pid  # type: ignore[union-attr]
+        turn = asyncio.create_task(
+            runtime.prompt(42, 0, "slow " + " ".join(f"w{i}" for i in range(30)), on_update=on_update)
+        )
+        await asyncio.wait_for(first_chunk.wait(), 20)
+        turn.cancel()  # the caller goes away (a dropped update handler, a shutdown)
+        with pytest.raises(asyncio.CancelledError):
+            await turn
+        after = await runtime.prompt(42, 0, "echo fresh")
+        assert after.text == "fresh"
+        assert runtime.pool.get(42, 0).process.pid != old_pid  # type: ignore[union-attr]
+        assert (await runtime.prompt(42, 0, "history")).text.splitlines()[-1] == "echo fresh"
+    finally:
+        await runtime.aclose()
+
+
+async def test_a_turn_past_the_timeout_is_stopped_with_a_clear_message(agent_settings: Settings) -> None:
+    from kiroclaw.agent.settings import AgentSettings
+
+    runtime = AgentRuntime(
+        Host(agent_settings), agent_settings=AgentSettings(_env_file=None, agent_turn_timeout_seconds=1)
+    )  # type: ignore[call-arg]
+    try:
+        with pytest.raises(AgentError) as error:
+            await runtime.prompt(42, 0, "stubborn " + " ".join(f"w{i}" for i in range(30)))
+        assert error.value.user_message == "the agent took longer than 1 s and was stopped; send your message again"
+        assert (await runtime.prompt(42, 0, "echo next")).text == "next"
+    finally:
+        await runtime.aclose()

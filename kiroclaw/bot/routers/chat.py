@@ -12,13 +12,13 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import BotCommand, Message, MessageGenerationStopped
+from aiogram.types import BotCommand, CallbackQuery, Message, MessageGenerationStopped
 
 from ...errors import AgentError, LimitExceededError
 from ...workspaces import Scope
 from ..format import esc, shorten
 from ..middlewares import LiveDrafts
-from ..streaming import run_turn, thread_of
+from ..streaming import PERMISSION_PREFIX, PermissionDesk, run_turn, thread_of
 
 COMMANDS = [
     BotCommand(command="new", description="Start a fresh conversation in this thread"),
@@ -52,6 +52,17 @@ def _unique(folder: Path, name: str) -> Path:
 def build_router() -> tuple[Router, list[BotCommand]]:
     """A new router for chat with the agent, and its menu commands."""
     router = Router(name="chat")
+    permissions = PermissionDesk()
+
+    @router.callback_query(F.data.startswith(PERMISSION_PREFIX))
+    async def permission(query: CallbackQuery) -> None:
+        answered = permissions.answer(query.data or "", query.from_user.id)
+        if answered is None:
+            await query.answer("This question is no longer open.")
+            return
+        await query.answer(answered[1])
+        if isinstance(query.message, Message) and query.message.html_text:
+            await query.message.edit_text(f"{query.message.html_text}\n\n<i>{esc(answered[1])}</i>")
 
     @router.message(Command("cancel"))
     async def cancel(message: Message, runtime: Any) -> None:
@@ -89,7 +100,14 @@ def build_router() -> tuple[Router, list[BotCommand]]:
 
     @router.message(F.text & ~F.text.startswith("/"))
     async def chat(message: Message, runtime: Any, options: Any, live_drafts: LiveDrafts) -> None:
-        await run_turn(message, message.text or "", runtime=runtime, options=options, live_drafts=live_drafts)
+        await run_turn(
+            message,
+            message.text or "",
+            runtime=runtime,
+            options=options,
+            live_drafts=live_drafts,
+            permissions=permissions,
+        )
 
     @router.stopped_message_generation()
     async def stopped(event: MessageGenerationStopped, runtime: Any, live_drafts: LiveDrafts) -> None:
@@ -117,6 +135,14 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             target.unlink(missing_ok=True)  # no half-written file for the agent to find later
             raise
         text = (message.caption or "").strip() or f"I sent you the file {target.name}."
-        await run_turn(message, text, runtime=runtime, options=options, attachments=[target], live_drafts=live_drafts)
+        await run_turn(
+            message,
+            text,
+            runtime=runtime,
+            options=options,
+            attachments=[target],
+            live_drafts=live_drafts,
+            permissions=permissions,
+        )
 
     return router, COMMANDS
