@@ -87,7 +87,8 @@ class AgentFlavor:
     Class attributes a subclass sets: ``name`` (the ``AGENT`` value), ``title``, ``command`` (default
     argv), ``env_names`` (variables passed through by name), ``fixed_env`` (switches such as telemetry
     off), ``auth_hint`` (what the operator must set when the agent asks for authentication),
-    ``own_home`` (``HOME`` is the per-user state folder; ``False`` keeps the bot's ``HOME``).
+    ``own_home`` (``HOME`` is the per-user state folder; ``False`` keeps the bot's ``HOME``),
+    ``reopen_sessions`` (``False``: never reopen a stored session).
     """
 
     name: ClassVar[str] = ""
@@ -97,6 +98,9 @@ class AgentFlavor:
     fixed_env: ClassVar[Mapping[str, str]] = {}
     auth_hint: ClassVar[str] = "the agent's API key"
     own_home: ClassVar[bool] = True
+    #: reopen stored sessions after a restart (``session/resume``/``load`` as advertised); ``False`` for an
+    #: agent whose reopening is unreliable (a new conversation starts instead).
+    reopen_sessions: ClassVar[bool] = True
 
     def default_command(self, settings: Settings) -> list[str]:
         """The argv used when ``AGENT_COMMAND`` is not set."""

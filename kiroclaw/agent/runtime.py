@@ -346,7 +346,7 @@ class AgentRuntime:
         assert process is not None
         stored = await self.store.get(user_id, thread_id)
         session: SessionInfo | None = None
-        if stored is not None and stored.session_id:
+        if stored is not None and stored.session_id and self.flavor.reopen_sessions:
             session = await self._load(entry, thread_dir, stored.session_id)
         if session is None:
             session = await process.new_session(thread_dir)
