@@ -115,11 +115,15 @@ async def test_stream_cancel_kill_and_reload(real: Real) -> None:
 
         # models come from the session's config options and are switched with session/set_config_option
         current, models = await runtime.list_models(42, 0)
-        assert current in models and len(models) >= 2, (current, models)
+        assert len(models) >= 2, (current, models)
         other = next(m for m in models if m != current)
         await runtime.set_model(42, 0, other)
         assert (await runtime.list_models(42, 0))[0] == other
-        assert any(m.get("method") == "session/set_config_option" and m["params"]["value"] == other for m in sent)
+        switched = [m for m in sent if other in (m.get("params") or {}).values()]
+        if real.flavor in RELOADS:  # Claude and Codex: config options only (Gemini 0.61 has the old models field)
+            assert [m["method"] for m in switched] == ["session/set_config_option"]
+        else:
+            assert [m["method"] for m in switched] == ["session/set_model"]
     finally:
         await runtime.aclose()
     assert marked_processes(workspace=real.workspace) == []
@@ -137,7 +141,7 @@ async def test_stream_cancel_kill_and_reload(real: Real) -> None:
     methods = [m.get("method") for m in sent]
     if real.flavor in RELOADS:
         assert "session/resume" in methods and "session/load" not in methods
-    assert "session/set_model" not in methods
+        assert "session/set_model" not in methods  # sent only to agents with the old models field
     assert [p for m in sent for p in problems(m)] == []
 
 
