@@ -116,7 +116,7 @@ async def test_stream_cancel_kill_and_reload(real: Real) -> None:
         # models come from the session's config options and are switched with session/set_config_option
         current, models = await runtime.list_models(42, 0)
         assert len(models) >= 2, (current, models)
-        other = next(m for m in models if m != current)
+        other = next(m for m in reversed(models) if m != current)  # not "auto": Gemini's router asks the model
         await runtime.set_model(42, 0, other)
         assert (await runtime.list_models(42, 0))[0] == other
         switched = [m for m in sent if other in (m.get("params") or {}).values()]
