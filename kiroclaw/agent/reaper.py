@@ -137,14 +137,28 @@ def _own_cgroup() -> Path | None:
     return _CGROUP_ROOT / line[3:].lstrip("/")
 
 
+def _cgroup_of(pid: int) -> Path | None:
+    try:
+        line = next(x for x in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if x.startswith("0::"))
+    except (OSError, StopIteration):
+        return None
+    return _CGROUP_ROOT / line[3:].lstrip("/")
+
+
 def join_cgroup(token: str, pid: int) -> Path | None:
-    """Move ``pid`` into a new cgroup ``kiroclaw-<token>`` beside ours (cgroup v2 only; best effort).
+    """The cgroup that holds agent ``pid`` and everything it starts (cgroup v2 only; best effort).
+
+    When a launcher already placed the agent in a cgroup of its own (resource caps), that one is used as
+    is; otherwise ``pid`` is moved into a new cgroup ``kiroclaw-<token>`` beside ours.
 
     :returns: the cgroup folder, or ``None`` where cgroups are not available or not writable.
     """
     own = _own_cgroup()
     if own is None:
         return None
+    current = _cgroup_of(pid)
+    if current is not None and current != own:
+        return current  # the launcher's cgroup
     group = own.parent / f"kiroclaw-{token}"
     try:
         group.mkdir()
@@ -185,7 +199,7 @@ async def reap(
     """Stop an agent and everything it started: SIGTERM, up to ``grace_s`` seconds, then SIGKILL.
 
     Targets: the process group ``pgid``, every process whose environment carries ``token``, and the
-    members of ``cgroup`` (then removed). Refuses our own process group. ``leader`` (our child) is awaited
+    members of ``cgroup`` (removed afterwards when :func:`join_cgroup` made it). Refuses our own process group. ``leader`` (our child) is awaited
     so it leaves no zombie.
 
     :returns: the PIDs found at the first pass (for the log and tests).
@@ -228,7 +242,7 @@ async def reap(
     if leader is not None and leader.returncode is None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(leader.wait(), 2.0)
-    if cgroup is not None:
+    if cgroup is not None and cgroup.name == f"kiroclaw-{token}":  # only the cgroup made here is removed
         for _ in range(20):
             try:
                 cgroup.rmdir()
