@@ -199,8 +199,8 @@ async def reap(
     """Stop an agent and everything it started: SIGTERM, up to ``grace_s`` seconds, then SIGKILL.
 
     Targets: the process group ``pgid``, every process whose environment carries ``token``, and the
-    members of ``cgroup`` (removed afterwards when :func:`join_cgroup` made it). Refuses our own process group. ``leader`` (our child) is awaited
-    so it leaves no zombie.
+    members of ``cgroup`` (removed afterwards when :func:`join_cgroup` made it). Refuses our own process
+    group. ``leader`` (our child) is awaited so it leaves no zombie.
 
     :returns: the PIDs found at the first pass (for the log and tests).
     """
