@@ -158,3 +158,20 @@ async def test_leftovers_of_a_killed_kiroclaw_are_reaped_but_a_live_ones_agents_
         if owner.poll() is None:
             os.killpg(owner.pid, signal.SIGKILL)
             owner.wait()
+
+
+def test_the_vendored_schema_is_the_pinned_sdks() -> None:
+    import json
+    import os
+
+    from .acp_schema import SCHEMA_FILE
+    from .real.conftest import MODULES
+
+    installed = MODULES / "@agentclientprotocol" / "sdk"
+    if not installed.is_dir():
+        message = "@agentclientprotocol/sdk is not installed (bash .ci/setup.d/agents.sh)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    assert json.loads((installed / "package.json").read_text())["version"] == "2.4.0"
+    assert (installed / "schema" / "v1" / "schema.json").read_bytes() == SCHEMA_FILE.read_bytes()
