@@ -1,16 +1,19 @@
 """KiroClaw: a Telegram bot that gives every user their own kiro-cli agent with add-ons they pick.
 
-This module is the public API for plugin authors; import only from here. Importing it has no side
-effects (no plugin loading, no I/O).
+This module is the public API for plugin authors; import only from here (built-in plugins do too).
+Importing it has no side effects (no plugin loading, no I/O); the sources' toolbox (safe extraction,
+the guarded downloader, staging helpers) and the host are imported on first use.
 """
 
-from .agent.flavors import AgentFlavor, FlavorCheck, FlavorContext, require_mode, sync_skill_folder
-from .agent.home import provision_home as provision_kiro_home
-from .config import Settings, load_settings
+from typing import TYPE_CHECKING, Any
+
+from .config import Settings, load_settings, plugin_settings
 from .errors import (
     AddonError,
     AgentError,
     AlreadyInstalledError,
+    Confirmation,
+    ConfirmationChangedError,
     ConfirmationRequired,
     KiroclawError,
     LimitExceededError,
@@ -28,32 +31,111 @@ from .errors import (
     SpecError,
     StorageError,
     UnsafeContentError,
+    UpdateSkippedError,
     ValidationError,
 )
 from .hookspecs import hookimpl, hookspec
 from .layers import Layer, LayerContext
 from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
 from .policy import PolicyDecision, allow, block, warn
-from .sources import AddonInfo, FetchContext, Fetched, Ref, SearchHit, Source
+from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
 from .workspaces import Scope
+
+if TYPE_CHECKING:
+    from .agent.flavors import AgentFlavor, FlavorCheck, FlavorContext, require_mode, sync_skill_folder
+    from .agent.home import provision_kiro_home
+    from .archives import (
+        ExtractLimits,
+        ExtractResult,
+        check_content_type,
+        extract_archive,
+        extract_tar_stream,
+        sniff_format,
+    )
+    from .downloader import DownloadResult, HostResolver, check_url, download
+    from .events import AddonEvent
+    from .faults import checkpoint
+    from .fingerprint import tree_fingerprint
+    from .host import Host
+    from .hub.routes import LocalRegistry, RegistryAnswer
+    from .install import InstallRequest, InstallResult
+    from .layout import addon_fingerprint
+    from .staging import StagedFile, new_subdir, remove_tree, sha256_file, verify_sha256
+
+#: Public names imported on first use (``kiroclaw.X``), so ``import kiroclaw`` stays light.
+_LAZY = {
+    "AgentFlavor": "agent.flavors",
+    "FlavorCheck": "agent.flavors",
+    "FlavorContext": "agent.flavors",
+    "provision_kiro_home": "agent.home",
+    "require_mode": "agent.flavors",
+    "sync_skill_folder": "agent.flavors",
+    "AddonEvent": "events",
+    "DownloadResult": "downloader",
+    "ExtractLimits": "archives",
+    "ExtractResult": "archives",
+    "Host": "host",
+    "HostResolver": "downloader",
+    "InstallRequest": "install",
+    "InstallResult": "install",
+    "LocalRegistry": "hub.routes",
+    "RegistryAnswer": "hub.routes",
+    "StagedFile": "staging",
+    "addon_fingerprint": "layout",
+    "check_content_type": "archives",
+    "check_url": "downloader",
+    "checkpoint": "faults",
+    "download": "downloader",
+    "extract_archive": "archives",
+    "extract_tar_stream": "archives",
+    "new_subdir": "staging",
+    "remove_tree": "staging",
+    "sha256_file": "staging",
+    "sniff_format": "archives",
+    "tree_fingerprint": "fingerprint",
+    "verify_sha256": "staging",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kiroclaw' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AddonError",
+    "AddonEvent",
     "AddonInfo",
     "AddonRecord",
     "AgentError",
     "AgentFlavor",
     "AlreadyInstalledError",
+    "Confirmation",
+    "ConfirmationChangedError",
     "ConfirmationRequired",
+    "DownloadResult",
     "EffectiveSet",
+    "ExtractLimits",
+    "ExtractResult",
     "FetchContext",
     "Fetched",
     "FlavorCheck",
     "FlavorContext",
+    "Host",
+    "HostResolver",
+    "InstallRequest",
+    "InstallResult",
     "KiroclawError",
     "Layer",
     "LayerContext",
     "LimitExceededError",
+    "LocalRegistry",
     "NotFoundError",
     "NotSupportedError",
     "PermissionDeniedError",
@@ -63,9 +145,11 @@ __all__ = [
     "PluginLoadError",
     "PolicyBlockedError",
     "PolicyDecision",
+    "ProgressCallback",
     "QuotaExceededError",
     "RecipeEntry",
     "Ref",
+    "RegistryAnswer",
     "Scope",
     "SearchHit",
     "Settings",
@@ -75,16 +159,32 @@ __all__ = [
     "SourceError",
     "SourceUnavailableError",
     "SpecError",
+    "StagedFile",
     "StorageError",
     "UnsafeContentError",
+    "UpdateSkippedError",
     "ValidationError",
+    "addon_fingerprint",
     "allow",
     "block",
+    "check_content_type",
+    "check_url",
+    "checkpoint",
+    "download",
+    "extract_archive",
+    "extract_tar_stream",
     "hookimpl",
     "hookspec",
     "load_settings",
+    "new_subdir",
+    "plugin_settings",
     "provision_kiro_home",
+    "remove_tree",
     "require_mode",
+    "sha256_file",
+    "sniff_format",
     "sync_skill_folder",
+    "tree_fingerprint",
+    "verify_sha256",
     "warn",
 ]

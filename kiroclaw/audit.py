@@ -32,6 +32,7 @@ from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .events import AddonEvent
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +114,12 @@ def _rotate(path: Path, backups: int) -> None:
 
 
 @hookimpl
-def addon_event(event: Mapping[str, Any], settings: Settings) -> None:
+def addon_event(event: AddonEvent, settings: Settings) -> None:
     """Append the event to the audit log (see module docstring); failures are logged, never raised."""
     try:
         append(
             log_path(settings),
-            format_line(event),
+            format_line(event.as_dict()),
             max_bytes=settings.audit_log_max_bytes,
             backups=settings.audit_log_backups,
         )

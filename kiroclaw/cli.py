@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from .errors import KiroclawError, PluginConflictError
+from .errors import KiroclawError, detail_line
+from .hookcall import NameTable, call_all
 
 #: subcommand → "module:attribute" of its click command, imported on first use.
 LAZY_COMMANDS: dict[str, str] = {
@@ -45,6 +46,19 @@ LAZY_HELP: dict[str, str] = {
 }
 
 
+class _PluginGroup(click.Group):
+    """The group one plugin's ``register_commands`` adds to: each command goes into the shared name table
+    under that plugin's name, so a duplicate names both owners."""
+
+    def __init__(self, plugin: str, table: NameTable[click.Command]) -> None:
+        super().__init__()
+        self._plugin = plugin
+        self._table = table
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        self._table.add(name or cmd.name or "", cmd, self._plugin)
+
+
 class KiroclawGroup(click.Group):
     """A click group that imports subcommands lazily and adds plugin commands on demand."""
 
@@ -58,12 +72,20 @@ class KiroclawGroup(click.Group):
         self._plugins_added = True
         from .host import Host
 
-        plugin_group = click.Group()
-        Host.for_cli().pm.hook.register_commands(cli=plugin_group)
-        for name, command in plugin_group.commands.items():
-            if name in LAZY_COMMANDS or name in self.commands:
-                raise PluginConflictError(f"a plugin registered the CLI command {name!r}, which exists already")
-            self.add_command(command, name)
+        host = Host.for_cli()
+        table: NameTable[click.Command] = NameTable("the CLI command")
+        for name in sorted(set(LAZY_COMMANDS) | set(self.commands)):
+            table.add(name, click.Command(name), "kiroclaw")
+        call_all(
+            host.pm,
+            "register_commands",
+            plugins=host.plugins,
+            what="register its CLI commands",
+            bind=lambda plugin: {"cli": _PluginGroup(plugin, table)},
+        )
+        for name, command in table.values.items():
+            if table.owners[name] != "kiroclaw":
+                self.add_command(command, name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         try:
@@ -109,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KiroclawError as exc:
         click.echo(f"error: {exc.user_message}", err=True)
+        detail = detail_line(exc)
+        if detail:
+            click.echo(f"  detail: {detail}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -12,13 +12,14 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError
+from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError, detail_line
 from .workspaces import Scope
 
 T = TypeVar("T")
@@ -28,6 +29,18 @@ def _host() -> Any:
     from .host import Host
 
     return Host.for_cli()
+
+
+def _list_records(scope: Scope) -> list[Any]:
+    """The scope's registry records sorted by name, read without a host: ``addon list`` loads no plugin
+    code (the same read as :meth:`AddonManager.list`)."""
+    from .config import load_settings
+    from .registry import load_registry
+    from .workspaces import ScopePaths, scope_root
+
+    settings = load_settings()
+    paths = ScopePaths(scope_root(settings.workspace_base_path, settings.global_root, scope))
+    return sorted(load_registry(paths).addons, key=lambda r: r.name)
 
 
 def _run(factory: Callable[[], Coroutine[Any, Any, T]], host: Any) -> T:
@@ -97,11 +110,20 @@ def record_json(record: Any) -> dict[str, Any]:
 
 
 def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
-    data: dict[str, Any] = {"spec": spec, "ok": False, "error": exc.code, "message": exc.user_message}
+    data: dict[str, Any] = {
+        "spec": spec,
+        "ok": False,
+        "error": exc.code,
+        "message": exc.user_message,
+    }
+    detail = detail_line(exc)
+    if detail:
+        data["detail"] = detail
     if isinstance(exc, ValidationError) and exc.problems:
         data["problems"] = exc.problems
     if isinstance(exc, ConfirmationRequired):
         data["reasons"] = exc.reasons
+        data["inspected"] = asdict(exc.inspected)
     return data
 
 
@@ -136,6 +158,13 @@ def addon() -> None:
     default=None,
     help="Progress lines on stderr (default: when stderr is a terminal and without --json).",
 )
+@click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="Show the skills, recipes and what is left out (and why); install nothing.",
+)
+@click.option("--skill", "skills", metavar="NAME", multiple=True, help="Install only this skill (repeatable).")
 @json_option
 def install(
     specs: tuple[str, ...],
@@ -145,15 +174,20 @@ def install(
     force: bool,
     assume_yes: bool,
     show_progress: bool | None,
+    list_only: bool,
+    skills: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Install one or more add-ons: SPEC is a folder (./dir), org/repo, a URL or a registry name.
 
     Each spec is reported on its own; one failure does not undo the others; the exit status is 1 if any
-    failed.
+    failed. With --list nothing is installed: each spec's skills, recipes and left-out items are shown.
     """
     scope = _scope(user, global_)
     host = _host()
+    if list_only:
+        _list_specs(host, specs, scope, as_json)
+        return
     if show_progress is None:
         show_progress = not as_json and sys.stderr.isatty()
 
@@ -166,20 +200,38 @@ def install(
         for spec in specs:
             if show_progress:
                 click.echo(f"installing {spec} into {scope.label}", err=True)
+            request = host.addons.request(
+                scope,
+                version=version,
+                force=force,
+                assume_yes=assume_yes,
+                progress=progress,
+                only=list(skills) or None,
+            )
             try:
-                result = await host.addons.install(
-                    spec, scope, version=version, force=force, assume_yes=assume_yes, progress=progress
-                )
+                try:
+                    result = await host.addons.install(spec, request)
+                except ConfirmationRequired as asked:
+                    # an interactive confirmation is bound to what the prompt showed (asked.inspected)
+                    if as_json or not sys.stdin.isatty() or not _ask(asked):
+                        raise
+                    result = await host.addons.install(spec, replace(request, confirmed=asked.inspected))
             except KiroclawError as exc:
                 outcomes.append(_error_json(spec, exc))
                 if not as_json:
                     click.echo(f"error: {spec}: {exc.user_message}", err=True)
+                    detail = detail_line(exc)
+                    if detail:
+                        click.echo(f"  detail: {detail}", err=True)
                 continue
             record = result.record
+            verb = "reinstalled" if result.replaced else "installed"
             outcomes.append(
                 {
                     "spec": spec,
                     "ok": True,
+                    "error": None,
+                    "message": f"{verb} {_describe(record)} for {scope.label}",
                     "addon": record_json(record),
                     "replaced": result.replaced.name if result.replaced else None,
                     "warnings": result.warnings,
@@ -187,12 +239,60 @@ def install(
                 }
             )
             if not as_json:
-                verb = "reinstalled" if result.replaced else "installed"
                 click.echo(f"{verb} {_describe(record)} for {scope.label}")
                 for line in result.skipped:
                     click.echo(f"  left out: {line}")
                 for line in result.warnings:
                     click.echo(f"  warning: {line}")
+        return outcomes
+
+    outcomes = _run(run_all, host)
+    if as_json:
+        _dump({"results": outcomes})
+    if any(not o["ok"] for o in outcomes):
+        sys.exit(1)
+
+
+def discovery_json(spec: str, found: Any) -> dict[str, Any]:
+    """The ``--list --json`` shape of one spec: kind, skills (name, path, description, notes), recipes
+    (id, path) and left-out items (path, name, reason)."""
+    return {
+        "spec": spec,
+        "ok": True,
+        "kind": found.kind,
+        "skills": [
+            {"name": s.name, "path": s.path, "description": s.description, "notes": list(s.notes)} for s in found.skills
+        ],
+        "recipes": [{"id": r.id, "path": r.path} for r in found.recipes],
+        "left_out": [{"path": i.path, "name": i.name, "reason": i.reason} for i in found.left_out],
+    }
+
+
+def _list_specs(host: Any, specs: tuple[str, ...], scope: Scope, as_json: bool) -> None:
+    async def run_all() -> list[dict[str, Any]]:
+        outcomes: list[dict[str, Any]] = []
+        for spec in specs:
+            try:
+                found = await host.addons.inspect(spec, scope)
+            except KiroclawError as exc:
+                outcomes.append(_error_json(spec, exc))
+                if not as_json:
+                    click.echo(f"error: {spec}: {exc.user_message}", err=True)
+                    detail = detail_line(exc)
+                    if detail:
+                        click.echo(f"  detail: {detail}", err=True)
+                continue
+            outcomes.append(discovery_json(spec, found))
+            if not as_json:
+                click.echo(f"{spec}: {len(found.skills)} skills, {len(found.recipes)} recipes (nothing installed)")
+                for skill in found.skills:
+                    click.echo(f"  skill  {skill.name}  ({skill.path or '.'})")
+                    for note in skill.notes:
+                        click.echo(f"         note: {note}")
+                for recipe in found.recipes:
+                    click.echo(f"  recipe {recipe.id}  ({recipe.path})")
+                for item in found.left_out:
+                    click.echo(f"  left out: {item.line()}")
         return outcomes
 
     outcomes = _run(run_all, host)
@@ -305,8 +405,7 @@ def disable(name: str, user: str | None, global_: bool, as_json: bool) -> None:
 def list_(user: str | None, global_: bool, as_json: bool) -> None:
     """List the add-ons of a user or of the global scope."""
     scope = _scope(user, global_)
-    host = _host()
-    records = host.addons.list(scope)
+    records = _list_records(scope)
     if as_json:
         _dump({"addons": [record_json(r) for r in records]})
         return
@@ -329,7 +428,7 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
     host = _host()
     results = _run(lambda: host.addons.update(name, scope, force=force, assume_yes=assume_yes), host)
     if as_json:
-        _dump({"results": [r.__dict__ for r in results]})
+        _dump({"results": [_update_json(r) for r in results]})
     elif not results:
         click.echo(f"no add-ons in {scope.label}")
     else:
@@ -342,6 +441,23 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
                 click.echo(f"{'':>11}    to accept: kiroclaw addon update {result.name} {flag} --yes")
     if any(r.status in {"failed", "confirm"} for r in results):
         sys.exit(1)
+
+
+def _update_json(result: Any) -> dict[str, Any]:
+    """One ``addon update --json`` result: the :class:`UpdateResult` fields (``inspected`` as a dict)."""
+    data = dict(result.__dict__)
+    inspected = data.pop("inspected")
+    if inspected is not None:  # added for ``confirm`` results only; the other fields keep their shape
+        data["inspected"] = asdict(inspected)
+    return data
+
+
+def _ask(asked: Any) -> bool:
+    """Show a confirmation's reasons on the terminal and ask; True when the user accepts."""
+    click.echo(f"warning: {asked.user_message}", err=True)
+    for reason in asked.reasons:
+        click.echo(f"  - {reason}", err=True)
+    return click.confirm("install anyway?", default=False, err=True)
 
 
 @addon.command()

@@ -3,15 +3,17 @@
 Names are the environment variable names (case-insensitive), as in the seeds where they exist
 (``WORKSPACE_BASE_PATH``, ``MAX_ADDONS_PER_USER``, ``MAX_ADDON_SIZE_MB``, ``KIROHUB_REGISTRY_URL``…).
 List settings take comma-separated values (``ALLOWED_TELEGRAM_IDS=1,2,3``).
-The host reads settings once and passes the object on; nothing else reads the environment.
+The host reads settings once and passes the object on. Each plugin reads its own pydantic-settings model
+with its own prefix (:func:`plugin_settings`), once, when the host registers it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
@@ -25,10 +27,33 @@ def _split(value: Any) -> Any:
     return value
 
 
-class Settings(BaseSettings):
-    """Every KiroClaw setting. Units are in the names (``_mb``, ``_seconds``, ``_bytes``)."""
+def absolute_paths(model: BaseModel) -> None:
+    """Make every path setting of ``model`` absolute, in place: ``~`` expanded, then joined to the current
+    folder *at load time* and normalised (``./workspaces`` → ``/srv/bot/workspaces``).
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+    Settings are read once, so a later ``chdir`` (git runs in another folder, a test changes folder) can
+    never change what a relative setting means. Covers fields holding a ``Path``, ``Path | None`` or a
+    list of paths; plugins' own settings models call it from their own ``model_validator``.
+    """
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path):
+            object.__setattr__(model, name, _absolute(value))
+        elif isinstance(value, list) and value and all(isinstance(item, Path) for item in value):
+            object.__setattr__(model, name, [_absolute(item) for item in value])
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path.expanduser()))
+
+
+class Settings(BaseSettings):
+    """The core's settings (and the sources' toolbox's). Units are in the names (``_mb``, ``_seconds``,
+    ``_bytes``). A plugin's settings live in the plugin's own model (:func:`plugin_settings`); values for
+    them given here by their environment variable's name (``Settings(github_base_url=…)``) are kept as
+    extras and passed on to that model."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="allow", case_sensitive=False)
 
     # --- storage and quotas (core) ---
     workspace_base_path: Path = Field(Path("workspaces"), description="root of all per-user state")
@@ -49,12 +74,7 @@ class Settings(BaseSettings):
         default_factory=list, description="folders the bot may install local add-ons from (CLI: any)"
     )
 
-    # --- GitHub source ---
-    github_base_url: str = "https://github.com"
-    github_token: SecretStr | None = None
-    git_timeout_seconds: float = Field(120.0, gt=0)
-
-    # --- URL source ---
+    # --- the sources' toolbox: the downloader's address guard and timeouts (every source) ---
     url_allow_private_hosts: CommaList = Field(
         default_factory=list, description="hosts allowed although they resolve to private/loopback addresses"
     )
@@ -64,14 +84,6 @@ class Settings(BaseSettings):
     download_connect_timeout_seconds: float = Field(10.0, gt=0)
     download_read_timeout_seconds: float = Field(30.0, gt=0)
     download_total_timeout_seconds: float = Field(300.0, gt=0)
-
-    # --- KiroHub registry source ---
-    kirohub_registry_url: str = "https://clawhub.ai"
-    kirohub_site: str | None = None
-    kirohub_token: SecretStr | None = None
-    kirohub_timeout_seconds: float = Field(20.0, gt=0)
-    kirohub_retries: int = Field(3, ge=0)
-    kirohub_cache_ttl_seconds: float = Field(300.0, ge=0)
 
     # --- agent runtime ---
     kiro_cli_path: str = "kiro-cli"
@@ -121,6 +133,11 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: Any) -> Any:
         return _split(value)
 
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Settings:
+        absolute_paths(self)
+        return self
+
     @property
     def max_addon_size_bytes(self) -> int:
         """``MAX_ADDON_SIZE_MB`` in bytes (MiB × 1024²)."""
@@ -146,3 +163,38 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = [f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()]
         raise ConfigError("invalid settings: " + "; ".join(lines)) from exc
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def plugin_settings(model: type[S], settings: Settings) -> S:
+    """A plugin's own settings: ``model`` (a pydantic-settings class with the plugin's ``env_prefix``) read
+    from the environment and ``.env``, with values given to the core :class:`Settings` under the same
+    environment variable names (``Settings(kirohub_registry_url=…)``, tests and embedding) taking
+    precedence.
+
+    A field's variable is ``env_prefix + name``, or its ``validation_alias`` when that is a string.
+
+    :raises kiroclaw.errors.PluginConfigError: with every invalid variable named, one per clause.
+    """
+    from pydantic import ValidationError
+
+    from .errors import PluginConfigError
+
+    prefix = str(model.model_config.get("env_prefix") or "")
+    extras = {key.lower(): value for key, value in (settings.model_extra or {}).items()}
+    overrides: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+        variable = (alias or prefix + name).lower()
+        if variable in extras:
+            overrides[alias or name] = extras[variable]
+    try:
+        return model(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = str(err["loc"][0]) if err["loc"] else "?"
+            lines.append(f"{(loc if loc.isupper() or loc.lower() != loc else prefix + loc).upper()}: {err['msg']}")
+        raise PluginConfigError("invalid settings: " + "; ".join(lines)) from exc

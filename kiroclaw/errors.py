@@ -7,6 +7,9 @@ show in chat and on the CLI: it never holds a server path, a token or a tracebac
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 
 class KiroclawError(Exception):
     """Base class of every expected KiroClaw error.
@@ -99,7 +102,11 @@ class NotSupportedError(AddonError):
 
 
 class SourceError(AddonError):
-    """A source failed to fetch, search or describe an add-on (network, missing repo, bad response…)."""
+    """A source failed to fetch, search or describe an add-on (network, missing repo, bad response…).
+
+    ``detail`` carries the source's own words: git's stderr, ``HTTP <status> <url>``. Its last line is
+    shown to the person as a ``detail`` line under the message (:func:`detail_line`).
+    """
 
     code = "source"
 
@@ -147,17 +154,70 @@ class AlreadyInstalledError(AddonError):
     code = "exists"
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """What the user was shown when asked to confirm, so a confirmation binds to exactly that.
+
+    Carried out in :attr:`ConfirmationRequired.inspected` and back in ``InstallRequest.confirmed``; the
+    install pipeline refuses with :class:`ConfirmationChangedError` when the new fetch differs.
+
+    :ivar resolved: the exact thing fetched (registry version, commit SHA, archive sha256), or ``None``.
+    :ivar fingerprint: the staged add-on's content fingerprint (sha256 hex, see
+        :mod:`kiroclaw.fingerprint`) when the policy warned, or ``None`` when the question came before
+        the download (a registry's moderation flag).
+    """
+
+    resolved: str | None = None
+    fingerprint: str | None = None
+
+
 class ConfirmationRequired(AddonError):
-    """The operation needs the user's explicit confirmation (CLI ``--yes``, a button in the bot).
+    """The operation needs the user's explicit confirmation (CLI ``--yes`` or prompt, a button in the bot).
 
     :param reasons: why: registry moderation codes, policy warnings… one line each.
+    :param inspected: what was inspected (see :class:`Confirmation`); pass it back as
+        ``InstallRequest.confirmed`` to confirm exactly this.
     """
 
     code = "confirm"
 
-    def __init__(self, user_message: str, *, reasons: list[str] | None = None) -> None:
+    def __init__(
+        self, user_message: str, *, reasons: list[str] | None = None, inspected: Confirmation | None = None
+    ) -> None:
         super().__init__(user_message)
         self.reasons = list(reasons or [])
+        self.inspected = inspected if inspected is not None else Confirmation()
+
+
+class ConfirmationChangedError(AddonError):
+    """A confirmation arrived for an add-on that is no longer what the user saw (the registry's latest
+    version, the repository's commit or the files changed in between). Nothing was installed."""
+
+    code = "confirm_changed"
+
+    def __init__(self, user_message: str = "the add-on changed since you confirmed; review it again") -> None:
+        super().__init__(user_message)
+
+
+class UpdateSkippedError(AddonError):
+    """``update`` does not apply to this add-on by design (an uploaded file: install a newer file instead).
+    Reported as a ``skipped`` update status, never as a failure."""
+
+    code = "skipped"
+
+
+class ChoiceRequired(AddonError):
+    """The add-on offers more skills than may be installed without asking (chat: more than 50): the
+    person chooses "all" or a subset first. Nothing was changed.
+
+    :param skills: every skill offered, as (name, description) pairs, sorted by name.
+    """
+
+    code = "choose"
+
+    def __init__(self, user_message: str, *, skills: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(user_message)
+        self.skills = list(skills or [])
 
 
 class PolicyBlockedError(AddonError):
@@ -186,6 +246,35 @@ class RegistryCorruptError(StorageError):
     def __init__(self, user_message: str, *, quarantined_to: str | None = None) -> None:
         super().__init__(user_message)
         self.quarantined_to = quarantined_to
+
+
+_CONTROL_CHARS = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x1f\x7f]")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/]+/)+(?=[^\s'\"/]*)")
+#: Longest detail line shown, in characters.
+DETAIL_LINE_CHARS = 300
+
+
+def detail_line(exc: BaseException, *, hide_paths: bool = False) -> str | None:
+    """The one line of a source's own reason to show under an error message, or ``None``.
+
+    Only :class:`SourceError` has one: the first ``fatal:``/``error:`` line of its ``detail`` (git's
+    cause; later ones are generic, "Could not read from remote repository"), else its last non-empty
+    line (git's last stderr line, ``HTTP 404 https://host/path``), with terminal escapes and control
+    characters removed, at most :data:`DETAIL_LINE_CHARS` characters. ``hide_paths`` (chat) shortens
+    absolute server paths to their last segment (``/srv/git/org/repo.git`` → ``…/repo.git``).
+    """
+    if not isinstance(exc, SourceError) or not exc.detail:
+        return None
+    lines = [line.strip() for line in _CONTROL_CHARS.sub("\n", exc.detail).splitlines() if line.strip()]
+    if not lines:
+        return None
+    reasons = [line for line in lines if line.lower().startswith(("fatal:", "error:"))]
+    line = reasons[0] if reasons else lines[-1]
+    if hide_paths:
+        line = _ABSOLUTE_PATH.sub("…/", line)
+    if len(line) > DETAIL_LINE_CHARS:
+        line = line[: DETAIL_LINE_CHARS - 1] + "…"
+    return line
 
 
 # --- agent runtime -----------------------------------------------------------------------------

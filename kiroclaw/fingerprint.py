@@ -21,6 +21,12 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from .staging import sha256_file as file_sha256
+
+__all__ = [
+    "covered",
+    "file_sha256", "fingerprint_entries", "iter_files", "js_locale_key", "tree_fingerprint", "tree_size"]
+
 #: ICU root collation order of printable ASCII at the primary level, as JS ``localeCompare`` sorts it
 #: (fuzz-verified against Node 20 on printable-ASCII paths; kirohub-protocol.md §7, trap 2).
 _ORDER = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789abcdefghijklmnopqrstuvwxyz"
@@ -38,13 +44,11 @@ def js_locale_key(path: str) -> tuple[tuple[int, ...], tuple[bool, ...], str]:
     return primary, tertiary, path
 
 
-def file_sha256(path: Path, *, chunk_bytes: int = 1 << 16) -> str:
-    """sha256 hex of a file's bytes, read in ``chunk_bytes`` chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
+def covered(path: str) -> bool:
+    """Whether the fingerprint covers the file at POSIX relative ``path``: no segment starts with ``.``
+    and no folder is ``node_modules`` (rule 1 of the module docstring)."""
+    *folders, name = path.split("/")
+    return not name.startswith(".") and not any(f.startswith(".") or f == "node_modules" for f in folders)
 
 
 def iter_files(root: Path) -> Iterable[tuple[str, Path]]:

@@ -50,6 +50,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .hookspecs import hookimpl
+from .registry import rebuild_registry, records_from_markers
+
+__all__ = ["FsckReport", "Problem", "check_scope", "rebuild_registry", "reconcile_all", "records_from_markers"]
 
 if TYPE_CHECKING:
     from .host import Host
@@ -121,64 +124,6 @@ class FsckReport:
 
 def _relative(paths: ScopePaths, folder: Path) -> str:
     return folder.relative_to(paths.root).as_posix()
-
-
-def _usable_marker(paths: ScopePaths, folder: Path, record: AddonRecord | None) -> AddonRecord | None:
-    """The marker's record with ``path`` set to where the folder really is, or ``None`` if unusable."""
-    from .registry import record_path_problem
-
-    if record is None or not record.name or len(record.name) > 200:
-        return None
-    rel = _relative(paths, folder)
-    if record_path_problem(rel) is not None:
-        return None
-    kind_dir = "skills" if record.kind == "skill" else "plugins"
-    if rel.split("/")[1] != kind_dir:
-        return None
-    return record if record.path == rel else record.model_copy(update={"path": rel})
-
-
-def records_from_markers(paths: ScopePaths) -> tuple[list[AddonRecord], list[tuple[Path, str]]]:
-    """Records of every add-on folder with a usable marker, and the folders without one (with why).
-
-    When two markers claim one name, the newest install wins; the other folder counts as unusable.
-    """
-    from .registry import iter_markers
-
-    found: dict[str, AddonRecord] = {}
-    unusable: list[tuple[Path, str]] = []
-    for folder, marker in iter_markers(paths):
-        record = _usable_marker(paths, folder, marker)
-        if record is None:
-            why = "no completion marker" if marker is None else "its marker does not match where it is"
-            unusable.append((folder, why))
-            continue
-        other = found.get(record.name)
-        if other is not None:
-            older, newer = sorted((other, record), key=lambda r: r.updated_at or r.installed_at)
-            found[record.name] = newer
-            unusable.append((paths.root / older.path, f"a second folder for add-on {record.name!r}"))
-            continue
-        found[record.name] = record
-    return list(found.values()), unusable
-
-
-def rebuild_registry(paths: ScopePaths) -> RegistryDocument:
-    """Write a new ``addons.json`` from the completion markers (after a corrupt one was moved aside).
-
-    Takes no lock: callers hold the scope lock or are the registry reader that found the corruption.
-
-    :returns: the rebuilt document (already saved).
-    :raises StorageError: the new registry could not be written.
-    """
-    from .models import RegistryDocument
-    from .registry import save_registry
-
-    records, _ = records_from_markers(paths)
-    doc = RegistryDocument(addons=records)
-    save_registry(paths, doc)
-    log.warning("rebuilt %s from %d completion marker(s)", paths.registry_file, len(records))
-    return doc
 
 
 # --- reconcile one scope ---------------------------------------------------------------------------

@@ -19,11 +19,13 @@ if TYPE_CHECKING:
 
     from .agent.flavors import AgentFlavor
     from .config import Settings
+    from .events import AddonEvent
     from .host import Host
     from .layers import Layer
     from .models import AddonRecord
     from .policy import PolicyDecision
     from .sources import Source
+    from .staging import StagedFile
     from .workspaces import Scope
 
 PROJECT_NAME = "kiroclaw"
@@ -46,18 +48,21 @@ def register_sources(register: Callable[[Source], None], settings: Settings) -> 
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def resolve_source(spec: str, sources: Mapping[str, Source]) -> str | None:
-    """Decide which source owns a shorthand spec (one without an explicit ``name:`` prefix).
+    """State a claim on a shorthand spec (one without an explicit ``name:`` prefix); the core decides.
 
-    Called for every install/info of a shorthand spec. Stops at the first non-``None`` result
-    (``firstresult``). Explicit ``name:rest`` specs never reach this hook. Built-in sources make
-    disjoint claims: ``./dir``, ``/abs``, ``~/dir`` → ``local``; ``org/repo[...]`` and GitHub URLs →
-    ``github``; other ``https://`` archive URLs → ``url``; bare names → ``kirohub``.
+    Called for every install/info of a shorthand spec (collect-all), together with every registered
+    source's :meth:`kiroclaw.Source.claims`. Claim only for your own source, never by asking another:
+    when two different sources claim one spec, the core refuses it as ambiguous and names the explicit
+    forms (``github:…``, ``url:…``). Explicit ``name:rest`` specs never reach this hook. Built-in claims
+    are disjoint: ``./dir``, ``/abs``, ``~/dir`` → ``local``; ``./x.zip`` (a local archive) → ``upload``;
+    ``org/repo[...]`` and GitHub URLs → ``github``; other ``https://`` archive URLs → ``url``; bare
+    names → ``kirohub``.
 
     :param spec: the spec text, stripped, control characters already refused.
     :param sources: registered sources keyed by name (read-only).
-    :returns: the owning source's name (a key of ``sources``), or ``None`` for "not mine".
+    :returns: the claiming source's name (a key of ``sources``), or ``None`` for "not mine".
     """
 
 
@@ -112,53 +117,71 @@ def register_commands(cli: click.Group) -> None:
 
 @hookspec
 def check_addon(
-    addon: AddonRecord, staged_path: Path, scope: Scope, settings: Settings
+    addon: AddonRecord,
+    staged_path: Path,
+    scope: Scope,
+    settings: Settings,
+    files: tuple[StagedFile, ...],
+    host: Host,
 ) -> list[PolicyDecision] | PolicyDecision | None:
     """Install policy: inspect a staged add-on before it is moved into place.
 
-    Called for every install and update after validation, before the atomic rename (collect-all).
+    Called once per install and update after validation, before the atomic rename (collect-all).
     Any ``block`` refuses the install (:class:`kiroclaw.PolicyBlockedError`); any ``warn`` requires the
-    user's confirmation (:class:`kiroclaw.ConfirmationRequired` unless confirmed).
+    user's confirmation (:class:`kiroclaw.ConfirmationRequired` unless confirmed; the confirmation is
+    bound to the add-on's fingerprint, so a changed add-on is asked about again).
 
-    :param addon: the record that would be written (name, source, spec, kind, skills, recipes, origin).
-    :param staged_path: root of the staged tree (read-only; do not modify).
+    :param addon: the record that would be written (name, source, spec, kind, skills, recipes, origin,
+        ``fingerprint``, ``size_bytes``).
+    :param staged_path: root of the staged add-on (read-only; do not modify).
     :param scope: where it would be installed.
     :param settings: the host's settings (read-only; e.g. ``POLICY_RULES``).
+    :param files: every regular file of the add-on from the core's one walk over the staged tree,
+        sorted by path: :class:`kiroclaw.StagedFile` (``path`` relative to ``staged_path``, ``full``,
+        ``size_bytes``, ``sha256``). Links and special files were already refused; scan these instead of
+        walking the tree again.
+    :param host: the :class:`kiroclaw.Host`.
     :returns: ``None`` (no opinion), one :class:`kiroclaw.PolicyDecision` or a list of them.
     """
 
 
+# Event hooks: each gets the host and one frozen :class:`kiroclaw.AddonEvent` (``event``); the older
+# ``addon``/``previous``/``scope``/``enabled`` arguments stay for implementations that take them. Called
+# after the registry write (collect-all); an exception is logged and never undoes the change.
+
+
 @hookspec
-def addon_installed(addon: AddonRecord, scope: Scope) -> None:
+def addon_installed(host: Host, event: AddonEvent, addon: AddonRecord, scope: Scope) -> None:
     """Event: an add-on was installed (or reinstalled with ``--force``) and recorded.
 
-    Called after the registry write (collect-all). Exceptions are logged, never undo the install.
+    :param host: the :class:`kiroclaw.Host`.
+    :param event: ``action="install"``, ``outcome="ok"``, ``record`` = the new record.
+    :param addon: ``event.record``; :param scope: ``event.scope``.
     """
 
 
 @hookspec
-def addon_removed(addon: AddonRecord, scope: Scope) -> None:
-    """Event: an add-on was removed; ``addon`` is its last record. Called after the registry write."""
+def addon_removed(host: Host, event: AddonEvent, addon: AddonRecord, scope: Scope) -> None:
+    """Event: an add-on was removed; ``event.record`` (``addon``) is its last record."""
 
 
 @hookspec
-def addon_updated(addon: AddonRecord, previous: AddonRecord, scope: Scope) -> None:
-    """Event: an add-on was updated from ``previous`` to ``addon``. Called after the registry write."""
+def addon_updated(host: Host, event: AddonEvent, addon: AddonRecord, previous: AddonRecord, scope: Scope) -> None:
+    """Event: an add-on was updated from ``event.previous`` (``previous``) to ``event.record`` (``addon``)."""
 
 
 @hookspec
-def addon_toggled(addon: AddonRecord, scope: Scope, enabled: bool) -> None:
-    """Event: an add-on was enabled (``enabled=True``) or disabled. Called after the registry write."""
+def addon_toggled(host: Host, event: AddonEvent, addon: AddonRecord, scope: Scope, enabled: bool) -> None:
+    """Event: an add-on was enabled (``event.action == "enable"``, ``enabled=True``) or disabled."""
 
 
 @hookspec
-def addon_event(event: Mapping[str, Any], settings: Settings) -> None:
+def addon_event(host: Host, event: AddonEvent, settings: Settings) -> None:
     """Event: any add-on operation, including refusals and policy decisions (for the audit log).
 
-    :param event: ``{"action": "install"|"update"|"remove"|"enable"|"disable"|"policy",
-        "outcome": "ok"|"refused"|"failed", "scope": "user 42"|"global", "user": int|None,
-        "spec": str|None, "name": str|None, "source": str|None, "version": str|None,
-        "commit": str|None, "fingerprint": str|None, "reason": str|None}``.
+    :param host: the :class:`kiroclaw.Host`.
+    :param event: the :class:`kiroclaw.AddonEvent` (``action``, ``outcome``, ``scope``, ``record`` or
+        ``spec``/``name``/``source``, ``reason``); ``event.as_dict()`` gives the audit log's flat fields.
     :param settings: the host's settings (read-only; e.g. ``AUDIT_LOG_PATH``).
     """
 

@@ -18,6 +18,7 @@ import pluggy
 
 from .config import Settings, load_settings
 from .errors import PluginConflictError, SourceUnavailableError, SpecError
+from .hookcall import NameTable, call_all, call_each
 from .layers import Layer
 from .plugins import EntryPointSpec, PluginInfo, build_plugin_manager
 from .sources import Source, require_no_explicit_prefix, split_explicit
@@ -70,43 +71,47 @@ class Host:
     # --- registration -----------------------------------------------------------------------
 
     def _collect_sources(self) -> dict[str, Source]:
-        sources: dict[str, Source] = {}
-        owners: dict[str, str] = {}
-        for impl in self.pm.hook.register_sources.get_hookimpls():
-            plugin_name = impl.plugin_name
+        table: NameTable[Source] = NameTable("source name")
 
-            def register(source: Source, _plugin: str = plugin_name) -> None:
+        def bind(plugin: str) -> dict[str, object]:
+            def register(source: Source) -> None:
                 if not isinstance(source, Source) or not source.name:
-                    raise PluginConflictError(f"plugin {_plugin!r} registered a source without a name")
-                if source.name in sources:
-                    raise PluginConflictError(
-                        f"source name {source.name!r} is registered by both plugin {owners[source.name]!r} "
-                        f"and plugin {_plugin!r}"
-                    )
-                sources[source.name] = source
-                owners[source.name] = _plugin
+                    raise PluginConflictError(f"plugin {plugin!r} registered a source without a name")
+                table.add(source.name, source, plugin)
 
-            impl.function(**_kwargs(impl.function, register=register, settings=self.settings))
-        self.source_owners: dict[str, str] = owners
-        return dict(sorted(sources.items()))
+            return {"register": register}
+
+        call_all(
+            self.pm,
+            "register_sources",
+            plugins=self.plugins,
+            what="register its sources",
+            bind=bind,
+            settings=self.settings,
+        )
+        self.source_owners: dict[str, str] = table.owners
+        return dict(sorted(table.values.items()))
 
     def _collect_layers(self) -> tuple[Layer, ...]:
-        layers: dict[str, Layer] = {}
+        names: NameTable[Layer] = NameTable("skill layer")
         by_precedence: dict[int, str] = {}
 
-        def register(layer: Layer) -> None:
-            if layer.name in layers:
-                raise PluginConflictError(f"skill layer {layer.name!r} is registered twice")
-            if layer.precedence in by_precedence:
-                raise PluginConflictError(
-                    f"skill layers {by_precedence[layer.precedence]!r} and {layer.name!r} "
-                    f"have the same precedence {layer.precedence}"
-                )
-            layers[layer.name] = layer
-            by_precedence[layer.precedence] = layer.name
+        def bind(plugin: str) -> dict[str, object]:
+            def register(layer: Layer) -> None:
+                if layer.precedence in by_precedence:
+                    raise PluginConflictError(
+                        f"skill layers {by_precedence[layer.precedence]!r} and {layer.name!r} "
+                        f"have the same precedence {layer.precedence}"
+                    )
+                names.add(layer.name, layer, plugin)
+                by_precedence[layer.precedence] = layer.name
 
-        self.pm.hook.register_skill_layers(register=register)
-        return tuple(sorted(layers.values(), key=lambda layer: -layer.precedence))
+            return {"register": register}
+
+        call_all(
+            self.pm, "register_skill_layers", plugins=self.plugins, what="register its skill layers", bind=bind
+        )
+        return tuple(sorted(names.values.values(), key=lambda layer: -layer.precedence))
 
     async def start(self) -> None:
         """Run the ``startup`` hooks once (awaiting any awaitables they return).
@@ -115,9 +120,9 @@ class Host:
         """
         if self._started:
             return
-        for result in self.pm.hook.startup(host=self):
-            if inspect.isawaitable(result):
-                await result
+        for result in call_each(self.pm, "startup", plugins=self.plugins, what="start", host=self):
+            if inspect.isawaitable(result.value):
+                await result.value
         self._started = True
 
     async def aclose(self) -> None:
@@ -131,10 +136,12 @@ class Host:
     # --- lookups ----------------------------------------------------------------------------
 
     def source_for(self, spec: str) -> tuple[Source, str]:
-        """Pick the source for a spec: explicit ``name:rest`` first, else the ``resolve_source`` hook.
+        """Pick the source for a spec: explicit ``name:rest`` first; else every source's claim
+        (:meth:`Source.claims` and the ``resolve_source`` hooks), and exactly one may claim it.
 
         :returns: the source and the spec text it should parse (without the ``name:`` prefix).
-        :raises SpecError: empty/unsafe spec, or no source claims it.
+        :raises SpecError: empty/unsafe spec, no source claims it, or two do (the message names the
+            explicit forms, ``github:…``/``url:…``).
         :raises SourceUnavailableError: the named source is not loaded (unknown or disabled).
         """
         text = require_no_explicit_prefix(spec)
@@ -142,13 +149,21 @@ class Host:
         if explicit is not None:
             name, rest = explicit
             return self.source(name), rest
-        name = self.pm.hook.resolve_source(spec=text, sources=self.sources)
-        if name is None:
+        claims = {source.name for source in self.sources.values() if source.claims(text)}
+        for result in call_each(self.pm, "resolve_source", plugins=self.plugins, spec=text, sources=self.sources):
+            if isinstance(result.value, str) and result.value in self.sources:
+                claims.add(result.value)
+        if len(claims) > 1:
+            forms = " or ".join(f"{name}:{text}" for name in sorted(claims))
+            owners = ", ".join(sorted(claims))
+            raise SpecError(f"{text!r} is ambiguous: the sources {owners} all claim it; write {forms}")
+        if not claims:
             disabled = ", ".join(self.settings.kiroclaw_disable_plugins)
             raise SpecError(
                 f"no source understands {text!r}; try a registry name (weather-api), org/repo, "
                 "an https:// archive URL or ./folder" + (f" (disabled on this server: {disabled})" if disabled else "")
             )
+        (name,) = claims
         return self.source(name), text
 
     def source(self, name: str) -> Source:
@@ -194,9 +209,3 @@ class Host:
     def plugin_list(self) -> list[PluginInfo]:
         """Loaded plugins sorted by name."""
         return sorted(self.plugins.values(), key=lambda info: info.name)
-
-
-def _kwargs(function: object, **available: object) -> dict[str, object]:
-    """The subset of ``available`` that ``function`` accepts (pluggy lets impls take fewer args)."""
-    params = inspect.signature(function).parameters  # type: ignore[arg-type]
-    return {name: value for name, value in available.items() if name in params}

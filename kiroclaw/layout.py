@@ -128,3 +128,14 @@ def detect_layout(staged: Path) -> DetectedLayout:
         tuple(skipped),
         tuple(warnings),
     )
+
+
+def addon_fingerprint(folder: Path) -> str:
+    """The fingerprint an install of ``folder`` would record: the content fingerprint
+    (:func:`kiroclaw.fingerprint.tree_fingerprint`) of the add-on root layout detection picks in it
+    (``folder`` itself, or its single sub-folder when the top holds no add-on). For sources that compare
+    a folder with what is installed (``latest``) without deciding the layout themselves.
+    """
+    from .fingerprint import tree_fingerprint
+
+    return tree_fingerprint(_effective_root(folder))

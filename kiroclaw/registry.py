@@ -119,7 +119,7 @@ def load_registry(paths: ScopePaths) -> RegistryDocument:
 
     :raises RegistryCorruptError: the file is unreadable or invalid; it has been moved aside
         (``quarantined_to`` holds the new file name) and rebuilt from the completion markers
-        (:func:`kiroclaw.fsck.rebuild_registry`), so the next read succeeds.
+        (:func:`rebuild_registry`), so the next read succeeds.
     :raises StorageError: an I/O error other than "file not found".
     """
     path = paths.registry_file
@@ -137,9 +137,7 @@ def load_registry(paths: ScopePaths) -> RegistryDocument:
     except ValueError as exc:
         moved = quarantine(path)
         log.info("registry %s is corrupt (%s); moved aside to %s", path, exc, moved)  # the error says it
-        from .fsck import rebuild_registry  # rebuild from the completion markers; never leave it empty
-
-        try:
+        try:  # rebuild from the completion markers; never leave it empty
             count = len(rebuild_registry(paths).addons)
             tail = f"it was moved aside to {moved.name} and rebuilt from {count} installed add-on(s); try again"
         except StorageError:
@@ -255,3 +253,57 @@ def iter_markers(paths: ScopePaths) -> Iterator[tuple[Path, AddonRecord | None]]
             if child.name.startswith(".") or child.is_symlink() or not child.is_dir():
                 continue
             yield child, read_marker(child)
+
+
+# --- rebuilding from the completion markers (storage; used by readers and by fsck) -----------------
+
+
+def _usable_marker(paths: ScopePaths, folder: Path, record: AddonRecord | None) -> AddonRecord | None:
+    """The marker's record with ``path`` set to where the folder really is, or ``None`` if unusable."""
+    if record is None or not record.name or len(record.name) > 200:
+        return None
+    rel = folder.relative_to(paths.root).as_posix()
+    if record_path_problem(rel) is not None:
+        return None
+    kind_dir = "skills" if record.kind == "skill" else "plugins"
+    if rel.split("/")[1] != kind_dir:
+        return None
+    return record if record.path == rel else record.model_copy(update={"path": rel})
+
+
+def records_from_markers(paths: ScopePaths) -> tuple[list[AddonRecord], list[tuple[Path, str]]]:
+    """Records of every add-on folder with a usable marker, and the folders without one (with why).
+
+    When two markers claim one name, the newest install wins; the other folder counts as unusable.
+    """
+    found: dict[str, AddonRecord] = {}
+    unusable: list[tuple[Path, str]] = []
+    for folder, marker in iter_markers(paths):
+        record = _usable_marker(paths, folder, marker)
+        if record is None:
+            why = "no completion marker" if marker is None else "its marker does not match where it is"
+            unusable.append((folder, why))
+            continue
+        other = found.get(record.name)
+        if other is not None:
+            older, newer = sorted((other, record), key=lambda r: r.updated_at or r.installed_at)
+            found[record.name] = newer
+            unusable.append((paths.root / older.path, f"a second folder for add-on {record.name!r}"))
+            continue
+        found[record.name] = record
+    return list(found.values()), unusable
+
+
+def rebuild_registry(paths: ScopePaths) -> RegistryDocument:
+    """Write a new ``addons.json`` from the completion markers (after a corrupt one was moved aside).
+
+    Takes no lock: callers hold the scope lock or are the registry reader that found the corruption.
+
+    :returns: the rebuilt document (already saved).
+    :raises StorageError: the new registry could not be written.
+    """
+    records, _ = records_from_markers(paths)
+    doc = RegistryDocument(addons=records)
+    save_registry(paths, doc)
+    log.warning("rebuilt %s from %d completion marker(s)", paths.registry_file, len(records))
+    return doc

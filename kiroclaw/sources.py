@@ -16,16 +16,28 @@ write) is the core's and identical for every source. A third-party source is one
 
 from __future__ import annotations
 
+import asyncio
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from .errors import NotSupportedError, SpecError
+from .errors import (
+    Confirmation,
+    ConfirmationChangedError,
+    ConfirmationRequired,
+    NotSupportedError,
+    PermissionDeniedError,
+    SpecError,
+)
 
 if TYPE_CHECKING:
+    from .archives import ExtractLimits
     from .config import Settings
+    from .downloader import DownloadResult, HostResolver
     from .models import AddonRecord
     from .workspaces import Scope
 
@@ -73,35 +85,178 @@ class Ref:
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
+def _no_progress(stage: str, detail: str | None = None) -> None:
+    return None
+
+
+#: A staged whole tree may hold this many times ``MAX_ADDON_FILES`` files (tests, docs, assets beside skills).
+FETCH_CAP_FACTOR_FILES = 10
+#: A staged whole tree may hold this many times ``MAX_ADDON_SIZE_MB`` bytes.
+FETCH_CAP_FACTOR_BYTES = 4
+
+
 @dataclass(frozen=True)
 class FetchContext:
-    """What the core hands to :meth:`Source.fetch` besides the ref.
+    """Everything the core hands to :meth:`Source.fetch` besides the ref: the sources' toolbox.
 
-    :ivar settings: the host's settings.
+    A source needs nothing else from KiroClaw: it extracts with :meth:`extract`, downloads with
+    :meth:`download`, checks local paths with :meth:`check_local_path` and asks for confirmation with
+    :meth:`confirm`; the caps come ready in :attr:`limits`.
+
+    :ivar settings: the host's core settings (read-only).
     :ivar scope: whose install this is.
     :ivar progress: stage callback (see :data:`ProgressCallback`).
-    :ivar assume_yes: the user confirmed up front (CLI ``--yes``, the bot's confirm button); a source that
-        needs confirmation (e.g. a registry's "suspicious" flag) raises
-        :class:`~kiroclaw.errors.ConfirmationRequired` when this is ``False``.
     :ivar max_bytes: size cap for downloads and unpacked files, in bytes (``MAX_ADDON_SIZE_MB``).
-    :ivar interactive_caller: ``"cli"`` or ``"bot"``: the bot restricts local folders to
-        ``LOCAL_SOURCE_ROOTS``.
+    :ivar local_roots: folders on this machine the install may read: ``None`` = any (the CLI, run by the
+        operator), a tuple = only inside these (the bot: ``LOCAL_SOURCE_ROOTS``; empty = none).
+    :ivar confirmed: ``True`` = the user confirmed whatever is found (CLI ``--yes``); a
+        :class:`~kiroclaw.errors.Confirmation` = the user confirmed exactly that; ``False`` = not yet.
+    :ivar staging_dir: the empty folder the source stages into (the core sets it; :meth:`extract`
+        unpacks below it when no destination is given).
+    :ivar work_dir: a scratch folder outside ``staging_dir`` for downloads (removed with the staging
+        area); ``None`` = a new folder next to ``staging_dir``.
+    :ivar resolver: DNS resolver for :meth:`download`'s address guard (``None`` = the system's).
     """
 
     settings: Settings
     scope: Scope
-    progress: ProgressCallback = field(default=lambda stage, detail=None: None)
-    assume_yes: bool = False
+    progress: ProgressCallback = field(default=_no_progress)
     max_bytes: int = 50 * 1024 * 1024
-    interactive_caller: str = "cli"
+    local_roots: tuple[Path, ...] | None = None
+    confirmed: bool | Confirmation = False
+    staging_dir: Path | None = None
+    work_dir: Path | None = None
+    resolver: HostResolver | None = None
+
+    @cached_property
+    def limits(self) -> ExtractLimits:
+        """The extraction caps: ``MAX_ADDON_FILES``, ``MAX_PATH_DEPTH``, ``MAX_PATH_LENGTH`` and
+        :attr:`max_bytes`."""
+        from .archives import ExtractLimits
+
+        return ExtractLimits.from_settings(self.settings, max_bytes=self.max_bytes)
+
+    @cached_property
+    def tree_limits(self) -> ExtractLimits:
+        """The caps for staging a whole tree (a repository) of which the core installs only the skills
+        and recipes it discovers: ``whole_tree`` (links recorded, not written) and larger file and byte
+        caps: :data:`FETCH_CAP_FACTOR_FILES` × ``MAX_ADDON_FILES``, :data:`FETCH_CAP_FACTOR_BYTES` ×
+        ``MAX_ADDON_SIZE_MB``); the add-on caps apply to what is placed."""
+        from .archives import ExtractLimits
+
+        settings = self.settings
+        return ExtractLimits(
+            max_files=settings.max_addon_files * FETCH_CAP_FACTOR_FILES,
+            max_depth=settings.max_path_depth,
+            max_path_chars=settings.max_path_length,
+            max_bytes=settings.max_addon_size_bytes * FETCH_CAP_FACTOR_BYTES,
+            whole_tree=True,
+        )
+
+    @property
+    def assume_yes(self) -> bool:
+        """Whether the user confirmed anything at all (prefer :meth:`confirm`, which binds it)."""
+        return self.confirmed is not False
+
+    def confirm(self, message: str, reasons: list[str], *, resolved: str | None) -> list[str]:
+        """Ask for the user's confirmation of ``resolved`` (the exact version/commit about to be fetched).
+
+        :returns: lines to add to ``Fetched.warnings`` when the user already confirmed it.
+        :raises ConfirmationRequired: not confirmed yet (carries ``resolved``, so the confirmation binds).
+        :raises ConfirmationChangedError: the user confirmed another version/commit than ``resolved``.
+        """
+        confirmed = self.confirmed
+        if confirmed is True:
+            return [f"confirmed: {r}" for r in reasons]
+        if isinstance(confirmed, Confirmation):
+            if confirmed.resolved is not None and confirmed.resolved != resolved:
+                raise ConfirmationChangedError()
+            return [f"confirmed: {r}" for r in reasons]
+        raise ConfirmationRequired(message, reasons=reasons, inspected=Confirmation(resolved=resolved))
+
+    def check_local_path(self, path: Path) -> Path:
+        """``path`` resolved (links followed), when :attr:`local_roots` allows reading it.
+
+        :raises PermissionDeniedError: ``path`` is not inside one of :attr:`local_roots`.
+        """
+        if self.local_roots is None:
+            return path
+        resolved = path.resolve()
+        for root in self.local_roots:
+            allowed = Path(root).expanduser().resolve()
+            if resolved == allowed or resolved.is_relative_to(allowed):
+                return resolved
+        raise PermissionDeniedError("this path is not in an allowed local source root")
+
+    def _scratch(self) -> Path:
+        if self.work_dir is not None:
+            base = self.work_dir
+        elif self.staging_dir is not None:
+            base = self.staging_dir.parent / "work"
+        else:
+            raise ValueError("FetchContext has neither work_dir nor staging_dir")
+        base.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="dl-", dir=base))
+
+    async def extract(self, archive: Path | IO[bytes], dest: Path | None = None) -> Path:
+        """Validate and unpack an archive (zip, tar, tar.gz/.bz2/.xz, sniffed from its bytes; or an
+        uncompressed tar *stream* such as ``git archive``'s output) with the shared safe extractor: links,
+        devices, escapes, duplicate names and bombs are refused; :attr:`limits` apply.
+
+        :param dest: a folder that does not exist yet; default ``staging_dir/"tree"``.
+        :returns: ``dest``, now holding the files.
+        :raises UnsafeContentError, LimitExceededError, QuotaExceededError: see :mod:`kiroclaw.archives`.
+        """
+        from .archives import extract_archive, extract_tar_stream
+
+        if dest is None:
+            if self.staging_dir is None:
+                raise ValueError("extract() needs dest when the context has no staging_dir")
+            dest = self.staging_dir / "tree"
+        if isinstance(archive, Path):
+            await asyncio.to_thread(extract_archive, archive, dest, self.limits)
+        else:
+            await asyncio.to_thread(extract_tar_stream, archive, dest, self.limits)
+        return dest
+
+    async def download(
+        self, url: str, *, sha256: str | None = None, dest: Path | None = None, resolver: HostResolver | None = None
+    ) -> DownloadResult:
+        """Download ``url`` with the guarded downloader (https only unless admin-listed, every address
+        public unless ``URL_ALLOW_PRIVATE_HOSTS``, redirects re-checked, :attr:`max_bytes` enforced on
+        the bytes received, ``DOWNLOAD_*_TIMEOUT_SECONDS``).
+
+        :param sha256: the expected digest (64 hex); checked before the file is returned.
+        :param dest: a file that does not exist yet; default a new file in the scratch folder.
+        :param resolver: DNS resolver for the address guard (default :attr:`resolver`, else the system's).
+        :returns: the :class:`~kiroclaw.downloader.DownloadResult` (path, final URL, size, sha256).
+        :raises SpecError, UnsafeContentError, QuotaExceededError, LimitExceededError, SourceError: see
+            :func:`kiroclaw.downloader.download`; ``UnsafeContentError`` also for a sha256 mismatch.
+        """
+        from .downloader import download
+        from .staging import verify_sha256
+
+        target = dest if dest is not None else self._scratch() / "download"
+        result = await download(
+            url,
+            target,
+            settings=self.settings,
+            max_bytes=self.max_bytes,
+            resolver=resolver or self.resolver,
+            progress=self.progress,
+        )
+        if sha256 is not None:
+            await asyncio.to_thread(verify_sha256, result.path, sha256)
+        return result
 
 
 @dataclass(frozen=True)
 class Fetched:
     """What a source staged.
 
-    :ivar root: the folder inside ``staging_dir`` holding the add-on tree (a single skill with ``SKILL.md``
-        at its root, or a plugin package with ``skills/`` and/or ``recipes/``). The core moves it into place.
+    :ivar root: the folder inside ``staging_dir`` holding the fetched tree (a repository, an unpacked
+        archive, a copied folder). The core finds the skills and recipes in it (:mod:`kiroclaw.discovery`)
+        and places only those.
     :ivar version: the add-on's version (registry version, tag…) or ``None``.
     :ivar resolved_ref: the exact thing fetched (a commit SHA, a registry version, a sha256), or ``None``.
     :ivar origin: details recorded in the registry entry (``url``, ``commit``, ``registry``, ``slug``…).
@@ -110,6 +265,9 @@ class Fetched:
         derives one from ``name`` when ``None``.
     :ivar pinned: the user pinned an exact version/commit (``update`` skips it).
     :ivar warnings: lines to show the user (e.g. registry moderation notes that were confirmed).
+    :ivar links: links of the fetched tree that the source recorded instead of writing (path relative to
+        ``root`` → target text, POSIX). The core resolves them inside the tree: those inside what is
+        installed become copies of their targets, the rest are left out (:mod:`kiroclaw.assemble`).
     """
 
     root: Path
@@ -120,6 +278,7 @@ class Fetched:
     package_dir: str | None = None
     pinned: bool = False
     warnings: tuple[str, ...] = ()
+    links: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -171,6 +330,17 @@ class Source:
     #: one line shown by ``kiroclaw plugins`` and ``/help``.
     description: str = ""
 
+    def claims(self, spec: str) -> bool:
+        """Whether a shorthand spec (one without an explicit ``name:`` prefix) is this source's.
+
+        Every source states its own claim, without asking another source; the core picks the one source
+        that claims a spec and refuses a spec two sources claim as ambiguous (naming the explicit forms).
+        The default claims nothing: the source is reached by ``name:rest`` only.
+
+        :param spec: the spec text, stripped, control characters already refused.
+        """
+        return False
+
     def parse(self, spec: str) -> Ref:
         """Parse the spec (without an explicit ``name:`` prefix) into a :class:`Ref`.
 
@@ -187,7 +357,8 @@ class Source:
         :raises kiroclaw.errors.SourceError: network/remote failure, missing add-on.
         :raises kiroclaw.errors.UnsafeContentError: hostile content (escapes, links, devices).
         :raises kiroclaw.errors.LimitExceededError: size/count/time caps.
-        :raises kiroclaw.errors.ConfirmationRequired: needs ``context.assume_yes``.
+        :raises kiroclaw.errors.ConfirmationRequired: from :meth:`FetchContext.confirm`, e.g. a registry's
+            "suspicious" flag before anything is downloaded.
         """
         raise NotImplementedError
 
@@ -213,6 +384,7 @@ class Source:
         ``installed.spec`` (without the pin) to update.
 
         :raises kiroclaw.errors.NotSupportedError: the source cannot check for updates (the default).
+        :raises kiroclaw.errors.UpdateSkippedError: updating does not apply (reported as ``skipped``).
         """
         raise NotSupportedError(f"the {self.name} source cannot check for updates")
 

@@ -114,8 +114,8 @@ def doctor() -> None:
     try:
         settings = load_settings()
         agent_settings = load_agent_settings()
-        pm, _ = build_plugin_manager(disabled=settings.kiroclaw_disable_plugins)
-        flavor = choose_flavor(pm, agent_settings.agent)
+        pm, plugins = build_plugin_manager(disabled=settings.kiroclaw_disable_plugins)
+        flavor = choose_flavor(pm, agent_settings.agent, plugins)
     except KiroclawError as exc:
         bad(f"valid settings ({exc.user_message})", "correct the variables named above in the environment or .env")
         sys.exit(1)
@@ -142,6 +142,17 @@ def doctor() -> None:
             f"a writable workspace root ({root}: {exc.strerror})",
             "create the folder and give the bot's user write access, or set WORKSPACE_BASE_PATH",
         )
+    else:
+        # the GitHub source fetches into the workspace with git run from another folder
+        from ..gitcheck import check_git_fetch
+
+        try:
+            ok(f"git fetch into the workspace works ({check_git_fetch(root)})")
+        except KiroclawError as exc:
+            bad(
+                f"a working git fetch ({exc.user_message}: {exc.detail})",
+                "install git (apt-get install git) and check the workspace root is writable",
+            )
 
     if problems:
         click.echo(f"{problems} problem(s) found")

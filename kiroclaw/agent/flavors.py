@@ -164,29 +164,32 @@ def sync_skill_folder(target: Path, effective: EffectiveSet) -> tuple[str, ...]:
     return tuple(sorted(wanted))
 
 
-def collect_flavors(pm: pluggy.PluginManager) -> dict[str, AgentFlavor]:
+def collect_flavors(pm: pluggy.PluginManager, plugins: Mapping[str, Any] | None = None) -> dict[str, AgentFlavor]:
     """Every flavor the plugins register (``register_agents``), by name.
 
-    :raises PluginConflictError: two plugins register the same name.
+    :param plugins: the loaded plugins (``Host.plugins``), to name distributions in errors.
+    :raises PluginConflictError: two plugins register the same name (both are named), or a flavor has none.
     """
     from ..errors import PluginConflictError
+    from ..hookcall import NameTable, call_all
 
-    found: dict[str, AgentFlavor] = {}
+    table: NameTable[AgentFlavor] = NameTable("the agent flavor")
 
-    def register(flavor: AgentFlavor) -> None:
-        if not flavor.name:
-            raise PluginConflictError(f"an agent flavor without a name was registered ({type(flavor).__name__})")
-        if flavor.name in found:
-            raise PluginConflictError(f"two plugins register the agent flavor {flavor.name!r}")
-        found[flavor.name] = flavor
+    def bind(plugin: str) -> dict[str, Any]:
+        def register(flavor: AgentFlavor) -> None:
+            if not flavor.name:
+                raise PluginConflictError(f"plugin {plugin!r} registered an agent flavor without a name")
+            table.add(flavor.name, flavor, plugin)
 
-    pm.hook.register_agents(register=register)
-    return found
+        return {"register": register}
+
+    call_all(pm, "register_agents", plugins=plugins, what="register its agent flavors", bind=bind)
+    return dict(table.values)
 
 
-def choose_flavor(pm: pluggy.PluginManager, name: str) -> AgentFlavor:
+def choose_flavor(pm: pluggy.PluginManager, name: str, plugins: Mapping[str, Any] | None = None) -> AgentFlavor:
     """The flavor ``AGENT`` names. :raises ConfigError: unknown (the message lists the registered ones)."""
-    flavors = collect_flavors(pm)
+    flavors = collect_flavors(pm, plugins)
     if name not in flavors:
         raise ConfigError(
             f"AGENT={name!r} is not a registered agent flavor; choose one of: {', '.join(sorted(flavors)) or 'none'}"

@@ -96,7 +96,7 @@ class AgentRuntime:
 
         self.host = host
         self.agent_settings = agent_settings or load_agent_settings()
-        self.flavor = choose_flavor(host.pm, self.agent_settings.agent)
+        self.flavor = choose_flavor(host.pm, self.agent_settings.agent, host.plugins)
         self.record = record
         self._swept = False
         settings = host.settings

@@ -27,7 +27,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommand, Message
 
-from ..errors import PluginConflictError, PluginError
+from ..errors import PluginConflictError
+from ..hookcall import NameTable, call_all
 from ..plugins import DEFAULT_PLUGINS
 from .middlewares import AllowlistMiddleware, ErrorMiddleware, FloodControlMiddleware, InstallGuard, LiveDrafts
 
@@ -106,28 +107,23 @@ def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
     :raises PluginError: a plugin's hook failed (chained to its exception).
     """
     collected: list[tuple[str, Router, list[BotCommand]]] = []
-    for impl in host.pm.hook.register_bot_commands.get_hookimpls():
 
-        def register(router: Router, commands: Sequence[BotCommand] = (), _plugin: str = impl.plugin_name) -> None:
+    def bind(plugin: str) -> dict[str, object]:
+        def register(router: Router, commands: Sequence[BotCommand] = ()) -> None:
             if not isinstance(router, Router):
-                raise PluginConflictError(f"plugin {_plugin!r} registered a bot router that is not an aiogram Router")
-            collected.append((_plugin, router, list(commands)))
+                raise PluginConflictError(f"plugin {plugin!r} registered a bot router that is not an aiogram Router")
+            collected.append((plugin, router, list(commands)))
 
-        try:
-            impl.function(register=register)
-        except PluginError:
-            raise
-        except Exception as exc:  # a plugin's bug: name the plugin, keep its traceback
-            raise PluginError(
-                f"plugin {impl.plugin_name!r} failed to register its bot commands: {type(exc).__name__}: {exc}"
-            ) from exc
+        return {"register": register}
+
+    call_all(host.pm, "register_bot_commands", plugins=host.plugins, what="register its bot commands", bind=bind)
 
     # sorted() is stable, so routers of one plugin keep their registration order
     core = sorted((e for e in collected if e[0] in DEFAULT_PLUGINS), key=lambda e: DEFAULT_PLUGINS.index(e[0]))
     others = sorted((e for e in collected if e[0] not in DEFAULT_PLUGINS), key=lambda e: e[0])
     ordered = core + others
 
-    owners: dict[str, str] = {}
+    table: NameTable[BotCommand] = NameTable("the bot command", show=lambda name: f"/{name}")
     for plugin, _, commands in ordered:
         for command in commands:
             name = command.command.lstrip("/")
@@ -136,11 +132,7 @@ def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
                     f"plugin {plugin!r} registered the bot command {name!r}; Telegram allows 1-32 lowercase "
                     "letters, digits and underscores"
                 )
-            if name in owners:
-                raise PluginConflictError(
-                    f"the bot command /{name} is registered by both plugin {owners[name]!r} and plugin {plugin!r}"
-                )
-            owners[name] = plugin
+            table.add(name, command, plugin)
     return ordered
 
 

@@ -42,6 +42,7 @@ from ..errors import (
     QuotaExceededError,
     SourceUnavailableError,
     SpecError,
+    detail_line,
 )
 from .format import esc
 
@@ -177,7 +178,9 @@ class ErrorMiddleware(BaseMiddleware):
             return await handler(event, data)
         except KiroclawError as exc:
             log.info("expected error: %s (%s)", exc.user_message, exc.detail or exc.code)
-            await self._tell(event, f"⚠️ {esc(exc.user_message)}", exc.user_message)
+            detail = detail_line(exc, hide_paths=True)
+            extra = f"\n<i>detail: {esc(detail)}</i>" if detail else ""
+            await self._tell(event, f"⚠️ {esc(exc.user_message)}{extra}", exc.user_message)
         except Exception:
             log.exception("unexpected error while handling update %s", getattr(event, "update_id", "?"))
             await self._tell(event, APOLOGY, "Sorry, something went wrong on our side.")

@@ -14,13 +14,11 @@ Names and refs are validated before any I/O (catalogue case 22–24): ``org`` fo
 ``.lock`` components, leading dots or trailing ``/``/``.``). Anything starting with ``-`` or holding ``::``
 never gets through. The clone URL is always built as ``{GITHUB_BASE_URL}/{org}/{repo}.git``.
 
-What is installed (see :mod:`kiroclaw_github._git` for how git is run):
-
-* a repo with ``SKILL.md`` at its root (or a sub-path holding one) → a single skill, named by its
-  frontmatter;
-* a repo with ``skills/`` and/or ``recipes/`` → a plugin package ``org/repo`` in ``.kiro/plugins/org@repo``;
-* a repo whose ``.claude-plugin/marketplace.json`` lists skill folders (``plugins[].skills``) → those
-  folders arranged as ``skills/<name>/`` of the package ``org/repo`` (plus the repo's ``recipes/``).
+What is installed (see :mod:`kiroclaw_github._git` for how git is run): the commit's tree (or the
+sub-path's) is staged with its links recorded, not written, and the core's discovery
+(:mod:`kiroclaw.discovery`) picks the skills and recipes: one skill (a root ``SKILL.md``, or a sub-path
+to a skill folder) is installed as that skill, named by its frontmatter; anything else as the plugin
+package ``org/repo`` in ``.kiro/plugins/org@repo``.
 
 The resolved commit is recorded (``origin["commit"]``); the version is the tag for a tag ref, else the
 commit's 7-character short SHA. ``@<sha>`` installs are pinned. ``latest`` runs ``git ls-remote`` for the
@@ -33,7 +31,7 @@ import asyncio
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -48,19 +46,20 @@ from kiroclaw import (
     SourceError,
     SpecError,
     hookimpl,
+    plugin_settings,
 )
 
 ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}\Z")
 REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}\Z")
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}\Z")
-SUBPATH_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,99}\Z")
+#: A sub-path segment; a leading dot is allowed (``skills/.curated/gh-fix-ci``), ``.``/``..``/``.git`` are not.
+SUBPATH_SEGMENT = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9._+-]{0,99}\Z")
 FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
 SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}\Z")
 #: Deepest sub-path accepted, in segments.
 MAX_SUBPATH_SEGMENTS = 16
 _ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".skill", "/skill.md")
 _SHORTHAND = re.compile(r"^[^/@:\s]+/[^/\s]")
-_MARKETPLACE = Path(".claude-plugin") / "marketplace.json"
 
 T = TypeVar("T")
 
@@ -102,7 +101,7 @@ def check_subpath(segments: list[str]) -> str | None:
     if len(parts) > MAX_SUBPATH_SEGMENTS:
         raise SpecError("the path inside the repository is too deep")
     for part in parts:
-        if part in {".", ".."} or not SUBPATH_SEGMENT.match(part):
+        if part in {".", ".."} or part.lower() == ".git" or not SUBPATH_SEGMENT.match(part):
             raise SpecError(f"invalid path segment {part[:60]!r} in the repository path")
     return "/".join(parts)
 
@@ -114,8 +113,11 @@ class GitHubSource(Source):
     description = "GitHub repositories: org/repo[/path][@ref] or https://github.com/org/repo"
 
     def __init__(self, settings: Settings) -> None:
+        from .settings import GitHubSettings
+
         self.settings = settings
-        self.base_url = settings.github_base_url.rstrip("/")
+        self.own = plugin_settings(GitHubSettings, settings)
+        self.base_url = self.own.base_url.rstrip("/")
         self._base_hosts = {"github.com", "www.github.com"}
         base = urlsplit(self.base_url)
         if base.scheme in {"http", "https"} and base.netloc:
@@ -204,13 +206,13 @@ class GitHubSource(Source):
         if base.scheme not in {"https", "http", "file"}:
             raise SourceError("GITHUB_BASE_URL must be an https://, http:// or file:// URL")
         org, repo = locator.split("/", 1)
-        token = self.settings.github_token.get_secret_value() if self.settings.github_token else None
+        token = self.own.token.get_secret_value() if self.own.token else None
         return GitSetup(
             base_url=self.base_url,
             org=org,
             repo=repo,
             token=token or None,
-            timeout_seconds=self.settings.git_timeout_seconds,
+            timeout_seconds=self.own.timeout_seconds,
         )
 
     async def fetch(self, ref: Ref, staging_dir: Path, context: FetchContext) -> Fetched:
@@ -220,12 +222,10 @@ class GitHubSource(Source):
         :raises LimitExceededError: ``GIT_TIMEOUT_SECONDS`` or the size caps.
         :raises UnsafeContentError: links, devices or forbidden names in the tree.
         """
-        from kiroclaw.acquire import ExtractLimits
-
         from ._git import fetch_tree
 
         setup = self._setup(ref.locator)
-        limits = ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
+        limits = context.tree_limits  # the whole tree; the core installs only what it discovers
         loop = asyncio.get_running_loop()
 
         def report(stage: str, detail: str | None = None) -> None:
@@ -235,11 +235,6 @@ class GitHubSource(Source):
         fetched = await _run_cancellable(
             lambda cancel: fetch_tree(setup, staging_dir, ref.version, ref.subpath, limits, cancel, report)
         )
-        root = fetched.tree
-        warnings: list[str] = []
-        if not ref.subpath:
-            root, warnings = await asyncio.to_thread(_arrange_marketplace, fetched.tree, staging_dir)
-        single = await asyncio.to_thread(_single_skill_name, root)
         pinned = ref.version is not None and bool(FULL_SHA.match(ref.version) or SHORT_SHA.match(ref.version))
         pinned = pinned and fetched.commit.startswith(ref.version or "")
         version = ref.version if fetched.is_tag else fetched.commit[:7]
@@ -250,25 +245,15 @@ class GitHubSource(Source):
         }
         if ref.subpath:
             origin["path"] = ref.subpath
-        if single is not None:
-            return Fetched(
-                root=root,
-                version=version,
-                resolved_ref=fetched.commit,
-                origin=origin,
-                name=single,
-                pinned=pinned,
-                warnings=tuple(warnings),
-            )
+        # the core finds the skills and recipes (kiroclaw.discovery) and names a single skill after it
         return Fetched(
-            root=root,
+            root=fetched.tree,
             version=version,
             resolved_ref=fetched.commit,
             origin=origin,
             name=ref.name,
-            package_dir=ref.name.replace("/", "@"),
             pinned=pinned,
-            warnings=tuple(warnings),
+            links=dict(fetched.links),
         )
 
     async def latest(self, installed: AddonRecord) -> str | None:
@@ -298,74 +283,6 @@ class GitHubSource(Source):
         return None if commit == recorded else commit
 
 
-def _single_skill_name(root: Path) -> str | None:
-    """The skill name when ``root`` (or its one sub-folder) is a single skill, else ``None`` (a package).
-
-    The full layout check and validation are the core's (:func:`kiroclaw.layout.detect_layout`).
-    """
-    from kiroclaw.layout import detect_layout
-
-    top = [p for p in root.iterdir()]
-    if (root / "SKILL.md").is_file() or (len(top) == 1 and (top[0] / "SKILL.md").is_file()):
-        layout = detect_layout(root)
-        return layout.skills[0].name if layout.kind == "skill" else None
-    return None
-
-
-def _arrange_marketplace(tree: Path, staging_dir: Path) -> tuple[Path, list[str]]:
-    """If ``tree`` has no root ``SKILL.md`` but a ``.claude-plugin/marketplace.json`` listing skill folders
-    (``{"plugins": [{"source": "./", "skills": ["./skills/pdf", …]}]}``), move those folders to
-    ``staging_dir/package/skills/<folder name>/`` (and ``recipes/`` along) and return that package root.
-
-    :returns: (root to install, warnings about listed folders that were skipped).
-    """
-    import json
-    import posixpath
-
-    manifest = tree / _MARKETPLACE
-    if (tree / "SKILL.md").exists() or not manifest.is_file() or manifest.stat().st_size > 1024 * 1024:
-        return tree, []
-    try:
-        data = json.loads(manifest.read_text("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return tree, [".claude-plugin/marketplace.json is not valid JSON; ignored"]
-    listed: list[str] = []
-    plugins = data.get("plugins") if isinstance(data, dict) else None
-    for plugin in plugins if isinstance(plugins, list) else []:
-        if not isinstance(plugin, dict):
-            continue
-        base = plugin.get("source", "./")
-        if not isinstance(base, str) or "://" in base:
-            continue  # a plugin that lives in another repository: not part of this one
-        skills = plugin.get("skills")
-        for item in skills if isinstance(skills, list) else []:
-            if isinstance(item, str) and item and not any(ord(c) < 32 for c in item + base):
-                listed.append(posixpath.normpath(posixpath.join(base, item)))
-    if not listed:
-        return tree, []
-    package = staging_dir / "package"
-    skills_dir = package / "skills"
-    skills_dir.mkdir(parents=True)
-    warnings: list[str] = []
-    root = tree.resolve()
-    for rel in listed:
-        folder = (tree / rel).resolve()
-        if rel.startswith(("/", "..")) or not folder.is_relative_to(root) or folder == root:
-            warnings.append(f"marketplace.json lists {rel!r} outside the repository; skipped")
-            continue
-        if not folder.is_dir() or not (folder / "SKILL.md").is_file():
-            warnings.append(f"marketplace.json lists {rel!r}, which has no SKILL.md; skipped")
-            continue
-        target = skills_dir / folder.name
-        if target.exists():
-            warnings.append(f"marketplace.json lists two skills named {folder.name!r}; kept the first")
-            continue
-        folder.rename(target)
-    if (tree / "recipes").is_dir():
-        (tree / "recipes").rename(package / "recipes")
-    return package, warnings
-
-
 async def _run_cancellable(job: Callable[[threading.Event], T]) -> T:
     """Run a blocking git job in a thread; if the awaiting task is cancelled, tell the job (it kills its
     process group) and wait for it to finish before re-raising."""
@@ -383,11 +300,3 @@ async def _run_cancellable(job: Callable[[threading.Event], T]) -> T:
 @hookimpl
 def register_sources(register: Callable[[Source], None], settings: Settings) -> None:
     register(GitHubSource(settings))
-
-
-@hookimpl
-def resolve_source(spec: str, sources: Mapping[str, Source]) -> str | None:
-    source = sources.get("github")
-    if isinstance(source, GitHubSource) and source.claims(spec):
-        return "github"
-    return None

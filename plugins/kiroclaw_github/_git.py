@@ -12,7 +12,7 @@ GitPython's :class:`git.Git` command object, in a new session (its own process g
   whole process group (git, ``git-remote-http``, ``upload-pack``) with SIGKILL.
 
 Nothing is checked out: the commit is fetched into a bare repository (``--depth=1``, single ref, no tags)
-and its tree is streamed through ``git archive`` into :func:`kiroclaw.acquire.extract_tar_stream`, the same
+and its tree is streamed through ``git archive`` into :func:`kiroclaw.extract_tar_stream`, the same
 extractor every archive goes through (links, devices, bad names and the caps are refused there). The bare
 repository is deleted afterwards, so no ``.git`` is ever installed.
 """
@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kiroclaw import LimitExceededError, SourceError
-from kiroclaw.acquire import ExtractLimits, extract_tar_stream, remove_tree
+from kiroclaw import ExtractLimits, LimitExceededError, SourceError, extract_tar_stream, remove_tree
 
 log = logging.getLogger("kiroclaw_github")
 
@@ -87,6 +86,7 @@ class FetchedTree:
     tree: Path
     files: int
     size_bytes: int
+    links: tuple[tuple[str, str], ...] = ()
 
 
 def build_env(setup: GitSetup, home: Path, git_dir: Path) -> dict[str, str]:
@@ -195,6 +195,7 @@ class GitRunner:
     """
 
     def __init__(self, setup: GitSetup, work: Path, cancel: threading.Event, *, max_git_bytes: int) -> None:
+        work = Path(os.path.abspath(work))  # git runs in another folder: GIT_DIR must not be relative
         self.setup = setup
         self.cancel = cancel
         self.deadline = time.monotonic() + setup.timeout_seconds
@@ -353,8 +354,8 @@ class GitRunner:
             raise SourceError(f"{self.setup.label} has no commit {ref!r} (or the short SHA is ambiguous)")
         return commit, False
 
-    def extract(self, treeish: str, dest: Path, limits: ExtractLimits) -> tuple[int, int]:
-        """Stream ``git archive`` of ``treeish`` into the new folder ``dest``; returns (files, bytes)."""
+    def extract(self, treeish: str, dest: Path, limits: ExtractLimits) -> tuple[int, int, tuple[tuple[str, str], ...]]:
+        """Stream ``git archive`` of ``treeish`` into the new folder ``dest``; returns (files, bytes, links)."""
         proc = self._popen(["archive", "--format=tar", treeish])
         stop = threading.Event()
         fired: list[str] = []
@@ -390,7 +391,7 @@ class GitRunner:
             raise Cancelled() if fired[0] == "cancel" else self._timeout_error()
         if proc.returncode != 0:
             raise self.classify(redact(err.decode("utf-8", "replace"), self.setup.token))
-        return result.files, result.size_bytes
+        return result.files, result.size_bytes, result.links
 
     def ls_remote(self, ref: str | None) -> str | None:
         """The commit ``ref`` (branch, tag, or ``None`` for HEAD) points to on the server, or ``None``."""
@@ -437,8 +438,8 @@ def fetch_tree(
             raise SourceError(f"{setup.label} has no folder {subpath!r} at {ref or 'its default branch'}")
         if progress is not None:
             progress("unpacking", setup.label)
-        files, size = runner.extract(treeish, work / "tree", limits)
-        return FetchedTree(commit=commit, is_tag=is_tag, tree=work / "tree", files=files, size_bytes=size)
+        files, size, links = runner.extract(treeish, work / "tree", limits)
+        return FetchedTree(commit=commit, is_tag=is_tag, tree=work / "tree", files=files, size_bytes=size, links=links)
     finally:
         runner.cleanup()
 

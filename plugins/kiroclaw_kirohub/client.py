@@ -25,7 +25,7 @@ import json
 import random
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -34,13 +34,12 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from kiroclaw.errors import LimitExceededError, NotFoundError, PolicyBlockedError, SourceError
+from kiroclaw import LimitExceededError, NotFoundError, PolicyBlockedError, SourceError, plugin_settings
 
 from .schemas import WellKnown
 
 if TYPE_CHECKING:
-    from kiroclaw.config import Settings
-    from kiroclaw.hub.catalog import Catalog
+    from kiroclaw import LocalRegistry, Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -142,14 +141,17 @@ class RegistryClient:
     """
 
     def __init__(self, settings: Settings, *, cache_entries: int = 256) -> None:
-        self.settings = settings
-        self.timeout_seconds = settings.kirohub_timeout_seconds
-        self.retries = settings.kirohub_retries
-        self.cache_ttl_seconds = settings.kirohub_cache_ttl_seconds
+        from .settings import KirohubSettings
+
+        self.core = settings
+        self.settings = plugin_settings(KirohubSettings, settings)
+        self.timeout_seconds = self.settings.timeout_seconds
+        self.retries = self.settings.retries
+        self.cache_ttl_seconds = self.settings.cache_ttl_seconds
         self._cache: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
         self._cache_entries = cache_entries
         self._discovered: str | None = None
-        self._catalog: Catalog | None = None
+        self._catalog: LocalRegistry | None = None
         self._catalog_url: str | None = None
 
     # --- naming -------------------------------------------------------------------------------
@@ -157,12 +159,12 @@ class RegistryClient:
     @property
     def registry_url(self) -> str:
         """The registry base URL in use (discovered from ``KIROHUB_SITE`` once discovery ran)."""
-        return self._discovered or self.settings.kirohub_registry_url
+        return self._discovered or self.settings.registry_url
 
     @property
     def display(self) -> str:
         """How messages name the registry: ``host[:port]`` (no credentials, no paths), or ``(local catalog)``."""
-        url = self.registry_url if not self.settings.kirohub_site or self._discovered else self.settings.kirohub_site
+        url = self.registry_url if not self.settings.site or self._discovered else self.settings.site
         parts = urlsplit(url)
         if parts.scheme == "file":
             return "(local catalog)"
@@ -208,8 +210,8 @@ class RegistryClient:
 
         :raises SourceError: the registry URL is not ``http(s)://`` or ``file:``, or site discovery failed.
         """
-        discovering = bool(self.settings.kirohub_site) and not self._discovered
-        base = self.settings.kirohub_site or "" if discovering else self.registry_url
+        discovering = bool(self.settings.site) and not self._discovered
+        base = self.settings.site or "" if discovering else self.registry_url
         scheme = urlsplit(base).scheme.lower()
         if scheme == "file":
             yield _FileConnection(self._local_catalog(base))
@@ -219,16 +221,14 @@ class RegistryClient:
         import aiohttp
 
         headers = {"Accept": "application/json", "User-Agent": "kiroclaw-kirohub/1"}
-        if self.settings.kirohub_token is not None:
-            headers["Authorization"] = f"Bearer {self.settings.kirohub_token.get_secret_value()}"
+        if self.settings.token is not None:
+            headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
         async with aiohttp.ClientSession(headers=headers) as session:
-            if self.settings.kirohub_site and not self._discovered:
-                self._discovered = await self._discover(session, self.settings.kirohub_site)
+            if self.settings.site and not self._discovered:
+                self._discovered = await self._discover(session, self.settings.site)
             yield _HttpConnection(self, session, self.registry_url)
 
-    def _local_catalog(self, url: str) -> Catalog:
-        from kiroclaw.hub.catalog import Catalog
-
+    def _local_catalog(self, url: str) -> LocalRegistry:
         if self._catalog is None or self._catalog_url != url:
             parts = urlsplit(url)
             if parts.netloc not in ("", "localhost"):
@@ -236,7 +236,9 @@ class RegistryClient:
             folder = Path(unquote(parts.path))
             if not folder.is_dir():
                 raise SourceError("the local KiroHub catalog folder does not exist (check KIROHUB_REGISTRY_URL)")
-            self._catalog, self._catalog_url = Catalog(folder), url
+            from kiroclaw import LocalRegistry  # the catalog code loads only for file: registries
+
+            self._catalog, self._catalog_url = LocalRegistry(folder), url
         return self._catalog
 
     async def _discover(self, session: Any, site: str) -> str:
@@ -282,7 +284,7 @@ class _HttpConnection:
         url = self.base + path
         timeout_s = client.timeout_seconds
         if sink is not None:
-            total = max(timeout_s, client.settings.download_total_timeout_seconds)
+            total = max(timeout_s, client.core.download_total_timeout_seconds)
             timeout = aiohttp.ClientTimeout(total=total, sock_connect=timeout_s, sock_read=timeout_s)
         else:
             timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -314,7 +316,7 @@ class _HttpConnection:
                 raise SourceError(
                     f"the registry {client.display} is not reachable ({reason} after {attempts} attempts); "
                     "installed add-ons keep working, try again later",
-                    detail=repr(exc),
+                    detail=str(exc) or type(exc).__name__,
                 ) from exc
             await asyncio.sleep(wait or 0)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -359,48 +361,20 @@ def _too_big(max_bytes: int) -> str:
 
 
 class _FileConnection:
-    """The local-catalog transport: the same ``api/v1`` requests answered by :class:`Catalog` in a thread."""
+    """The local-catalog transport: the same ``api/v1`` requests answered in a thread by
+    :class:`kiroclaw.LocalRegistry`, which shares its route table with ``kiroclaw hub serve``."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
+    def __init__(self, registry: LocalRegistry) -> None:
+        self.registry = registry
 
     async def get(self, path: str, params: Mapping[str, str], *, max_bytes: int, sink: Path | None = None) -> bytes:
-        from kiroclaw.hub.catalog import CatalogError
-
-        try:
-            body = await asyncio.to_thread(self._answer, path, dict(params))
-        except CatalogError as exc:
-            raise StatusError(exc.status, exc.text) from None
+        result = await asyncio.to_thread(self.registry.get, path, dict(params))
+        if result.status != 200:
+            raise StatusError(result.status, result.body.decode("utf-8", "replace"))
+        body = result.body
         if len(body) > max_bytes:
             raise LimitExceededError(_too_big(max_bytes))
         if sink is None:
             return body
         await asyncio.to_thread(sink.write_bytes, body)
         return b""
-
-    def _answer(self, path: str, q: dict[str, str]) -> bytes:
-        from kiroclaw.hub.catalog import DEFAULT_LIMIT, CatalogError
-
-        catalog = self.catalog
-        owner = q.get("ownerHandle") or None
-        limit = int(q["limit"]) if q.get("limit", "").isdigit() else DEFAULT_LIMIT
-        parts = path.split("/")
-        if parts[:2] != ["api", "v1"]:
-            raise CatalogError(404, "Not found")
-        rest = parts[2:]
-        answer: Callable[[], Any]
-        if rest == ["search"]:
-            answer = lambda: catalog.search_response(q.get("q", ""), limit, exact=q.get("mode") == "exact")  # noqa: E731
-        elif rest == ["resolve"]:
-            answer = lambda: catalog.resolve_response(q.get("slug", ""), q.get("hash", ""), owner)  # noqa: E731
-        elif rest == ["download"]:
-            return catalog.zip_response(q.get("slug", ""), q.get("version") or None, owner, q.get("tag") or None)[1]
-        elif len(rest) == 2 and rest[0] == "skills":
-            answer = lambda: catalog.skill_response(rest[1], owner)  # noqa: E731
-        elif len(rest) == 3 and rest[0] == "skills" and rest[2] == "versions":
-            answer = lambda: catalog.versions_response(rest[1], owner, limit)  # noqa: E731
-        elif len(rest) == 4 and rest[0] == "skills" and rest[2] == "versions":
-            answer = lambda: catalog.version_response(rest[1], rest[3], owner)  # noqa: E731
-        else:
-            raise CatalogError(404, "Not found")
-        return json.dumps(answer()).encode("utf-8")

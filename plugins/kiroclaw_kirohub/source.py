@@ -6,7 +6,7 @@ leading ``@`` belongs to the ``github`` source.
 
 Install follows the ``clawhub`` CLI's request sequence (``kirohub-protocol.md`` §6): skill info (with the
 moderation gate of §9), version detail (the file list with sha256), then the zip of that exact version,
-which goes through the shared safe extraction of :mod:`kiroclaw.acquire`; every listed file's sha256 and
+which goes through the shared safe extraction (``context.extract``); every listed file's sha256 and
 size are then checked. ``latest`` uses ``resolve`` with the recorded fingerprint and the update decision of
 §7. Registry, slug, owner, version and fingerprint are recorded in ``Fetched.origin``.
 """
@@ -23,16 +23,20 @@ from urllib.parse import quote
 
 import semver
 
-from kiroclaw.errors import (
-    ConfirmationRequired,
+import kiroclaw
+from kiroclaw import (
+    AddonInfo,
+    FetchContext,
+    Fetched,
     NotFoundError,
     PolicyBlockedError,
+    Ref,
+    SearchHit,
+    Source,
     SourceError,
     SpecError,
     UnsafeContentError,
 )
-from kiroclaw.fingerprint import file_sha256, tree_fingerprint
-from kiroclaw.sources import AddonInfo, FetchContext, Fetched, Ref, SearchHit, Source, require_no_explicit_prefix
 
 from .client import MAX_JSON_BYTES, RegistryClient, StatusError, parse_model, status_error
 from .schemas import (
@@ -46,8 +50,7 @@ from .schemas import (
 )
 
 if TYPE_CHECKING:
-    from kiroclaw.config import Settings
-    from kiroclaw.models import AddonRecord
+    from kiroclaw import AddonRecord, Settings
 
     from .client import Connection
 
@@ -96,12 +99,16 @@ class KirohubSource(Source):
 
     # --- specs --------------------------------------------------------------------------------
 
+    def claims(self, spec: str) -> bool:
+        """A registry name: ``weather-api``, ``weather-api@1.2.3``, ``@owner/weather-api``."""
+        return claims(spec)
+
     def parse(self, spec: str) -> Ref:
         """``[@owner/]slug[@semver]`` → :class:`Ref` (slug lowercased; ``extra["owner"]`` when given).
 
         :raises SpecError: anything else, or a version that is not semver.
         """
-        text = require_no_explicit_prefix(spec)
+        text = spec.strip()
         match = SPEC_RE.match(text)
         if match is None or text.endswith("."):
             raise SpecError(
@@ -152,13 +159,14 @@ class KirohubSource(Source):
         download = staging_dir / DOWNLOAD_NAME
         async with self.client.connect() as conn:
             info = await self._skill(conn, slug, owner)
-            warnings = self._moderation_gate(slug, info.moderation, context.assume_yes)
             owner = (info.owner.handle if info.owner and info.owner.handle else None) or owner
             version = _check_version(ref.version) if ref.version else None
             if version is None:
                 if info.latestVersion is None:
                     raise SourceError(f"{slug} has no installable version in the registry {self.client.display}")
                 version = _check_version(info.latestVersion.version)
+            # asked before anything is downloaded, bound to this exact version
+            warnings = self._moderation_gate(slug, info.moderation, context, version)
             detail: VersionDetailResponse = await self._json(
                 conn,
                 f"api/v1/skills/{quote(slug, safe='')}/versions/{quote(version, safe='')}",
@@ -185,7 +193,7 @@ class KirohubSource(Source):
             download.unlink(missing_ok=True)
         if detail.version.files:
             await asyncio.to_thread(_verify_files, root, detail.version.files, f"{slug} {version}")
-        fingerprint = await asyncio.to_thread(tree_fingerprint, root)
+        fingerprint = await asyncio.to_thread(kiroclaw.tree_fingerprint, root)
         origin = {
             "registry": self.client.origin_url,
             "slug": slug,
@@ -203,20 +211,23 @@ class KirohubSource(Source):
             warnings=tuple(warnings),
         )
 
-    def _moderation_gate(self, slug: str, mod: ModerationModel | None, assume_yes: bool) -> list[str]:
-        """Protocol §9: malware-blocked → refused (no override); suspicious → needs confirmation."""
+    def _moderation_gate(
+        self, slug: str, mod: ModerationModel | None, context: FetchContext | None, version: str | None
+    ) -> list[str]:
+        """Protocol §9: malware-blocked → refused (no override); suspicious → needs the user's confirmation
+        of this ``version`` (``context.confirm``); ``context=None`` only checks the block."""
         if mod is None:
             return []
         reasons = _moderation_reasons(mod)
         shown = f" ({', '.join(reasons)})" if reasons else ""
         if mod.isMalwareBlocked:
             raise PolicyBlockedError(f"{slug} is flagged as malicious by the registry{shown}; it cannot be installed")
-        if mod.isSuspicious:
-            if not assume_yes:
-                raise ConfirmationRequired(
-                    f"{slug} is flagged as suspicious by the registry{shown}; confirm to install it anyway",
-                    reasons=reasons or ["flagged as suspicious by the registry"],
-                )
+        if mod.isSuspicious and context is not None:
+            context.confirm(
+                f"{slug} is flagged as suspicious by the registry{shown}; confirm to install it anyway",
+                reasons or ["flagged as suspicious by the registry"],
+                resolved=version,
+            )
             return [f"installed although the registry flags {slug} as suspicious{shown}"]
         return []
 
@@ -343,7 +354,7 @@ class KirohubSource(Source):
         async with self.client.connect() as conn:
             info = await self._skill(conn, slug, owner)
             if info.moderation and info.moderation.isMalwareBlocked:
-                self._moderation_gate(slug, info.moderation, False)
+                self._moderation_gate(slug, info.moderation, None, None)
             latest = info.latestVersion.version if info.latestVersion else None
             matched = None
             if HASH_RE.match(recorded):
@@ -365,18 +376,15 @@ class KirohubSource(Source):
 
 
 async def _extract(archive: Path, dest: Path, context: FetchContext) -> None:
-    """Unpack the downloaded zip with the shared safe extraction of :mod:`kiroclaw.acquire` (links, escapes,
-    bombs, duplicate names refused; caps from the settings and ``context.max_bytes``).
+    """Unpack the downloaded zip with the shared safe extraction (``context.extract``: links, escapes, bombs,
+    duplicate names refused; caps from ``context.limits``).
 
     :raises UnsafeContentError: not a zip, or hostile content.
     """
-    from kiroclaw import acquire
-
-    fmt = await asyncio.to_thread(acquire.sniff_format, archive)
+    fmt = await asyncio.to_thread(kiroclaw.sniff_format, archive)
     if fmt != "zip":
         raise UnsafeContentError(f"the registry sent a {fmt} archive where a zip was expected")
-    limits = acquire.ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
-    await asyncio.to_thread(acquire.extract_archive, archive, dest, limits)
+    await context.extract(archive, dest)
 
 
 def _verify_files(root: Path, files: Sequence[FileModel], what: str) -> None:
@@ -402,7 +410,7 @@ def _verify_files(root: Path, files: Sequence[FileModel], what: str) -> None:
             raise UnsafeContentError(f"the download of {what} lacks {rel}, which the registry lists")
         if size is not None and full.stat().st_size != size:
             raise UnsafeContentError(f"the download of {what} does not match the registry: {rel} has another size")
-        if digest is not None and file_sha256(full) != digest:
+        if digest is not None and kiroclaw.sha256_file(full) != digest:
             raise UnsafeContentError(f"the download of {what} does not match the registry: {rel} has another sha256")
     extra = sorted(set(present) - set(expected) - EXTRA_ZIP_FILES)
     if extra:

@@ -1,7 +1,8 @@
 """Built-in source ``local``: install a folder on this machine (a single skill or a plugin package).
 
 Specs it claims: ``./dir``, ``../dir``, ``/abs/dir``, ``~/dir`` (and ``.``/``..``), or explicitly
-``local:<path>``. ``file:`` URLs are not local paths and are left to other sources.
+``local:<path>``. A path to an archive file (``./x.zip``) is the ``upload`` source's, so the claims are
+disjoint. ``file:`` URLs are not local paths and are left to other sources.
 
 The folder is copied into staging file by file; what is refused, and why (security catalogue):
 
@@ -9,11 +10,12 @@ The folder is copied into staging file by file; what is refused, and why (securi
   be re-pointed, and copying link targets would make the installed tree differ from what was reviewed;
 * devices, FIFOs and sockets;
 * more than ``MAX_ADDON_FILES`` files or ``MAX_ADDON_SIZE_MB`` in total (checked while copying);
-* from the bot (``interactive_caller == "bot"``): any folder not under ``LOCAL_SOURCE_ROOTS``.
+* when the install request restricts local paths (the bot passes ``LOCAL_SOURCE_ROOTS`` as
+  ``local_roots``, for installs and updates alike): any folder not under one of them.
 
-``.git/`` folders are not copied. The add-on name is the folder name for a plugin package (the core
-names a single skill after its frontmatter ``name``). The version is the skill's ``metadata.version``
-(single skill) or ``None``. The source has no ``search``/``info``; ``latest`` reports the folder's current
+``.git/`` folders are not copied. The package name offered to the core is the folder name; the core
+decides the final name (a single skill's frontmatter ``name``) and the version (a skill's
+``metadata.version``). The source has no ``search``/``info``; ``latest`` reports the folder's current
 content fingerprint when it differs from the installed one, so ``kiroclaw addon update`` re-copies a
 changed folder.
 """
@@ -27,6 +29,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import kiroclaw
 from kiroclaw import (
     AddonRecord,
     FetchContext,
@@ -40,18 +43,27 @@ from kiroclaw import (
     Source,
     SpecError,
     UnsafeContentError,
+    checkpoint,
     hookimpl,
 )
-from kiroclaw.faults import checkpoint
 
 _PATH_SPEC = re.compile(r"^(?:\.{1,2}|~|\.{1,2}/.*|~/.*|/.*)$", re.S)
 _SKIPPED_DIRS = frozenset({".git"})
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
+#: Suffixes of archive files: a path ending in one is the ``upload`` source's, not this one's.
+ARCHIVE_SUFFIXES = (".zip", ".skill", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
+
+
 def is_local_spec(spec: str) -> bool:
     """True for specs that look like a path: ``./x``, ``../x``, ``/abs``, ``~/x``, ``.``, ``..``, ``~``."""
     return bool(_PATH_SPEC.match(spec.strip()))
+
+
+def is_archive_path(spec: str) -> bool:
+    """True for a path spec naming an archive file by its suffix (``./my-skill.zip``)."""
+    return is_local_spec(spec) and spec.strip().lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def package_name_for(folder: Path) -> str:
@@ -61,12 +73,20 @@ def package_name_for(folder: Path) -> str:
 
 
 def copy_tree_safely(
-    src: Path, dst: Path, *, max_bytes: int, max_files: int, progress: Callable[[int, int], None] | None = None
+    src: Path,
+    dst: Path,
+    *,
+    max_bytes: int,
+    max_files: int,
+    progress: Callable[[int, int], None] | None = None,
+    links: dict[str, str] | None = None,
 ) -> tuple[int, int]:
     """Copy ``src`` into the new folder ``dst``: regular files and folders only, ``.git/`` skipped.
 
+    :param links: when given, symbolic links are recorded here (path relative to ``src`` → target text,
+        read with ``readlink``, never followed) and not copied; otherwise a link is refused.
     :returns: (files copied, bytes copied).
-    :raises UnsafeContentError: a symlink, device, FIFO or socket anywhere in ``src``.
+    :raises UnsafeContentError: a symlink (unless ``links`` is given), device, FIFO or socket in ``src``.
     :raises LimitExceededError: more than ``max_files`` files.
     :raises QuotaExceededError: more than ``max_bytes`` bytes in total.
     """
@@ -83,7 +103,10 @@ def copy_tree_safely(
             rel = (rel_dir / name).as_posix()
             mode = os.lstat(here / name).st_mode
             if stat.S_ISLNK(mode):
-                raise UnsafeContentError(f"the folder contains a symbolic link ({rel}); links are not installed")
+                if links is None:
+                    raise UnsafeContentError(f"the folder contains a symbolic link ({rel}); links are not installed")
+                links[rel] = os.readlink(here / name)
+                continue
             keep_dirs.append(name)
             (target_dir / name).mkdir()
         dirnames[:] = keep_dirs
@@ -92,7 +115,10 @@ def copy_tree_safely(
             source_file = here / name
             st = os.lstat(source_file)
             if stat.S_ISLNK(st.st_mode):
-                raise UnsafeContentError(f"the folder contains a symbolic link ({rel}); links are not installed")
+                if links is None:
+                    raise UnsafeContentError(f"the folder contains a symbolic link ({rel}); links are not installed")
+                links[rel] = os.readlink(source_file)
+                continue
             if not stat.S_ISREG(st.st_mode):
                 raise UnsafeContentError(f"the folder contains a special file ({rel}); only files are installed")
             files += 1
@@ -133,6 +159,10 @@ class LocalSource(Source):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
+    def claims(self, spec: str) -> bool:
+        """A path to a folder: ``./dir``, ``/abs/dir``, ``~/dir`` (not a path ending in an archive suffix)."""
+        return is_local_spec(spec) and not is_archive_path(spec)
+
     def parse(self, spec: str) -> Ref:
         """``spec`` is a path; it is made absolute (``~`` expanded) so ``update`` finds it again.
 
@@ -147,12 +177,11 @@ class LocalSource(Source):
         return Ref(source=self.name, spec=str(folder), locator=str(folder), name=package_name_for(folder))
 
     def _check_folder(self, folder: Path, context: FetchContext) -> Path:
-        if context.interactive_caller == "bot":
-            resolved = folder.resolve()
-            roots = [Path(root).expanduser().resolve() for root in self._settings.local_source_roots]
-            if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
-                raise PermissionDeniedError("this folder is not in an allowed local source root")
-            folder = resolved
+        if context.local_roots is not None:
+            try:
+                folder = context.check_local_path(folder)
+            except PermissionDeniedError:
+                raise PermissionDeniedError("this folder is not in an allowed local source root") from None
         try:
             st = os.stat(folder)
         except FileNotFoundError:
@@ -177,47 +206,50 @@ class LocalSource(Source):
         folder = self._check_folder(Path(ref.locator), context)
         context.progress("copying", ref.name)
         target = staging_dir / package_name_for(folder)
+        links: dict[str, str] = {}
+        # the whole folder is staged (links recorded, not copied); the core places only the skills and
+        # recipes it finds, and applies the add-on caps to those
+        limits = context.tree_limits
         await asyncio.to_thread(
             copy_tree_safely,
             folder,
             target,
-            max_bytes=context.max_bytes,
-            max_files=self._settings.max_addon_files,
+            max_bytes=limits.max_bytes,
+            max_files=limits.max_files,
+            links=links,
         )
-        version = _skill_version(target)
-        return Fetched(root=target, version=version, origin={"path": str(folder)}, name=ref.name)
+        source_fingerprint = await asyncio.to_thread(kiroclaw.tree_fingerprint, target)
+        return Fetched(
+            root=target,
+            origin={"path": str(folder), "source_fingerprint": source_fingerprint},
+            name=ref.name,
+            links=links,
+        )
 
     async def latest(self, installed: AddonRecord) -> str | None:
         """The folder's current content fingerprint when it differs from the installed one, else ``None``.
 
         :raises NotFoundError: the folder is gone.
         """
-        from kiroclaw.fingerprint import tree_fingerprint
-
         folder = Path(installed.origin.get("path") or installed.spec)
         if not folder.is_dir():
             raise NotFoundError("the folder it was installed from no longer exists")
-        root = folder
-        # the core installs the folder's only sub-folder when the top holds no add-on (layout detection)
-        if not any((folder / name).exists() for name in ("SKILL.md", "skills", "recipes")):
-            entries = [p for p in folder.iterdir() if p.name not in {".git", "__MACOSX", ".DS_Store"}]
-            if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
-                root = entries[0]
-        current = await asyncio.to_thread(tree_fingerprint, root)
+        recorded = installed.origin.get("source_fingerprint")
+        if recorded:  # the fingerprint of the whole folder as staged (only part of it is installed)
+            current = await asyncio.to_thread(_folder_fingerprint, folder)
+            return None if current == recorded else current
+        current = await asyncio.to_thread(kiroclaw.addon_fingerprint, folder)
         return None if current == installed.fingerprint else current
 
 
-def _skill_version(root: Path) -> str | None:
-    from kiroclaw.skills import read_manifest_text, split_frontmatter
+def _folder_fingerprint(folder: Path) -> str:
+    """The fingerprint the folder has once staged (``.git`` and links left out, as in :meth:`fetch`)."""
+    import tempfile
 
-    try:
-        data, _ = split_frontmatter(read_manifest_text(root / "SKILL.md", what="SKILL.md"))
-    except Exception:
-        return None
-    metadata = data.get("metadata")
-    if isinstance(metadata, dict) and metadata.get("version") is not None:
-        return str(metadata["version"])
-    return None
+    with tempfile.TemporaryDirectory(prefix="kiroclaw-local-") as tmp:
+        target = Path(tmp) / "copy"
+        copy_tree_safely(folder, target, max_bytes=1 << 40, max_files=1 << 30, links={})
+        return kiroclaw.tree_fingerprint(target)
 
 
 @hookimpl
@@ -225,6 +257,3 @@ def register_sources(register: Callable[[Source], None], settings: Settings) -> 
     register(LocalSource(settings))
 
 
-@hookimpl
-def resolve_source(spec: str) -> str | None:
-    return "local" if is_local_spec(spec) else None

@@ -5,21 +5,25 @@ Specs it claims (and explicit ``url:<spec>``): ``https://…`` URLs whose path e
 in ``URL_ALLOW_HTTP_HOSTS`` or ``URL_ALLOW_PRIVATE_HOSTS``. An optional ``#sha256=<64 hex>`` fragment pins
 the download's digest: it is checked before anything is extracted, and the add-on is pinned.
 
-Downloading and extraction are :mod:`kiroclaw.acquire`'s (timeouts, redirects, the address guard, the byte
-cap, magic-byte sniffing, the safe extractor). The package name is the archive's file name without its
-extension (``weather-tools.zip`` → ``weather-tools``); a single skill is named by its frontmatter. The
-version is the skill's ``metadata.version`` (or none); the archive's sha256 is recorded as
-``origin["sha256"]``, and ``latest`` re-downloads the URL and reports a new digest when the file changed.
+Downloading and extraction are the public toolbox's (``context.download``: timeouts, redirects, the address
+guard, the byte cap; ``kiroclaw.sniff_format``; ``context.extract``: the safe extractor). The package name
+offered to the core is the archive's file name without its extension (``weather-tools.zip`` →
+``weather-tools``); the core names a single skill by its frontmatter and takes its ``metadata.version``.
+The archive's sha256 is recorded as ``origin["sha256"]``, and ``latest`` re-downloads the URL and reports a
+new digest when the file changed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+import kiroclaw
 from kiroclaw import (
     AddonRecord,
     FetchContext,
@@ -33,7 +37,7 @@ from kiroclaw import (
 )
 
 if TYPE_CHECKING:
-    from kiroclaw.acquire import HostResolver
+    from kiroclaw import HostResolver
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".skill")
 SKILL_FILE = "skill.md"
@@ -98,11 +102,9 @@ class UrlSource(Source):
 
         :raises SpecError: not an allowed archive/SKILL.md URL, or a malformed fragment.
         """
-        from kiroclaw.acquire import check_url
-
         text = spec.strip()
         url, _, fragment = text.partition("#")
-        checked = check_url(url, self.settings)
+        checked = kiroclaw.check_url(url, self.settings)
         kind = _path_kind(urlsplit(url).path)
         if kind is None:
             raise SpecError("the URL must end in .zip, .tar.gz, .tgz, .tar, .skill or SKILL.md")
@@ -131,69 +133,37 @@ class UrlSource(Source):
         :raises LimitExceededError: timeouts, redirects, member/depth caps.
         :raises SourceError: HTTP or network failure.
         """
-        import asyncio
-
-        from kiroclaw.acquire import (
-            ExtractLimits,
-            check_content_type,
-            download,
-            extract_archive,
-            new_subdir,
-            remove_tree,
-            sniff_format,
-            verify_sha256,
-        )
-
-        download_dir = new_subdir(staging_dir, "download")
+        download_dir = kiroclaw.new_subdir(staging_dir, "download")
         target = download_dir / ("SKILL.md" if ref.extra.get("kind") == "skill-md" else "archive")
         context.progress("downloading", urlsplit(ref.locator).hostname)
-        result = await download(
-            ref.locator,
-            target,
-            settings=context.settings,
-            max_bytes=context.max_bytes,
-            resolver=self.resolver,
-            progress=context.progress,
-        )
         pinned_digest = ref.extra.get("sha256")
-        if pinned_digest:
-            await asyncio.to_thread(verify_sha256, result.path, pinned_digest)
+        result = await context.download(ref.locator, sha256=pinned_digest, dest=target, resolver=self.resolver)
         if ref.extra.get("kind") == "archive":
-            fmt = await asyncio.to_thread(sniff_format, result.path)
-            check_content_type(result.content_type, fmt)
+            fmt = await asyncio.to_thread(kiroclaw.sniff_format, result.path)
+            kiroclaw.check_content_type(result.content_type, fmt)
         origin = {"url": ref.locator, "sha256": result.sha256}
         if result.final_url != ref.locator:
             origin["final_url"] = result.final_url
         if ref.extra.get("kind") == "skill-md":
-            root = new_subdir(staging_dir, "skill")
+            root = kiroclaw.new_subdir(staging_dir, "skill")
             await asyncio.to_thread(_place_skill_md, result.path, root / "SKILL.md")
-            remove_tree(download_dir)
+            kiroclaw.remove_tree(download_dir)
             return Fetched(root=root, resolved_ref=result.sha256, origin=origin, pinned=bool(pinned_digest))
-        limits = ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
+        # archives keep the strict extraction (links refused, caps on the whole archive); the core's
+        # discovery then installs only the skills and recipes it finds in the tree
         context.progress("unpacking", None)
-        await asyncio.to_thread(extract_archive, result.path, staging_dir / "tree", limits)
-        await asyncio.to_thread(remove_tree, download_dir)
-        return Fetched(
-            root=staging_dir / "tree",
-            resolved_ref=result.sha256,
-            origin=origin,
-            name=ref.name,
-            package_dir=ref.name,
-            pinned=bool(pinned_digest),
-        )
+        root = await context.extract(result.path, staging_dir / "tree")
+        await asyncio.to_thread(kiroclaw.remove_tree, download_dir)
+        return Fetched(root=root, resolved_ref=result.sha256, origin=origin, name=ref.name, pinned=bool(pinned_digest))
 
     async def latest(self, installed: AddonRecord) -> str | None:
         """Re-download the URL (same guards and caps) and return its sha256 if it differs from the
         installed one; ``None`` when unchanged or pinned with ``#sha256=``."""
-        import tempfile
-
-        from kiroclaw.acquire import download
-
         if installed.pinned:
             return None
         ref = self.parse(installed.spec)
         with tempfile.TemporaryDirectory(prefix="kiroclaw-url-") as tmp:
-            result = await download(
+            result = await kiroclaw.download(
                 ref.locator,
                 Path(tmp) / "probe",
                 settings=self.settings,
@@ -221,15 +191,3 @@ def _place_skill_md(downloaded: Path, target: Path) -> None:
 @hookimpl
 def register_sources(register: Callable[[Source], None], settings: Settings) -> None:
     register(UrlSource(settings))
-
-
-@hookimpl
-def resolve_source(spec: str, sources: Mapping[str, Source]) -> str | None:
-    source = sources.get("url")
-    if isinstance(source, UrlSource) and source.claims(spec):
-        github = sources.get("github")
-        claims = getattr(github, "claims", None)
-        if callable(claims) and claims(spec):
-            return None
-        return "url"
-    return None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kiroclaw import LimitExceededError, Scope, SourceError, SpecError, UnsafeContentError
+from kiroclaw import LimitExceededError, Scope, SourceError, SpecError
 from kiroclaw.config import Settings
 from kiroclaw.host import Host
 
@@ -135,12 +135,14 @@ async def test_marketplace_json_repo_installs_listed_skills(acq_host: Host, git_
 
     result = await acq_host.addons.install("anthropic/skills", Scope.user(USER))
 
+    # issue 11: the bounded walk runs after the marketplace too, so a skill the marketplace does not
+    # list is installed as well; a listed path outside the tree is reported as left out
     assert result.record.kind == "plugin"
-    assert result.record.skills == ["docx", "pdf", "xlsx"]
-    assert any("outside the repository" in w for w in result.warnings)
+    assert result.record.skills == ["docx", "pdf", "unlisted", "xlsx"]
+    assert any("outside the tree" in line for line in result.skipped)
     root = workspace / str(USER) / ".kiro" / "plugins" / "anthropic@skills"
     assert (root / "skills" / "pdf" / "SKILL.md").is_file()
-    assert not (root / "skills" / "unlisted").exists()
+    assert (root / "skills" / "unlisted" / "SKILL.md").is_file()
 
 
 async def test_update_reports_old_to_new_commit_and_pinned_does_nothing(
@@ -263,15 +265,30 @@ async def test_unknown_ref_and_sub_path(acq_host: Host, git_base: GitBase, invar
     await expect_refusal(invariants, acq_host.addons.install("acme/tools@abcdef12", scope), SourceError, "no commit")
 
 
-async def test_work_tree_symlinks_are_refused(acq_host: Host, git_base: GitBase, invariants: Invariants) -> None:
+async def test_work_tree_symlinks_are_left_out_never_written(
+    acq_host: Host, git_base: GitBase, workspace: Path, tmp_path: Path
+) -> None:
+    # issue 11: an absolute link inside a skill is left out (one line); a link outside every installed
+    # folder is ignored; no link is ever written and nothing outside the staging tree is touched
+    victim = workspace / "123" / ".kiro"
+    victim.mkdir(parents=True)
+    (victim / "canary").write_text("keep")
     repo = git_base.repo("evil", "links")
     repo.skill("skills", "ok")
     os.symlink("/etc/hostname", repo.work / "skills" / "ok" / "notes.md")
     os.symlink("../../../123/.kiro", repo.work / "refs")
     repo.commit()
-    await expect_refusal(
-        invariants, acq_host.addons.install("evil/links", Scope.user(USER)), UnsafeContentError, "links are not allowed"
-    )
+    result = await acq_host.addons.install("evil/links", Scope.user(USER))
+    assert result.skipped == ["skills/ok/notes.md: link is absolute (/etc/hostname); left out"]
+    installed = workspace / str(USER) / ".kiro" / "plugins" / "evil@links"
+    assert sorted(p.relative_to(installed).as_posix() for p in installed.rglob("*")) == [
+        ".kiroclaw.json",
+        "skills",
+        "skills/ok",
+        "skills/ok/SKILL.md",
+    ]
+    assert not [p for p in workspace.rglob("*") if p.is_symlink()]
+    assert [p.name for p in victim.iterdir()] == ["canary"]
 
 
 async def test_submodules_are_never_fetched(acq_host: Host, git_base: GitBase, tmp_path: Path, workspace: Path) -> None:

@@ -154,14 +154,15 @@ def test_public_addresses_stay_public() -> None:
     ids=["skills-int", "source-int", "nul", "deep"],
 )
 def test_hostile_marketplace_json_is_ignored_with_a_warning(tmp_path: Path, manifest: object) -> None:
-    from kiroclaw_github import _arrange_marketplace as arrange_marketplace
+    # the marketplace is read by the core's discovery now (issue 11), for every source
+    from kiroclaw.discovery import discover
 
     tree = tmp_path / "tree"
     (tree / ".claude-plugin").mkdir(parents=True)
     text = manifest if isinstance(manifest, str) else json.dumps(manifest)
     (tree / ".claude-plugin" / "marketplace.json").write_text(text)
-    root, _warnings = arrange_marketplace(tree, tmp_path / "staging")
-    assert root == tree
+    found = discover(tree)
+    assert found.skills == () and found.recipes == ()
 
 
 def test_registry_answers_nested_too_deeply_are_a_clean_source_error() -> None:

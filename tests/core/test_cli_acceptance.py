@@ -113,16 +113,11 @@ def _no_skill_md(tmp: Path) -> list[str]:
     return [str(folder)]
 
 
-def _name_mismatch(tmp: Path) -> list[str]:
-    package = tmp / "mismatch-pack"
-    write_skill(package / "skills", "other-name", folder="folder-name")
+def _no_description(tmp: Path) -> list[str]:
+    # (a name that differs from its folder is installed under its name now, with a note: issue 11)
+    package = tmp / "undescribed-pack"
+    write_skill(package / "skills", "quiet", frontmatter="name: quiet\n")
     return [str(package)]
-
-
-def _symlink_escape(tmp: Path) -> list[str]:
-    skill = write_skill(tmp, "leaky")
-    (skill / "secrets.txt").symlink_to("/etc/passwd")
-    return [str(skill)]
 
 
 def _duplicate(tmp: Path) -> list[str]:
@@ -149,10 +144,9 @@ def _fifo(tmp: Path) -> list[str]:
 REJECTIONS = {
     "bad-frontmatter": (_bad_frontmatter, {}, "frontmatter is not valid YAML"),
     "no-skill-md": (_no_skill_md, {}, "not a skill or plugin package"),
-    "name-mismatch": (_name_mismatch, {}, "does not match its folder"),
+    "no-description": (_no_description, {}, "skills/quiet: missing required field 'description'"),
     "quota": (_quota, {"MAX_ADDONS_PER_USER": "1"}, "limit 1"),
     "size": (_size, {"MAX_ADDON_SIZE_MB": "1"}, "larger than 1 MB"),
-    "symlink-escape": (_symlink_escape, {}, "symbolic link"),
     "fifo": (_fifo, {}, "special file"),
     "duplicate": (_duplicate, {}, "already installed"),
 }
@@ -303,3 +297,17 @@ def test_quota_holds_across_processes(cli_env, tmp_path: Path) -> None:
     assert len(listing["addons"]) == 5
     skills_dir = Path(cli_env["WORKSPACE_BASE_PATH"]) / "11/.kiro/skills"
     assert len(list(skills_dir.iterdir())) == 5
+
+
+def test_a_link_escaping_a_skill_is_left_out_and_the_skill_installs(cli_env, tmp_path: Path) -> None:
+    """Issue 11 changed the blanket refusal of links: an absolute link inside a skill is left out (one
+    line), the skill installs, nothing outside staging is read or written and no link reaches the disk."""
+    skill = write_skill(tmp_path / "src", "leaky")
+    (skill / "secrets.txt").symlink_to("/etc/passwd")
+    proc = run_kiroclaw("addon", "install", str(skill), "--user", "42", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "left out: secrets.txt: link is absolute (/etc/passwd); left out" in proc.stdout
+    installed = Path(cli_env["WORKSPACE_BASE_PATH"]) / "42" / ".kiro" / "skills" / "leaky"
+    assert (installed / "SKILL.md").is_file()
+    assert not os.path.lexists(installed / "secrets.txt")
+    assert not [p for p in installed.rglob("*") if p.is_symlink()]

@@ -68,7 +68,7 @@ class EchoPlugin:
 
     @hookimpl
     def resolve_source(self, spec, sources):
-        return "echo" if spec.startswith("echo-") else None
+        return "echo" if spec.startswith("echo") else None
 
 
 def test_hook_register_sources(settings) -> None:
@@ -86,11 +86,16 @@ def test_hook_register_sources(settings) -> None:
 
 
 async def test_hook_resolve_source(settings) -> None:
+    """Every source states its claim and the core decides (issue: no plugin consults another): a spec
+    only the echo plugin claims goes to it; one that the registry's bare-name claim also covers is an
+    ambiguity error naming the explicit forms, where it used to go to whichever plugin pluggy called first."""
     host = Host(settings, extra_plugins=[("echo-plugin", EchoPlugin())])
-    source, rest = host.source_for("echo-weather")
-    assert (source.name, rest) == ("echo", "echo-weather")
+    source, rest = host.source_for("echo+weather")
+    assert (source.name, rest) == ("echo", "echo+weather")
+    with pytest.raises(kiroclaw.SpecError, match=r"ambiguous.*echo:echo-weather or kirohub:echo-weather"):
+        host.source_for("echo-weather")
     assert host.source_for("./some/dir")[0].name == "local"
-    result = await host.addons.install("echo-weather", USER)
+    result = await host.addons.install("echo:echo-weather", USER)
     assert result.record.source == "echo" and result.record.path == ".kiro/skills/echo-weather"
 
 
@@ -233,7 +238,9 @@ class Recorder:
 
     @hookimpl
     def addon_event(self, event, settings):
-        self.calls.append(("event", event["action"], event["outcome"], event["name"]))
+        # a typed, frozen AddonEvent now (it was a dict): same facts, read as attributes
+        name = event.record.name if event.record is not None else event.name
+        self.calls.append(("event", event.action, event.outcome, name))
 
 
 class Broken:

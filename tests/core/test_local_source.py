@@ -54,8 +54,9 @@ def test_parse_makes_the_path_absolute(tmp_path: Path, monkeypatch) -> None:
         kiroclaw_local.LocalSource(Settings(_env_file=None)).parse("file:///tmp/x")
 
 
-def _context(settings: Settings, caller: str = "cli", max_bytes: int = 10**7) -> FetchContext:
-    return FetchContext(settings=settings, scope=USER, max_bytes=max_bytes, interactive_caller=caller)
+def _context(settings: Settings, local_roots: tuple[Path, ...] | None = None, max_bytes: int = 10**7) -> FetchContext:
+    # trust is a value now (local_roots), no longer a caller="cli"|"bot" string
+    return FetchContext(settings=settings, scope=USER, max_bytes=max_bytes, local_roots=local_roots)
 
 
 async def test_fetch_copies_files_skips_git_and_keeps_modes(settings, tmp_path: Path) -> None:
@@ -72,27 +73,30 @@ async def test_fetch_copies_files_skips_git_and_keeps_modes(settings, tmp_path: 
     assert fetched.root == staging / "pkg"
     assert not (fetched.root / ".git").exists()
     assert os.access(fetched.root / "skills" / "tool" / "run.sh", os.X_OK)
-    assert fetched.origin == {"path": str(pkg)}
+    assert fetched.origin["path"] == str(pkg)  # plus the staged folder's fingerprint, for update checks
 
 
 @pytest.mark.parametrize("target", ["inside", "outside"])
-async def test_symlinks_are_refused_wherever_they_point(settings, tmp_path: Path, target: str) -> None:
+async def test_symlinks_are_recorded_never_copied_or_followed(settings, tmp_path: Path, target: str) -> None:
+    """Issue 11: the whole folder is staged with its links recorded (not refused); the core decides."""
     skill = write_skill(tmp_path / "src", "linky")
     (skill / "real.md").write_text("x")
     (skill / "alias.md").symlink_to(skill / "real.md" if target == "inside" else "/etc/hostname")
+    (skill / "etc").symlink_to("/etc", target_is_directory=True)
     source = kiroclaw_local.LocalSource(settings)
     staging = tmp_path / "staging"
     staging.mkdir()
-    with pytest.raises(UnsafeContentError, match=r"symbolic link \(alias.md\)"):
-        await source.fetch(source.parse(str(skill)), staging, _context(settings))
+    fetched = await source.fetch(source.parse(str(skill)), staging, _context(settings))
+    assert dict(fetched.links) == {
+        "alias.md": str(skill / "real.md") if target == "inside" else "/etc/hostname",
+        "etc": "/etc",
+    }
+    assert not os.path.lexists(fetched.root / "alias.md") and not os.path.lexists(fetched.root / "etc")
 
 
-async def test_directory_symlinks_sockets_and_fifos_are_refused(settings, tmp_path: Path) -> None:
+async def test_sockets_and_fifos_are_refused(settings, tmp_path: Path) -> None:
     source = kiroclaw_local.LocalSource(settings)
     cases = []
-    a = write_skill(tmp_path / "a", "dir-link")
-    (a / "etc").symlink_to("/etc", target_is_directory=True)
-    cases.append((a, "symbolic link"))
     b = write_skill(tmp_path / "b", "fifo")
     os.mkfifo(b / "pipe")
     cases.append((b, "special file"))
@@ -139,19 +143,20 @@ async def test_bot_may_only_install_under_local_source_roots(workspace: Path, tm
     sneaky.symlink_to(outside)  # a link under the root that points out of it
     settings = Settings(_env_file=None, workspace_base_path=workspace, local_source_roots=[allowed])
     host = Host(settings)
+    bot = tuple(settings.local_source_roots)  # what the bot passes as the request's local_roots
     with pytest.raises(PermissionDeniedError, match="not in an allowed local source root"):
-        await host.addons.install(str(outside), USER, caller="bot")
+        await host.addons.install(str(outside), USER, local_roots=bot)
     with pytest.raises(PermissionDeniedError):
-        await host.addons.install(str(allowed / ".." / "elsewhere" / "unapproved"), USER, caller="bot")
+        await host.addons.install(str(allowed / ".." / "elsewhere" / "unapproved"), USER, local_roots=bot)
     with pytest.raises(PermissionDeniedError):
-        await host.addons.install(str(sneaky), USER, caller="bot")
-    result = await host.addons.install(str(inside), USER, caller="bot")
+        await host.addons.install(str(sneaky), USER, local_roots=bot)
+    result = await host.addons.install(str(inside), USER, local_roots=bot)
     assert result.record.name == "approved"
     # the CLI may install any readable folder
     assert (await host.addons.install(str(outside), USER)).record.name == "unapproved"
     none_allowed = Host(Settings(_env_file=None, workspace_base_path=workspace))
     with pytest.raises(PermissionDeniedError):
-        await none_allowed.addons.install(str(inside), Scope.user(43), caller="bot")
+        await none_allowed.addons.install(str(inside), Scope.user(43), local_roots=())
 
 
 async def test_version_from_metadata_and_update_follows_the_folder(host, tmp_path: Path) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 import kiroclaw
 from kiroclaw import hookimpl
-from kiroclaw.addons import AddonManager, package_dir_for, scan_staged_tree
+from kiroclaw.addons import AddonManager, package_dir_for
 from kiroclaw.config import Settings
 from kiroclaw.errors import (
     AlreadyInstalledError,
@@ -24,6 +25,7 @@ from kiroclaw.errors import (
 from kiroclaw.host import Host
 from kiroclaw.registry import MARKER_FILE, load_registry
 from kiroclaw.sources import Fetched, Ref, SearchHit, Source
+from kiroclaw.staging import walk_staged_tree
 from kiroclaw.workspaces import Scope
 from tests.conftest import DEMO_PACKAGE, snapshot, write_package, write_skill
 
@@ -61,6 +63,8 @@ async def test_failed_registry_write_rolls_the_tree_back(host, tmp_path: Path, m
     def disk_full(paths, doc) -> None:
         raise StorageError("could not write addons.json (No space left on device)")
 
+    # the install pipeline (kiroclaw.install) and the facade's remove (kiroclaw.addons) both write it
+    monkeypatch.setattr("kiroclaw.install.save_registry", disk_full)
     monkeypatch.setattr("kiroclaw.addons.save_registry", disk_full)
     with pytest.raises(StorageError):
         await host.addons.install(str(DEMO_PACKAGE), USER)
@@ -114,7 +118,7 @@ class EvilSource(Source):
         root = staging_dir / "pkg"
         write_skill(root / "skills", "fine")
         if ref.locator == "control-file":
-            (root / MARKER_FILE).write_text("{}")
+            (root / "skills" / "fine" / MARKER_FILE).write_text("{}")  # inside what is installed
         elif ref.locator == "link":
             (root / "skills" / "fine" / "data").symlink_to("/etc")
         elif ref.locator == "outside":
@@ -134,7 +138,6 @@ class EvilPlugin:
     ("locator", "error", "text"),
     [
         ("control-file", UnsafeContentError, "reserved"),
-        ("link", UnsafeContentError, "symbolic link"),
         ("outside", UnsafeContentError, "outside its staging folder"),
         ("bad-dir", SpecError, "package folder"),
     ],
@@ -145,6 +148,17 @@ async def test_core_refuses_what_a_source_must_not_stage(settings, locator, erro
         await host.addons.install(f"evil:{locator}", USER)
     assert host.addons.list(USER) == []
     assert snapshot(host.paths(USER).root) == {}
+
+
+async def test_a_link_a_source_wrote_on_disk_is_left_out_never_followed(settings) -> None:
+    """Issue 11: an absolute link inside an installed skill is left out (one line); no link reaches the
+    user's folder and nothing outside staging is read."""
+    host = Host(settings, extra_plugins=[("evil", EvilPlugin())])
+    result = await host.addons.install("evil:link", USER)
+    assert result.skipped == ["skills/fine/data: link is absolute (/etc); left out"]
+    folder = host.paths(USER).root / result.record.path / "skills" / "fine"
+    assert (folder / "SKILL.md").is_file() and not os.path.lexists(folder / "data")
+    assert not [p for p in host.paths(USER).root.rglob("*") if p.is_symlink()]
 
 
 async def test_package_name_org_repo_lands_in_org_at_repo(settings) -> None:
@@ -166,12 +180,12 @@ def test_package_dir_for() -> None:
 
 def test_scan_staged_tree_counts_and_caps(tmp_path: Path) -> None:
     write_package(tmp_path / "p", skills=["a", "b"])
-    scan = scan_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=10, max_depth=8, max_path_chars=100)
-    assert scan.files == 3
+    scan = walk_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=10, max_depth=8, max_path_chars=100)
+    assert len(scan.files) == 3
     with pytest.raises(kiroclaw.LimitExceededError, match="more than 2 files"):
-        scan_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=2, max_depth=8, max_path_chars=100)
+        walk_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=2, max_depth=8, max_path_chars=100)
     with pytest.raises(kiroclaw.LimitExceededError, match="deeper or longer"):
-        scan_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=10, max_depth=2, max_path_chars=100)
+        walk_staged_tree(tmp_path / "p", max_bytes=10**6, max_files=10, max_depth=2, max_path_chars=100)
 
 
 async def test_update_reports_current_updated_local_edits_and_unsupported(settings, tmp_path: Path) -> None:

@@ -9,13 +9,16 @@ environment through a ``.pth`` file, and runs ``kiroclaw`` from that virtualenv.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import subprocess
 import sys
 import sysconfig
+import threading
 import tomllib
 import zipfile
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -61,9 +64,29 @@ class EchoSource(kiroclaw.Source):
         return kiroclaw.Fetched(root=root, version="0.3.0", origin={"generator": "echo"})
 
 
+class MirrorSource(kiroclaw.Source):
+    """``mirror:<url>``: an archive from a mirror, fetched with the public toolbox alone."""
+
+    name = "mirror"
+    description = "an archive from an HTTP mirror (example third-party source)"
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def parse(self, spec):
+        checked = kiroclaw.check_url(spec.strip(), self.settings)  # the same URL rules as the url source
+        return kiroclaw.Ref(source=self.name, spec=spec, locator=checked.url, name="mirrored")
+
+    async def fetch(self, ref, staging_dir: Path, context):
+        result = await context.download(ref.locator)  # address guard, redirects, byte cap, timeouts
+        root = await context.extract(result.path)  # the safe extractor with context.limits
+        return kiroclaw.Fetched(root=root, resolved_ref=result.sha256, origin={"url": ref.locator})
+
+
 @kiroclaw.hookimpl
 def register_sources(register, settings):
     register(EchoSource())
+    register(MirrorSource(settings))
 '''
 
 
@@ -176,6 +199,54 @@ def test_a_pip_installed_distribution_adds_a_source_with_no_code_change(plugin_v
         timeout=60,
     )
     assert "echo" not in {p["name"] for p in json.loads(proc.stdout)["plugins"]}
+
+
+def _serve(folder: Path) -> tuple[ThreadingHTTPServer, str]:
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _zip(path: Path, members: dict[str, bytes], *, link: tuple[str, str] | None = None) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        if link is not None:
+            info = zipfile.ZipInfo(link[0])
+            info.external_attr = 0o120777 << 16  # a symbolic link member
+            archive.writestr(info, link[1])
+
+
+def test_a_third_party_source_downloads_and_extracts_with_the_public_toolbox(
+    plugin_venv: Path, cli_env, tmp_path: Path, workspace: Path
+) -> None:
+    site = tmp_path / "mirror"
+    site.mkdir()
+    skill = b"---\nname: mirrored-skill\ndescription: Fetched from a mirror.\n---\n# mirrored\n"
+    _zip(site / "good.zip", {"mirrored-skill/SKILL.md": skill, "mirrored-skill/notes.txt": b"hi\n"})
+    _zip(
+        site / "evil.zip",
+        {"evil-skill/SKILL.md": skill.replace(b"mirrored-skill", b"evil-skill")},
+        link=("evil-skill/passwd", "/etc/passwd"),
+    )
+    server, base = _serve(site)
+    env = {**cli_env, "URL_ALLOW_PRIVATE_HOSTS": "127.0.0.1"}
+    try:
+        proc = _kiroclaw(plugin_venv, "addon", "install", f"mirror:{base}/good.zip", "--user", "42", env=env)
+        assert proc.returncode == 0, proc.stderr
+        installed = workspace / "42" / ".kiro" / "skills" / "mirrored-skill"
+        assert (installed / "notes.txt").read_bytes() == b"hi\n"
+        # the toolbox's extractor refuses what the core's would (here a link member)
+        proc = _kiroclaw(plugin_venv, "addon", "install", f"mirror:{base}/evil.zip", "--user", "42", env=env)
+        assert proc.returncode == 1 and "link" in proc.stderr
+        assert not (workspace / "42" / ".kiro" / "skills" / "evil-skill").exists()
+        # and the download guard holds: without the admin's allowance a loopback host is refused
+        proc = _kiroclaw(plugin_venv, "addon", "install", f"mirror:{base}/good.zip", "--user", "43", env=cli_env)
+        assert proc.returncode == 1
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_disabled_third_party_plugin_is_not_loaded(plugin_venv: Path, cli_env) -> None:

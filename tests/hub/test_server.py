@@ -175,8 +175,10 @@ def test_cli_registry_down_is_one_line(cli_env: dict[str, str]) -> None:
     env = {**cli_env, "KIROHUB_REGISTRY_URL": "http://127.0.0.1:9", "KIROHUB_RETRIES": "0"}
     result = run_kiroclaw("addon", "search", "weather", env=env)
     assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error:") and "not reachable" in last and "Traceback" not in result.stderr
+    # the error line, then the source's own reason as one "detail" line
+    error, detail = result.stderr.strip().splitlines()[-2:]
+    assert error.startswith("error:") and "not reachable" in error and "Traceback" not in result.stderr
+    assert detail.startswith("  detail: ") and "127.0.0.1:9" in detail
 
 
 def test_cli_publish_then_serve(tmp_path: Path, cli_env: dict[str, str]) -> None:

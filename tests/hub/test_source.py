@@ -82,7 +82,9 @@ def test_host_routes_bare_and_explicit_specs_to_kirohub(make_host, hub: Hub) -> 
     assert host.source_for("@alice/weather-api")[0].name == "kirohub"
     assert host.source_for("kirohub:weather-api@1.0.0") == (host.sources["kirohub"], "weather-api@1.0.0")
     for other in ("org/repo", "org/repo@v1", "./weather-api", "https://example.com/weather-api.zip"):
-        assert "kirohub" not in {host.pm.hook.resolve_source(spec=other, sources=host.sources)}, other
+        # every source states its own claim (Source.claims); the registry claims none of these
+        assert not host.sources["kirohub"].claims(other), other
+        assert host.source_for(other)[0].name != "kirohub", other
 
 
 # --- search and info --------------------------------------------------------------------------------

@@ -5,7 +5,10 @@ Every operation goes through the host's :class:`~kiroclaw.addons.AddonManager`, 
 ``-g`` (the global scope every user inherits) is for ``ADMIN_TELEGRAM_IDS`` only. Installs pass the
 :class:`~kiroclaw.bot.middlewares.InstallGuard` (``INSTALL_RATE_LIMIT``, one in flight per user).
 Suspicious registry add-ons and policy warnings raise :class:`~kiroclaw.errors.ConfirmationRequired`,
-shown as an "Install anyway" button.
+shown as an "Install anyway" button that carries what the user was shown (a bound confirmation).
+
+This module reads commands and buttons and dispatches sub-commands from a table (:data:`SUBCOMMANDS`);
+what they do is :mod:`kiroclaw.bot.addon_actions`, what they say :mod:`kiroclaw.bot.addon_text`.
 """
 
 from __future__ import annotations
@@ -13,318 +16,162 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import shutil
-import tempfile
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import (
-    BotCommand,
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-)
+from aiogram.types import BotCommand, CallbackQuery, Message
 
 from ...config import Settings
-from ...errors import (
-    ConfirmationRequired,
-    KiroclawError,
-    LimitExceededError,
-    PermissionDeniedError,
-    QuotaExceededError,
-    SpecError,
-    ValidationError,
-)
-from ...models import AddonRecord
-from ...sources import AddonInfo, FetchContext, Fetched, Ref, Source
+from ...errors import SpecError
 from ...workspaces import Scope
+from .. import choose
+from ..addon_actions import (
+    PREFIX,
+    InstallRunner,
+    confirmation,
+    info,
+    keyboard,
+    local_roots,
+    resolve_scope,
+    search,
+    split_flags,
+    toggle,
+    update,
+)
+from ..addon_text import HELP, list_text, version_text
 from ..app import ActionStore, BotOptions
-from ..format import ago, esc, shorten
-from ..middlewares import APOLOGY, REFUNDED_ERRORS, InstallGuard
-from ..progress import ProgressMessage
+from ..format import esc, shorten
+from ..middlewares import InstallGuard
 from ..replies import answer_long, edit_long
 from ..streaming import thread_of
+
+if TYPE_CHECKING:
+    from ...host import Host
 
 log = logging.getLogger(__name__)
 
 COMMANDS = [BotCommand(command="addon", description="Search, install, list, update and remove add-ons")]
 
-#: callback_data prefix of this router's buttons.
-PREFIX = "ad:"
-#: files accepted by "send a file with caption /addon install".
-UPLOAD_SUFFIXES = (".zip", ".skill", ".tar.gz", ".tgz")
 _INSTALL_CAPTION = re.compile(r"^/addon(?:@\w+)?\s+install\b(.*)$", re.IGNORECASE | re.DOTALL)
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}\Z")
-_FLAGS_GLOBAL = {"-g", "--global"}
-_FLAGS_FORCE = {"-f", "--force"}
-
-HELP = (
-    "<b>/addon</b>: manage your agent's add-ons (skills and recipes)\n"
-    "<code>/addon search weather</code>: find add-ons in the registry\n"
-    "<code>/addon install weather-api</code>: from the registry (<code>weather-api@1.2.0</code> pins a version)\n"
-    "<code>/addon install org/repo</code>: a GitHub repository (<code>org/repo@v1.2</code>, "
-    "<code>org/repo/path</code>)\n"
-    "<code>/addon install https://example.com/skill.zip</code>: an archive URL\n"
-    "<code>/addon list</code>: your add-ons and the global ones you inherit\n"
-    "<code>/addon info weather-api</code>: details\n"
-    "<code>/addon update</code> or <code>/addon update weather-api</code>: update to the latest version\n"
-    "<code>/addon disable weather-api</code> / <code>/addon enable weather-api</code>\n"
-    "<code>/addon remove weather-api</code>: uninstall (asks first)\n"
-    "Or send a .zip/.skill file with the caption <code>/addon install</code>.\n"
-    "Admins: add <code>-g</code> to act on the global add-ons every user gets."
-)
 
 
-def _keyboard(*rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text=text, callback_data=data) for text, data in row] for row in rows]
+@dataclass(frozen=True)
+class AddonCall:
+    """One ``/addon <sub> …`` message with everything its sub-command handler needs."""
+
+    message: Message
+    bot: Bot
+    host: Host
+    settings: Settings
+    guard: InstallGuard
+    actions: ActionStore
+    options: BotOptions
+    user_id: int
+    sub: str
+    words: list[str]
+    arg: str
+    is_global: bool
+    force: bool
+
+    @property
+    def scope(self) -> Scope:
+        """The scope the call acts on (``-g``: global, admins only). :raises PermissionDeniedError:."""
+        return resolve_scope(self.user_id, self.is_global, self.settings)
+
+    def need(self, example: str) -> str:
+        """The argument, or :class:`SpecError` with an example of the sub-command."""
+        if not self.arg:
+            raise SpecError(example)
+        return self.arg
+
+    def runner(self) -> InstallRunner:
+        return InstallRunner(self.host, self.settings, self.guard, self.actions, self.options)
+
+
+async def _sub_search(call: AddonCall) -> None:
+    call.need("say what to search for, e.g. /addon search weather")
+    await search(call.message, call.host, call.actions, call.user_id, " ".join(call.words))
+
+
+async def _sub_install(call: AddonCall) -> None:
+    call.need("say what to install, e.g. /addon install weather-api or /addon install org/repo")
+    spec, list_only, chosen = choose.parse_install_words(call.arg.split())
+    if not spec:
+        raise SpecError("say what to install, e.g. /addon install org/repo --list")
+    if list_only:
+        await choose.answer_list(call.message, call.host, spec, call.scope, local_roots(call.settings))
+        return
+    _, api_thread_id = thread_of(call.message)
+    await call.runner().install(
+        call.bot,
+        call.message.chat.id,
+        api_thread_id,
+        call.user_id,
+        spec,
+        call.scope,
+        force=call.force,
+        only=chosen or None,
     )
 
 
-def _split_flags(words: list[str]) -> tuple[list[str], bool, bool]:
-    """(remaining words, global flag, force flag)."""
-    rest = [w for w in words if w not in _FLAGS_GLOBAL | _FLAGS_FORCE]
-    return rest, any(w in _FLAGS_GLOBAL for w in words), any(w in _FLAGS_FORCE for w in words)
+async def _sub_find(call: AddonCall) -> None:
+    await choose.answer_find(call.message, call.actions, call.user_id, call.arg)
 
 
-def resolve_scope(user_id: int, is_global: bool, settings: Settings) -> Scope:
-    """The user's own scope, or the global one for admins.
-
-    :raises PermissionDeniedError: ``-g`` from someone not in ``ADMIN_TELEGRAM_IDS``.
-    """
-    if is_global:
-        if user_id not in settings.admin_telegram_ids:
-            raise PermissionDeniedError("only admins can manage global add-ons (-g)")
-        return Scope.global_()
-    return Scope.user(user_id)
+async def _sub_list(call: AddonCall) -> None:
+    await answer_long(call.message, await asyncio.to_thread(list_text, call.host, call.user_id))
 
 
-def _version(version: str | None) -> str:
-    """`` v1.2.0`` for versions, `` @07d4960`` for commit ids (git sources), ``""`` for none."""
-    if not version:
-        return ""
-    if _COMMIT.match(version):
-        return f" @{esc(version)}"
-    return f" v{esc(version.removeprefix('v'))}"
+async def _sub_info(call: AddonCall) -> None:
+    name = call.need("say which add-on, e.g. /addon info weather-api")
+    await info(call.message, call.host, call.actions, call.user_id, name, call.scope)
 
 
-def _record_line(record: AddonRecord) -> str:
-    icon = "✅" if record.enabled else "⏸"
-    parts = [f"{icon} <b>{esc(record.name)}</b>{_version(record.version)}", esc(record.source)]
-    if not record.enabled:
-        parts.append("disabled")
-    parts.append(f"installed {ago(record.installed_at)}")
-    line = " · ".join(parts)
-    if record.kind == "plugin" and record.skills:
-        line += f"\n   skills: {esc(', '.join(record.skills))}"
-    return line
+async def _sub_remove(call: AddonCall) -> None:
+    name = call.need("say which add-on to remove, e.g. /addon remove weather-api")
+    scope = call.scope
+    record = call.host.addons.get(name, scope)
+    yes = call.actions.put(call.user_id, {"op": "remove", "name": record.name, "global": scope.kind == "global"})
+    no = call.actions.put(call.user_id, {"op": "dismiss", "text": f"👍 Kept <b>{esc(record.name)}</b>."})
+    loses = f"\nYour agent loses: {esc(', '.join(record.skills))}" if record.skills else ""
+    where = " from the global add-ons" if scope.kind == "global" else ""
+    await answer_long(
+        call.message,
+        f"🗑 Remove <b>{esc(record.name)}</b>{version_text(record.version)}{where}?{loses}",
+        reply_markup=keyboard([("🗑 Remove", PREFIX + yes), ("Keep it", PREFIX + no)]),
+    )
 
 
-def _skill_folder(root: Path, record: AddonRecord, skill: str) -> Path:
-    base = root / record.path
-    return base / "skills" / skill if record.kind == "plugin" else base
+async def _sub_update(call: AddonCall) -> None:
+    await update(
+        call.message, call.host, call.guard, call.actions, call.user_id, call.arg or None, call.scope, force=call.force
+    )
 
 
-def try_asking_hint(root: Path, record: AddonRecord) -> str | None:
-    """The "💡 Try asking …" line after an install: the skill's ``metadata.example`` if it has one, else a
-    question naming the skill. ``None`` for add-ons without skills."""
-    if not record.skills:
-        return None
-    skill = record.skills[0]
-    from ...skills import SKILL_FILE, read_manifest_text, split_frontmatter
-
-    example = None
-    try:
-        data, _ = split_frontmatter(
-            read_manifest_text(_skill_folder(root, record, skill) / SKILL_FILE, what=SKILL_FILE)
-        )
-        metadata = data.get("metadata")
-        if isinstance(metadata, dict):
-            for key in ("example", "try", "example-prompt"):
-                if isinstance(metadata.get(key), str) and metadata[key].strip():
-                    example = metadata[key].strip()
-                    break
-    except KiroclawError:
-        pass
-    if example is None:
-        example = f"What can you do with the {skill} skill?"
-    return f'💡 Try asking: "{esc(shorten(example, 200))}"'
+async def _sub_toggle(call: AddonCall) -> None:
+    name = call.need(f"say which add-on, e.g. /addon {call.sub} weather-api")
+    await call.message.answer(await toggle(call.host, name, call.scope, enable=call.sub == "enable"))
 
 
-def installed_text(record: AddonRecord, root: Path, *, scope: Scope, warnings: list[str], skipped: list[str]) -> str:
-    """The final text of a successful install."""
-    where = " for everyone (global)" if scope.kind == "global" else ""
-    lines = [f"✅ Installed <b>{esc(record.name)}</b>{_version(record.version)} from {esc(record.source)}{where}"]
-    if record.skills:
-        lines.append(f"🧠 Skills added: {esc(', '.join(record.skills))}")
-    if record.recipes:
-        lines.append(f"📜 Recipes added: {esc(', '.join(record.recipes))} (run with /recipe)")
-    for warning in list(dict.fromkeys([*warnings, *record.warnings]))[:3]:
-        lines.append(f"⚠️ {esc(shorten(warning, 200))}")
-    if skipped:
-        lines.append(f"⏭ Skipped {len(skipped)}: {esc(shorten('; '.join(skipped), 300))}")
-    hint = try_asking_hint(root, record)
-    if hint:
-        lines.append("")
-        lines.append(hint)
-    return "\n".join(lines)
-
-
-def _failure_text(exc: KiroclawError) -> str:
-    text = f"❌ {esc(exc.user_message)}"
-    if isinstance(exc, ValidationError) and exc.problems:
-        extra = [p for p in exc.problems if p != exc.user_message][:4]
-        text += "".join(f"\n• {esc(shorten(p, 200))}" for p in extra)
-    return text
-
-
-class InstallRunner:
-    """Runs one install from chat with progress, confirmation buttons and one-line errors."""
-
-    def __init__(
-        self, host: Any, settings: Settings, guard: InstallGuard, actions: ActionStore, options: BotOptions
-    ) -> None:
-        self.host = host
-        self.settings = settings
-        self.guard = guard
-        self.actions = actions
-        self.options = options
-
-    async def install(
-        self,
-        bot: Bot,
-        chat_id: int,
-        api_thread_id: int | None,
-        user_id: int,
-        spec: str,
-        scope: Scope,
-        *,
-        assume_yes: bool = False,
-        force: bool = False,
-        edit_message_id: int | None = None,
-    ) -> None:
-        """Install ``spec`` into ``scope``, showing progress in one message (sent, or ``edit_message_id``)."""
-        async with self.guard.slot(user_id):
-            progress = ProgressMessage(
-                bot,
-                chat_id,
-                api_thread_id,
-                f"📦 Installing <b>{esc(shorten(spec, 100))}</b>…",
-                message_id=edit_message_id,
-            )
-            await progress.start("resolving")
-
-            async def call() -> Any:
-                return await self.host.addons.install(
-                    spec, scope, force=force, assume_yes=assume_yes, progress=progress.callback, caller="bot"
-                )
-
-            await self._finish(progress, call, user_id=user_id, scope=scope, retry={"spec": spec, "force": force})
-
-    async def install_upload(
-        self,
-        bot: Bot,
-        message: Message,
-        user_id: int,
-        scope: Scope,
-    ) -> None:
-        """Install the .zip/.skill document of ``message`` (downloaded to a temporary folder, extracted
-        by the shared safe-extraction pipeline through :class:`UploadSource`)."""
-        document = message.document
-        assert document is not None
-        name = Path(document.file_name or "upload.zip").name
-        if not name.lower().endswith(UPLOAD_SUFFIXES):
-            raise SpecError("send the add-on as a .zip, .skill or .tar.gz file")
-        size = document.file_size or 0
-        if size > self.options.download_limit_bytes:
-            raise LimitExceededError(
-                f"the file is {size / 1048576:.1f} MB; bots can download at most "
-                f"{self.options.download_limit_bytes // 1048576} MB from Telegram"
-            )
-        if size > self.settings.max_addon_size_bytes:
-            raise QuotaExceededError(f"the file is larger than the {self.settings.max_addon_size_mb} MB add-on limit")
-        _, api_thread_id = thread_of(message)
-        async with self.guard.slot(user_id):
-            progress = ProgressMessage(bot, message.chat.id, api_thread_id, f"📦 Installing <b>{esc(name)}</b>…")
-            await progress.start("downloading")
-            folder = Path(tempfile.mkdtemp(prefix="kiroclaw-upload-"))
-            try:
-                archive = folder / "upload.archive"  # the format is sniffed from the bytes, not the name
-                await bot.download(document, destination=archive)
-                source = UploadSource()
-                stem = next((name[: -len(s)] for s in UPLOAD_SUFFIXES if name.lower().endswith(s)), name)
-                ref = Ref(source=source.name, spec=f"upload:{name}", locator=str(archive), name=stem)
-
-                async def call() -> Any:
-                    return await self.host.addons.install_ref(
-                        source, ref, scope, assume_yes=False, progress=progress.callback, caller="bot"
-                    )
-
-                await self._finish(progress, call, user_id=user_id, scope=scope, retry=None)
-            finally:
-                await asyncio.to_thread(shutil.rmtree, folder, True)
-
-    async def _finish(
-        self, progress: ProgressMessage, call: Any, *, user_id: int, scope: Scope, retry: dict[str, Any] | None
-    ) -> None:
-        try:
-            result = await call()
-        except ConfirmationRequired as exc:
-            reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
-            text = f"⚠️ {esc(exc.user_message)}{reasons}"
-            if retry is None:
-                await progress.done(text + "\n\nNot installed.")
-                return
-            yes = self.actions.put(user_id, {"op": "install", "yes": True, "global": scope.kind == "global", **retry})
-            no = self.actions.put(user_id, {"op": "dismiss", "text": "👍 Not installed."})
-            await progress.done(
-                text + "\n\nInstall anyway?", _keyboard([("⚠️ Install anyway", PREFIX + yes), ("Cancel", PREFIX + no)])
-            )
-            return
-        except KiroclawError as exc:
-            log.info("install refused for user %s: %s", user_id, exc.user_message)
-            if isinstance(exc, REFUNDED_ERRORS):
-                self.guard.refund(user_id)
-            await progress.done(_failure_text(exc))
-            return
-        except Exception:
-            log.exception("install failed unexpectedly for user %s", user_id)
-            await progress.done(APOLOGY)
-            return
-        root = self.host.paths(scope).root
-        text = await asyncio.to_thread(
-            installed_text,
-            result.record,
-            root,
-            scope=scope,
-            warnings=list(result.warnings),
-            skipped=list(result.skipped),
-        )
-        await progress.done(text)
-
-
-class UploadSource(Source):
-    """A one-off :class:`~kiroclaw.sources.Source` for an archive the user sent in chat: ``ref.locator`` is
-    the downloaded file; ``fetch`` unpacks it with :mod:`kiroclaw.acquire`'s safe extraction (size, count,
-    depth and link checks) into the staging folder. Not registered with the host: it cannot be typed."""
-
-    name = "upload"
-    description = "an archive sent in chat"
-
-    def parse(self, spec: str) -> Ref:
-        raise SpecError("uploaded add-ons are installed by sending the file again")
-
-    async def fetch(self, ref: Ref, staging_dir: Path, context: FetchContext) -> Fetched:
-        from ... import acquire
-
-        context.progress("extracting", None)
-        target = staging_dir / "upload"
-        limits = acquire.ExtractLimits.from_settings(context.settings, max_bytes=context.max_bytes)
-        await asyncio.to_thread(acquire.extract_archive, Path(ref.locator), target, limits)
-        return Fetched(root=target, origin={"upload": ref.spec.removeprefix("upload:")})
+#: ``/addon`` sub-commands (and their aliases) → handler.
+SUBCOMMANDS: dict[str, Callable[[AddonCall], Awaitable[None]]] = {
+    "search": _sub_search,
+    "install": _sub_install,
+    "find": _sub_find,
+    "list": _sub_list,
+    "ls": _sub_list,
+    "info": _sub_info,
+    "remove": _sub_remove,
+    "uninstall": _sub_remove,
+    "rm": _sub_remove,
+    "update": _sub_update,
+    "enable": _sub_toggle,
+    "disable": _sub_toggle,
+}
 
 
 def build_router() -> tuple[Router, list[BotCommand]]:
@@ -332,14 +179,14 @@ def build_router() -> tuple[Router, list[BotCommand]]:
     router = Router(name="addons")
 
     def runner(
-        host: Any, settings: Settings, install_guard: InstallGuard, actions: ActionStore, options: BotOptions
+        host: Host, settings: Settings, install_guard: InstallGuard, actions: ActionStore, options: BotOptions
     ) -> InstallRunner:
         return InstallRunner(host, settings, install_guard, actions, options)
 
     @router.message(F.document, F.caption.regexp(_INSTALL_CAPTION))
     async def install_document(
         message: Message,
-        host: Any,
+        host: Host,
         settings: Settings,
         install_guard: InstallGuard,
         actions: ActionStore,
@@ -348,7 +195,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         assert message.from_user is not None and message.bot is not None
         match = _INSTALL_CAPTION.match(message.caption or "")
         words = (match.group(1) if match else "").split()
-        _, is_global, _ = _split_flags(words)
+        _, is_global, _ = split_flags(words)
         scope = resolve_scope(message.from_user.id, is_global, settings)
         await runner(host, settings, install_guard, actions, options).install_upload(
             message.bot, message, message.from_user.id, scope
@@ -358,69 +205,44 @@ def build_router() -> tuple[Router, list[BotCommand]]:
     async def addon(
         message: Message,
         command: CommandObject,
-        host: Any,
+        host: Host,
         settings: Settings,
         install_guard: InstallGuard,
         actions: ActionStore,
         options: BotOptions,
     ) -> None:
         assert message.from_user is not None and message.bot is not None
-        user_id = message.from_user.id
         words = (command.args or "").split()
         if not words or words[0].lower() in ("help", "-h", "--help"):
             await message.answer(HELP)
             return
         sub, words = words[0].lower(), words[1:]
-        rest, is_global, force = _split_flags(words)
-        arg = " ".join(rest).strip()
-        _, api_thread_id = thread_of(message)
-
-        if sub == "search":
-            if not arg:
-                raise SpecError("say what to search for, e.g. /addon search weather")
-            await _search(message, host, actions, user_id, " ".join(words))
-        elif sub == "install":
-            if not arg:
-                raise SpecError("say what to install, e.g. /addon install weather-api or /addon install org/repo")
-            scope = resolve_scope(user_id, is_global, settings)
-            await runner(host, settings, install_guard, actions, options).install(
-                message.bot, message.chat.id, api_thread_id, user_id, arg, scope, force=force
-            )
-        elif sub in ("list", "ls"):
-            await answer_long(message, await asyncio.to_thread(_list_text, host, user_id))
-        elif sub == "info":
-            if not arg:
-                raise SpecError("say which add-on, e.g. /addon info weather-api")
-            await _info(message, host, actions, user_id, arg, resolve_scope(user_id, is_global, settings))
-        elif sub in ("remove", "uninstall", "rm"):
-            if not arg:
-                raise SpecError("say which add-on to remove, e.g. /addon remove weather-api")
-            scope = resolve_scope(user_id, is_global, settings)
-            record = host.addons.get(arg, scope)
-            yes = actions.put(user_id, {"op": "remove", "name": record.name, "global": scope.kind == "global"})
-            no = actions.put(user_id, {"op": "dismiss", "text": f"👍 Kept <b>{esc(record.name)}</b>."})
-            loses = f"\nYour agent loses: {esc(', '.join(record.skills))}" if record.skills else ""
-            where = " from the global add-ons" if scope.kind == "global" else ""
-            await answer_long(
-                message,
-                f"🗑 Remove <b>{esc(record.name)}</b>{_version(record.version)}{where}?{loses}",
-                reply_markup=_keyboard([("🗑 Remove", PREFIX + yes), ("Keep it", PREFIX + no)]),
-            )
-        elif sub == "update":
-            scope = resolve_scope(user_id, is_global, settings)
-            await _update(message, host, install_guard, actions, user_id, arg or None, scope, force=force)
-        elif sub in ("enable", "disable"):
-            if not arg:
-                raise SpecError(f"say which add-on, e.g. /addon {sub} weather-api")
-            scope = resolve_scope(user_id, is_global, settings)
-            await message.answer(await _toggle(host, arg, scope, enable=sub == "enable"))
-        else:
+        rest, is_global, force = split_flags(words)
+        handler = SUBCOMMANDS.get(sub)
+        if handler is None:
             await message.answer(f"Unknown subcommand <code>{esc(shorten(sub, 40))}</code>.\n\n{HELP}")
+            return
+        call = AddonCall(
+            message=message,
+            bot=message.bot,
+            host=host,
+            settings=settings,
+            guard=install_guard,
+            actions=actions,
+            options=options,
+            user_id=message.from_user.id,
+            sub=sub,
+            words=words,
+            arg=" ".join(rest).strip(),
+            is_global=is_global,
+            force=force,
+        )
+        await handler(call)
 
     @router.callback_query(F.data.startswith(PREFIX))
     async def pressed(
         query: CallbackQuery,
-        host: Any,
+        host: Host,
         settings: Settings,
         install_guard: InstallGuard,
         actions: ActionStore,
@@ -441,11 +263,14 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         if op == "dismiss":
             await query.answer()
             await message.edit_text(payload["text"], reply_markup=None)
+        elif op == "pick":
+            await choose.pick(query, message, actions, runner(host, settings, install_guard, actions, options), payload)
         elif op == "install":
             await query.answer("Installing…")
             confirm = bool(payload.get("yes"))
             if confirm:
                 actions.pop(token, user_id)
+            confirmed = confirmation(payload) if confirm else False
             _, api_thread_id = thread_of(message)
             await runner(host, settings, install_guard, actions, options).install(
                 bot,
@@ -454,9 +279,10 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 user_id,
                 payload["spec"],
                 scope,
-                assume_yes=confirm,
+                confirmed=confirmed,
                 force=bool(payload.get("force")),
-                edit_message_id=message.message_id if confirm else None,
+                edit_message_id=message.message_id if confirm or payload.get("only") == "all" else None,
+                only=payload.get("only") or None,
             )
         elif op == "remove":
             await query.answer("Removing…")
@@ -474,7 +300,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
             name = payload.get("name")
             if not name:  # only per-add-on confirmations exist; never confirm a bulk update
                 return
-            await _update(
+            await update(
                 message,
                 host,
                 install_guard,
@@ -483,203 +309,9 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 name,
                 scope,
                 force=bool(payload.get("force")),
-                assume_yes=True,
+                confirmed=confirmation(payload),
             )
         else:
             await query.answer()
 
     return router, COMMANDS
-
-
-async def _search(message: Message, host: Any, actions: ActionStore, user_id: int, query: str) -> None:
-    hits = await host.addons.search(query, limit=8)
-    if not hits:
-        await message.answer(
-            f"🔎 No add-ons found for “{esc(shorten(query, 60))}”. Try another word, or install straight from "
-            "GitHub: <code>/addon install org/repo</code>"
-        )
-        return
-    lines = [f"🔎 Found {len(hits)} add-on{'s' if len(hits) != 1 else ''} for “{esc(shorten(query, 60))}”:", ""]
-    rows: list[list[tuple[str, str]]] = []
-    for index, hit in enumerate(hits, 1):
-        meta = [f"<b>{esc(hit.name)}</b>{_version(hit.version)}"]
-        if hit.owner:
-            meta.append(f"by {esc(hit.owner)}")
-        if hit.downloads is not None:
-            meta.append(f"⬇ {hit.downloads:,}")
-        if hit.stars:
-            meta.append(f"★ {hit.stars:,}")
-        if hit.source and hit.source != "kirohub":
-            meta.append(esc(hit.source))
-        lines.append(f"{index}. " + " · ".join(meta))
-        if hit.summary:
-            lines.append(f"   {esc(shorten(hit.summary, 160))}")
-        spec = hit.spec or hit.name
-        token = actions.put(user_id, {"op": "install", "spec": spec, "global": False})
-        rows.append([(f"📦 Install {shorten(hit.name, 40)}", PREFIX + token)])
-    await answer_long(message, "\n".join(lines), reply_markup=_keyboard(*rows))
-
-
-def _list_text(host: Any, user_id: int) -> str:
-    mine = host.addons.list(Scope.user(user_id))
-    inherited = host.addons.list(Scope.global_())
-    lines: list[str] = []
-    if mine:
-        lines.append(f"📦 Your add-ons ({len(mine)}):")
-        lines.extend(_record_line(r) for r in sorted(mine, key=lambda r: r.name))
-    else:
-        lines.append("📦 You have no add-ons yet. Find some with <code>/addon search weather</code>.")
-    if inherited:
-        lines.append("")
-        lines.append(f"🌐 Global add-ons you inherit ({len(inherited)}):")
-        lines.extend(_record_line(r) for r in sorted(inherited, key=lambda r: r.name))
-    return "\n".join(lines)
-
-
-_ORIGIN_KEYS = ("registry", "slug", "owner", "url", "repo", "ref", "commit", "sha256")
-
-
-async def _info(message: Message, host: Any, actions: ActionStore, user_id: int, name: str, scope: Scope) -> None:
-    found = await host.addons.info(name, scope)
-    if isinstance(found, AddonRecord):
-        r = found
-        lines = [
-            f"📦 <b>{esc(r.name)}</b>{_version(r.version)} (installed{' globally' if scope.kind == 'global' else ''})",
-        ]
-        if r.description:
-            lines.append(esc(shorten(r.description, 300)))
-        lines.append(f"Source: {esc(r.source)} · spec <code>{esc(shorten(r.spec, 120))}</code>")
-        lines.append(
-            f"Status: {'enabled' if r.enabled else 'disabled'}{' · pinned' if r.pinned else ''} · "
-            f"installed {ago(r.installed_at)}" + (f" · updated {ago(r.updated_at)}" if r.updated_at else "")
-        )
-        if r.skills:
-            lines.append(f"Skills: {esc(', '.join(r.skills))}")
-        if r.recipes:
-            lines.append(f"Recipes: {esc(', '.join(r.recipes))}")
-        origin = [f"{k} {esc(shorten(str(r.origin[k]), 80))}" for k in _ORIGIN_KEYS if r.origin.get(k)]
-        if origin:
-            lines.append("Origin: " + " · ".join(origin))
-        if r.size_bytes:
-            lines.append(f"Size: {r.size_bytes / 1024:.1f} KiB")
-        await answer_long(message, "\n".join(lines))
-        return
-    info: AddonInfo = found
-    lines = [f"📦 <b>{esc(info.name)}</b>{_version(info.latest_version)} ({esc(info.source)}, not installed)"]
-    if info.owner:
-        lines.append(f"By {esc(info.owner)}")
-    if info.description:
-        lines.append(esc(shorten(info.description, 400)))
-    if info.versions:
-        lines.append("Versions: " + esc(", ".join(info.versions[:6])) + (" …" if len(info.versions) > 6 else ""))
-    flags = [k for k in ("isSuspicious", "isMalwareBlocked") if info.moderation.get(k)]
-    if flags:
-        lines.append("⚠️ Registry flags: " + esc(", ".join(flags)))
-    if info.homepage:
-        lines.append(f"Home: {esc(shorten(info.homepage, 120))}")
-    token = actions.put(user_id, {"op": "install", "spec": name, "global": scope.kind == "global"})
-    await answer_long(
-        message, "\n".join(lines), reply_markup=_keyboard([(f"📦 Install {shorten(info.name, 40)}", PREFIX + token)])
-    )
-
-
-_UPDATE_ICONS = {
-    "updated": "⬆️",
-    "current": "✅",
-    "pinned": "📌",
-    "unsupported": "➖",
-    "failed": "❌",
-    "confirm": "⚠️",
-}
-
-
-def _update_line(result: Any) -> str:
-    """One line (two or more for ``confirm``: its reasons) of the update results."""
-    icon = _UPDATE_ICONS.get(result.status, "•")
-    line = f"{icon} <b>{esc(result.name)}</b>"
-    if result.status == "updated":
-        line += f": {esc(result.old or '?')} → {esc(result.new or '?')}"
-    elif result.status == "current":
-        line += f": up to date{(' (' + esc(result.old) + ')') if result.old else ''}"
-    elif result.status == "pinned":
-        line += f": pinned{(' at ' + esc(result.old)) if result.old else ''}"
-    elif result.status == "confirm":
-        target = f" to {esc(result.new)}" if result.new else ""
-        line += f": not updated, the update{target} needs your confirmation"
-        # ``reasons`` (one per line) where the core gives them, else the message itself
-        reasons = [r for r in getattr(result, "reasons", ()) if r.strip()] or [result.message or ""]
-        line += "".join(f"\n   • {esc(shorten(r, 200))}" for r in reasons[:5] if r.strip())
-    if result.message and result.status in ("failed", "unsupported"):
-        line += f": {esc(shorten(result.message, 200))}"
-    return line
-
-
-async def _update(
-    message: Message,
-    host: Any,
-    guard: InstallGuard,
-    actions: ActionStore,
-    user_id: int,
-    name: str | None,
-    scope: Scope,
-    *,
-    force: bool = False,
-    assume_yes: bool = False,
-) -> None:
-    """Update ``name`` (or every add-on of ``scope`` for ``None``) and show the results.
-
-    Confirmation is always per add-on: an "Update <name> anyway" button carries that one add-on's name,
-    scope and ``force``; ``assume_yes`` is only ever passed with a ``name`` (the one the user confirmed),
-    never for a bulk update, so no other add-on's warnings are confirmed unseen.
-    """
-    if name is None:
-        assume_yes = False
-    glob = scope.kind == "global"
-    async with guard.slot(user_id, count=False):
-        what = f"<b>{esc(name)}</b>" if name else "your add-ons" if scope.kind == "user" else "the global add-ons"
-        progress = ProgressMessage(message.bot, message.chat.id, thread_of(message)[1], f"🔄 Updating {what}…")  # type: ignore[arg-type]
-        await progress.start("resolving")
-        try:
-            results = await host.addons.update(
-                name, scope, force=force, assume_yes=assume_yes, progress=progress.callback
-            )
-        except ConfirmationRequired as exc:
-            reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
-            if name is None:
-                # a bulk update that stopped at one add-on: no button, it could not say which one to confirm
-                await progress.done(
-                    f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate it by name to confirm: "
-                    "<code>/addon update NAME</code>"
-                )
-                return
-            yes = actions.put(user_id, {"op": "update", "name": name, "global": glob, "force": force})
-            no = actions.put(user_id, {"op": "dismiss", "text": "👍 Not updated."})
-            await progress.done(
-                f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate anyway?",
-                _keyboard([("⚠️ Update anyway", PREFIX + yes), ("Cancel", PREFIX + no)]),
-            )
-            return
-        except KiroclawError as exc:
-            await progress.done(_failure_text(exc))
-            return
-        if not results:
-            await progress.done("Nothing to update: no add-ons installed.")
-            return
-        lines = ["🔄 Update results:", *(_update_line(r) for r in results)]
-        rows: list[list[tuple[str, str]]] = []
-        for result in results:
-            if result.status == "confirm":
-                token = actions.put(user_id, {"op": "update", "name": result.name, "global": glob, "force": force})
-                rows.append([(f"⚠️ Update {shorten(result.name, 40)} anyway", PREFIX + token)])
-        if rows:
-            lines.append("")
-            lines.append("Update anyway? Each button confirms that one add-on only.")
-        await progress.done("\n".join(lines), _keyboard(*rows) if rows else None)
-
-
-async def _toggle(host: Any, name: str, scope: Scope, *, enable: bool) -> str:
-    if enable:
-        record = await host.addons.enable(name, scope)
-        return f"✅ Enabled <b>{esc(record.name)}</b>; your agent can use its skills again."
-    record = await host.addons.disable(name, scope)
-    return f"⏸ Disabled <b>{esc(record.name)}</b>; its skills are hidden from your agent until /addon enable."
