@@ -213,7 +213,10 @@ def run_repo(
     url = f"{base.as_uri()}/{owner}/{name}.git"
     checkout = work / "checkout" / f"{owner}+{name}"
     git("clone", "-q", "--depth", "1", url, str(checkout), cwd=work)
-    files = sum(len(f) for _d, _s, f in os.walk(checkout)) - sum(1 for _ in (checkout / ".git").rglob("*"))
+    files = 0
+    for _dirpath, dirnames, filenames in os.walk(checkout):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        files += len(filenames)
     counted, names = independent_count(checkout)
     cli = skills_cli_count(cli_dir, checkout) if cli_dir else None
 

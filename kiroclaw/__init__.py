@@ -7,6 +7,8 @@ the guarded downloader, staging helpers) and the host are imported on first use.
 
 from typing import TYPE_CHECKING, Any
 
+from .agent.flavors import AgentFlavor, FlavorCheck, FlavorContext, require_mode, sync_skill_folder
+from .agent.home import provision_home as provision_kiro_home
 from .config import Settings, load_settings, plugin_settings
 from .errors import (
     AddonError,
@@ -37,7 +39,7 @@ from .errors import (
 from .hookspecs import hookimpl, hookspec
 from .layers import Layer, LayerContext
 from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
-from .policy import PolicyDecision, allow, block, warn
+from .policy import PolicyDecision, allow, block, note, warn
 from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
 from .workspaces import Scope
 
@@ -45,14 +47,13 @@ if TYPE_CHECKING:
     from .agent.flavors import AgentFlavor, FlavorCheck, FlavorContext, require_mode, sync_skill_folder
     from .agent.home import provision_kiro_home
     from .archives import (
-        ExtractLimits,
         ExtractResult,
         check_content_type,
         extract_archive,
         extract_tar_stream,
         sniff_format,
     )
-    from .downloader import DownloadResult, HostResolver, check_url, download
+    from .downloader import DownloadResult, HostResolver, check_url, download, system_resolver, vet_host
     from .events import AddonEvent
     from .faults import checkpoint
     from .fingerprint import tree_fingerprint
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     from .hub.routes import LocalRegistry, RegistryAnswer
     from .install import InstallRequest, InstallResult
     from .layout import addon_fingerprint
-    from .staging import StagedFile, new_subdir, remove_tree, sha256_file, verify_sha256
+    from .staging import ExtractLimits, StagedFile, new_subdir, remove_tree, sha256_file, verify_sha256
 
 #: Public names imported on first use (``kiroclaw.X``), so ``import kiroclaw`` stays light.
 _LAZY = {
@@ -72,7 +73,7 @@ _LAZY = {
     "sync_skill_folder": "agent.flavors",
     "AddonEvent": "events",
     "DownloadResult": "downloader",
-    "ExtractLimits": "archives",
+    "ExtractLimits": "staging",
     "ExtractResult": "archives",
     "Host": "host",
     "HostResolver": "downloader",
@@ -84,6 +85,8 @@ _LAZY = {
     "addon_fingerprint": "layout",
     "check_content_type": "archives",
     "check_url": "downloader",
+    "system_resolver": "downloader",
+    "vet_host": "downloader",
     "checkpoint": "faults",
     "download": "downloader",
     "extract_archive": "archives",
@@ -177,6 +180,7 @@ __all__ = [
     "hookspec",
     "load_settings",
     "new_subdir",
+    "note",
     "plugin_settings",
     "provision_kiro_home",
     "remove_tree",
@@ -184,7 +188,9 @@ __all__ = [
     "sha256_file",
     "sniff_format",
     "sync_skill_folder",
+    "system_resolver",
     "tree_fingerprint",
     "verify_sha256",
+    "vet_host",
     "warn",
 ]

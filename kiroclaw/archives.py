@@ -36,14 +36,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, cast
 
 from .errors import LimitExceededError, QuotaExceededError, StorageError, UnsafeContentError
-from .staging import CONTROL_PREFIX
+from .staging import CONTROL_PREFIX, ExtractLimits
 from .treeindex import hard_link_target
 from .zipcheck import zip_check_layout, zip_directory_entries, zip_end_record, zip_name
 
 if TYPE_CHECKING:
-    from .config import Settings
+    pass
 
-__all__ = ["CONTROL_PREFIX"]
+__all__ = ["CONTROL_PREFIX", "ExtractLimits"]
 
 #: Folders dropped silently from archives (VCS metadata, macOS resource forks).
 SKIPPED_SEGMENTS = frozenset({".git", "__macosx"})
@@ -58,36 +58,6 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 # --- limits and results -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExtractLimits:
-    """Caps applied while extracting.
-
-    :ivar max_files: most regular files (``MAX_ADDON_FILES``); directories count towards ``4 × max_files``.
-    :ivar max_depth: most path segments (``MAX_PATH_DEPTH``).
-    :ivar max_path_chars: longest relative path, in characters (``MAX_PATH_LENGTH``).
-    :ivar max_bytes: most bytes written in total (``MAX_ADDON_SIZE_MB`` in bytes).
-    :ivar whole_tree: a whole fetched tree that discovery picks from (:mod:`kiroclaw.discovery`): links
-        are recorded in :attr:`ExtractResult.links`, never written; case-folded twins are both written
-        (each placed skill is checked again). Every other rule holds.
-    """
-
-    max_files: int = 5000
-    max_depth: int = 32
-    max_path_chars: int = 512
-    max_bytes: int = 50 * 1024 * 1024
-    whole_tree: bool = False
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, max_bytes: int | None = None) -> ExtractLimits:
-        """Limits from ``MAX_ADDON_FILES``, ``MAX_PATH_DEPTH``, ``MAX_PATH_LENGTH``, ``MAX_ADDON_SIZE_MB``."""
-        return cls(
-            max_files=settings.max_addon_files,
-            max_depth=settings.max_path_depth,
-            max_path_chars=settings.max_path_length,
-            max_bytes=max_bytes if max_bytes is not None else settings.max_addon_size_bytes,
-        )
 
 
 @dataclass(frozen=True)

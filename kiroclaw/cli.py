@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "ask": "kiroclaw.agent.cli:ask",
     "doctor": "kiroclaw.agent.cli:doctor",
     "run": "kiroclaw.bot.cli:run",
+    "ingress": "kiroclaw.shared.ingress:ingress",
     "fsck": "kiroclaw.fsck:fsck",
     "audit": "kiroclaw.audit:audit",
 }
@@ -41,6 +42,7 @@ LAZY_HELP: dict[str, str] = {
     "ask": "Send a prompt to a user's agent and stream the reply.",
     "doctor": "Check kiro-cli, the agent template and the workspace root.",
     "run": "Run the Telegram bot.",
+    "ingress": "Receive Telegram updates and route each user's to their worker (REDIS_URL).",
     "fsck": "Check (and repair) every user's registry against the files on disk.",
     "audit": "Read the audit log of add-on operations.",
 }

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError, detail_line
+from .policy import is_policy_refusal
 from .workspaces import Scope
 
 T = TypeVar("T")
@@ -109,6 +110,14 @@ def record_json(record: Any) -> dict[str, Any]:
     }
 
 
+#: Shown with a refusal or question of the install policy: what changes it.
+POLICY_HINT = "the install policy's verdicts are set per rule by the POLICY_RULES setting (rule=block|warn|note|off)"
+
+
+def _from_policy(exc: KiroclawError) -> bool:
+    return is_policy_refusal(exc.code, exc.user_message)
+
+
 def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
     data: dict[str, Any] = {
         "spec": spec,
@@ -119,6 +128,8 @@ def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
     detail = detail_line(exc)
     if detail:
         data["detail"] = detail
+    if _from_policy(exc):
+        data["hint"] = POLICY_HINT
     if isinstance(exc, ValidationError) and exc.problems:
         data["problems"] = exc.problems
     if isinstance(exc, ConfirmationRequired):
@@ -223,6 +234,8 @@ def install(
                     detail = detail_line(exc)
                     if detail:
                         click.echo(f"  detail: {detail}", err=True)
+                    if _from_policy(exc):
+                        click.echo(f"  {POLICY_HINT}", err=True)
                 continue
             record = result.record
             verb = "reinstalled" if result.replaced else "installed"
@@ -484,8 +497,10 @@ def search(query: str, source: str | None, limit: int, as_json: bool) -> None:
 
 
 def _effective(user: str, what: str, as_json: bool) -> None:
+    from .host import Host
+
     scope = Scope.user(user)
-    host = _host()
+    host = Host.for_reading()  # a read: no built-in plugin code
     assert scope.user_id is not None
     effective = host.effective_set(scope.user_id)
     entries = effective.skills if what == "skills" else effective.recipes

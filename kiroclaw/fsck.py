@@ -123,6 +123,8 @@ class FsckReport:
 
 
 def _relative(paths: ScopePaths, folder: Path) -> str:
+    if not folder.is_relative_to(paths.root):  # the staging area lives outside the scope's folder
+        return f"<staging>/{folder.relative_to(paths.staging_dir).as_posix()}"
     return folder.relative_to(paths.root).as_posix()
 
 

@@ -195,3 +195,14 @@ def startup(host: Host) -> Any:
     :param host: the :class:`kiroclaw.Host` (settings, sources, layers).
     :raises kiroclaw.PluginConfigError: to stop start-up with a clear message.
     """
+
+
+@hookspec(firstresult=True)
+def agent_launcher(settings: Settings) -> Any:
+    """The launcher that starts, stops and recovers the locks of users' agent processes
+    (:class:`kiroclaw.shared.launch.Launcher`: ``prepare(spec, user_id=, thread_id=)`` → the spec to run).
+
+    ``firstresult``: the first non-``None`` answer wins. The built-in implementation runs last and answers
+    ``AGENT_SANDBOX=local`` (default) and ``bwrap``; a plugin answers its own value (``podman``,
+    ``kubernetes``…) and returns ``None`` for the rest.
+    """

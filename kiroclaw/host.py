@@ -22,7 +22,7 @@ from .hookcall import NameTable, call_all, call_each
 from .layers import Layer
 from .plugins import EntryPointSpec, PluginInfo, build_plugin_manager
 from .sources import Source, require_no_explicit_prefix, split_explicit
-from .workspaces import Scope, ScopePaths, scope_root
+from .workspaces import Scope, ScopePaths, scope_root, staging_root
 
 if TYPE_CHECKING:
     from .addons import AddonManager
@@ -67,6 +67,16 @@ class Host:
     def for_cli(cls) -> Host:
         """A host with settings read from the environment and ``.env`` (one per CLI invocation)."""
         return cls(load_settings())
+
+    @classmethod
+    def for_reading(cls) -> Host:
+        """A host for read-only commands (``skills``, ``recipes``): the core's defaults and third-party
+        plugins (which may add skill layers), without KiroClaw's own built-in plugins, whose sources and
+        policy a read never needs — so their code is not loaded."""
+        from .plugins import discover_entry_points
+
+        third_party = [ep for ep in discover_entry_points() if ep.distribution != "kiroclaw"]
+        return cls(load_settings(), entry_points=third_party)
 
     # --- registration -----------------------------------------------------------------------
 
@@ -187,7 +197,8 @@ class Host:
 
     def paths(self, scope: Scope) -> ScopePaths:
         """The on-disk paths of ``scope``."""
-        return ScopePaths(scope_root(self.settings.workspace_base_path, self.settings.global_root, scope))
+        base, global_root = self.settings.workspace_base_path, self.settings.global_root
+        return ScopePaths(scope_root(base, global_root, scope), staging_root(base, global_root, scope))
 
     @property
     def workspace_root(self) -> Path:

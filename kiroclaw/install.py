@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Literal
 from .assemble import assemble, layout_of, select
 from .discovery import Discovery, TreeIndex, discover
 from .errors import (
+    AddonError,
     AlreadyInstalledError,
     ChoiceRequired,
     Confirmation,
@@ -183,9 +184,10 @@ class InstallPipeline:
     ) -> InstallResult:
         doc = load_registry(paths)
         same = self._precheck(doc, source, ref, request, previous)
-        paths.staging_dir.mkdir(parents=True, exist_ok=True)
+        paths.staging_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        paths.staging_dir.mkdir(exist_ok=True, mode=0o700)  # bot-owned, out of other OS users' reach
         staging = paths.staging_dir / secrets.token_hex(8)
-        staging.mkdir()
+        staging.mkdir(mode=0o700)
         try:
             fetched, fetch_dir = await self._stage(staging, source, ref, request, report)
             report("validating", None)
@@ -197,11 +199,15 @@ class InstallPipeline:
             )
             record, dest, replaced = self._record(paths, doc, source, ref, fetched, checked, request, same, previous)
             warnings = list(fetched.warnings) + list(checked.layout.warnings)
-            warnings.extend(await asyncio.to_thread(self._police, record, checked, request, fetched))
+            confirmed, held = await asyncio.to_thread(self._police, record, checked, request, fetched)
+            warnings.extend(confirmed)
+            if held:
+                checked, record = await asyncio.to_thread(_hold_back, checked, record, held)
             record = record.model_copy(update={"warnings": warnings})
             report("installing", record.path)
+            await asyncio.to_thread(self._recheck, checked)
             await asyncio.to_thread(self._place, paths, staging, checked.layout.root, dest, record, doc, replaced)
-            return InstallResult(record, replaced, warnings, list(checked.layout.skipped))
+            return InstallResult(record, replaced, warnings, list(record.skipped))
         finally:
             await asyncio.to_thread(remove_tree, staging)
             with contextlib.suppress(OSError):
@@ -390,10 +396,17 @@ class InstallPipeline:
 
     # --- 4. police --------------------------------------------------------------------------
 
-    def _police(self, record: AddonRecord, checked: Checked, request: InstallRequest, fetched: Fetched) -> list[str]:
+    def _police(
+        self, record: AddonRecord, checked: Checked, request: InstallRequest, fetched: Fetched
+    ) -> tuple[list[str], dict[str, list[str]]]:
         """Run the install policy once and settle the confirmation.
 
-        :returns: ``confirmed: …`` lines for the warnings the user confirmed.
+        In a package of several skills whose warnings all sit inside some of its skills, those skills are
+        held back (not installed, listed under ``skipped`` with their findings) and the rest installs
+        without asking; installing again with confirmation brings them in.
+
+        :returns: lines for the result's warnings (``confirmed: …`` for confirmed warnings, ``note: …`` for
+            notes), and the held-back skills: ``{folder relative to the add-on: [findings]}``.
         :raises PolicyBlockedError: a ``block`` decision.
         :raises ConfirmationChangedError: the user confirmed another fetch than this one.
         :raises ConfirmationRequired: ``warn`` decisions and no confirmation yet.
@@ -415,6 +428,7 @@ class InstallPipeline:
             decisions.extend(item for item in items if isinstance(item, PolicyDecision))
         blocks = [d.describe() for d in decisions if d.action == "block"]
         warns = [d.describe() for d in decisions if d.action == "warn"]
+        notes = [f"note: {d.describe()}" for d in decisions if d.action == "note"]
         for decision in decisions:
             if decision.action != "allow":
                 outcome: Literal["refused", "ok"] = "refused" if decision.action == "block" else "ok"
@@ -432,14 +446,39 @@ class InstallPipeline:
             if warns and confirmed.fingerprint is None:
                 confirmed = False  # the user confirmed a registry flag, not these policy warnings: ask
         if warns and confirmed is False:
+            held = _skills_to_hold(checked, [d for d in decisions if d.action == "warn"])
+            if held:
+                return notes, held
             raise ConfirmationRequired(
                 f"{record.name} needs confirmation: " + "; ".join(warns) + " (use --yes to install anyway)",
                 reasons=warns,
                 inspected=seen,
             )
-        return [f"confirmed: {w}" for w in warns]
+        return [f"confirmed: {w}" for w in warns] + notes, {}
 
     # --- 5. place ---------------------------------------------------------------------------
+
+    def _recheck(self, checked: Checked) -> None:
+        """Re-fingerprint the staged tree right before the rename (the one extra read): with the default
+        launcher the agent runs as the bot's OS user and could rewrite the staged files after the policy
+        passed (time of check vs. time of use).
+
+        :raises UnsafeContentError: the tree changed since it was checked; nothing is installed.
+        """
+        settings = self._settings
+        try:
+            tree = walk_staged_tree(
+                checked.tree.root,
+                max_bytes=settings.max_addon_size_bytes,
+                max_files=settings.max_addon_files,
+                max_depth=settings.max_path_depth,
+                max_path_chars=settings.max_path_length,
+            )
+        except (AddonError, OSError) as exc:
+            raise UnsafeContentError("the staged add-on changed after it was checked; nothing was installed") from exc
+        now = {f.path: f.sha256 for f in tree.below(checked.layout.root)}
+        if now != {f.path: f.sha256 for f in checked.files}:
+            raise UnsafeContentError("the staged add-on changed after it was checked; nothing was installed")
 
     def _place(
         self,
@@ -490,6 +529,46 @@ class InstallPipeline:
             raise
 
 
+def _skills_to_hold(checked: Checked, warns: list[PolicyDecision]) -> dict[str, list[str]]:
+    """The skills to hold back for ``warns``: ``{skill folder (relative): [findings]}``, or ``{}`` when a
+    warning is outside every skill, the add-on is a single skill, or no skill would be left."""
+    layout = checked.layout
+    if layout.kind != "plugin" or len(layout.skills) < 2:
+        return {}
+    folders = sorted((s.path.relative_to(layout.root).as_posix() for s in layout.skills), key=len, reverse=True)
+    held: dict[str, list[str]] = {}
+    for decision in warns:
+        owner = next((f for f in folders if decision.file and decision.file.startswith(f + "/")), None)
+        if owner is None:
+            return {}
+        held.setdefault(owner, []).append(decision.describe())
+    return held if len(held) < len(layout.skills) else {}
+
+
+def _hold_back(checked: Checked, record: AddonRecord, held: dict[str, list[str]]) -> tuple[Checked, AddonRecord]:
+    """Remove the held-back skills from the staged tree; the record and the checked files without them."""
+    root = checked.layout.root
+    names = {s.path.relative_to(root).as_posix(): s.name for s in checked.layout.skills}
+    for folder in held:
+        remove_tree(root / folder)
+    files = tuple(f for f in checked.files if not any(f.path.startswith(h + "/") for h in held))
+    tree = replace(checked.tree, files=tuple(f for f in checked.tree.files if not any(
+        f.full.is_relative_to(root / h) for h in held)))  # fmt: skip
+    fingerprint = fingerprint_entries((f.path, f.sha256) for f in files if covered(f.path))
+    skipped = [
+        f"{folder}: held back by the install policy (install again with confirmation to add it): " + "; ".join(found)
+        for folder, found in sorted(held.items())
+    ]
+    record = record.model_copy(
+        update={
+            "skills": [n for n in record.skills if n not in {names[h] for h in held}],
+            "skipped": [*record.skipped, *skipped],
+            "fingerprint": fingerprint,
+        }
+    )
+    return Checked(tree, checked.layout, files, fingerprint), record
+
+
 def _make_parents(folder: Path, root: Path) -> list[Path]:
     """``mkdir -p folder`` below ``root``; returns the folders it created, outermost first (for undo)."""
     missing: list[Path] = []
@@ -500,4 +579,3 @@ def _make_parents(folder: Path, root: Path) -> list[Path]:
     for path in reversed(missing):
         path.mkdir(exist_ok=True)
     return list(reversed(missing))
-

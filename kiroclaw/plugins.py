@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kiroclaw.agent.hooks",
     "kiroclaw.audit",
     "kiroclaw.fsck",
+    "kiroclaw.shared.launch",
 )
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME

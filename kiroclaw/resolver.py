@@ -34,7 +34,7 @@ from .errors import KiroclawError
 from .layers import Layer, LayerContext
 from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
 from .registry import load_registry
-from .skills import _RECIPE_SEGMENT, SKILL_FILE
+from .skills import _RECIPE_SEGMENT, SKILL_FILE, FrontmatterLimitError, parse_frontmatter_yaml
 from .workspaces import Scope, ScopePaths, scope_root
 
 if TYPE_CHECKING:
@@ -74,8 +74,8 @@ def _frontmatter(path: str) -> dict[str, object] | None:
                 return None
         data = _simple_frontmatter(lines)
         if data is None:
-            data = yaml.load("".join(lines), Loader=_LOADER)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+            data = parse_frontmatter_yaml("".join(lines))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, FrontmatterLimitError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -157,16 +157,6 @@ def _simple_frontmatter(lines: list[str]) -> dict[str, object] | None:
     return data
 
 
-def _yaml_loader() -> type:
-    import yaml
-
-    # The pure-Python loader on purpose: libyaml's CSafeLoader crashes the process (segfault) on deeply
-    # nested flow collections, and an installed package may hold a skipped, hostile SKILL.md.
-    loader: type = yaml.SafeLoader
-    return loader
-
-
-_LOADER = _yaml_loader()
 
 
 def _registry(root: Path | None) -> dict[str, AddonRecord]:

@@ -16,6 +16,7 @@ relative to the recipes folder without ``.md`` (``ralph/init``).
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,11 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 LONG_BODY_LINES = 500
 #: Frontmatter fields the Agent Skills spec defines (skills-ref ``ALLOWED_FIELDS``).
 KNOWN_FIELDS = frozenset({"name", "description", "license", "allowed-tools", "metadata", "compatibility"})
+
+#: Frontmatter bounds: YAML larger, deeper or slower than this is refused (alias bombs, deep nesting).
+MAX_FRONTMATTER_BYTES = 64 * 1024
+MAX_FRONTMATTER_DEPTH = 16
+FRONTMATTER_SECONDS = 2.0
 
 _NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 _RECIPE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
@@ -110,6 +116,72 @@ def is_safe_skill_name(name: object) -> bool:
     return not skill_name_problems(name)
 
 
+def _bounded_loader() -> type:
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        """PyYAML's pure-Python safe loader (libyaml crashes on deep nesting) that refuses anchors and
+        aliases (the "billion laughs" bomb: a 411-byte SKILL.md expanding to gigabytes), nesting deeper
+        than :data:`MAX_FRONTMATTER_DEPTH` and parsing longer than :data:`FRONTMATTER_SECONDS`."""
+
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._depth = 0
+            self._deadline = time.monotonic() + FRONTMATTER_SECONDS
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise FrontmatterLimitError("anchors and aliases (&, *) are not allowed", event.start_mark)
+            if time.monotonic() > self._deadline:
+                raise FrontmatterLimitError(f"took longer than {FRONTMATTER_SECONDS:g} s to read", event.start_mark)
+            self._depth += 1
+            try:
+                if self._depth > MAX_FRONTMATTER_DEPTH:
+                    raise FrontmatterLimitError(
+                        f"is nested deeper than {MAX_FRONTMATTER_DEPTH} levels", event.start_mark
+                    )
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+    return BoundedLoader
+
+
+class FrontmatterLimitError(Exception):
+    """Frontmatter YAML refused by a bound (anchors/aliases, depth, size, time); ``problem`` says which."""
+
+    def __init__(self, problem: str, mark: Any = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = mark
+
+
+_LOADER: type | None = None
+
+
+def parse_frontmatter_yaml(raw: str) -> Any:
+    """Parse frontmatter YAML within bounds: at most :data:`MAX_FRONTMATTER_BYTES` (UTF-8), no anchors or
+    aliases, at most :data:`MAX_FRONTMATTER_DEPTH` levels, at most :data:`FRONTMATTER_SECONDS` of parsing.
+
+    Blocking (pure Python): callers on the event loop run it in a thread (``asyncio.to_thread``).
+
+    :raises FrontmatterLimitError: a bound was exceeded.
+    :raises yaml.YAMLError: the YAML is malformed.
+    """
+    import yaml
+
+    global _LOADER
+    if len(raw) > MAX_FRONTMATTER_BYTES or len(raw.encode("utf-8", errors="replace")) > MAX_FRONTMATTER_BYTES:
+        raise FrontmatterLimitError(f"is larger than {MAX_FRONTMATTER_BYTES // 1024} KiB")
+    if _LOADER is None:
+        _LOADER = _bounded_loader()
+    try:
+        return yaml.load(raw, Loader=_LOADER)
+    except RecursionError:
+        raise FrontmatterLimitError("is nested too deeply") from None
+
+
 def split_frontmatter(text: str, *, what: str = SKILL_FILE) -> tuple[dict[str, Any], str]:
     """Split ``---``-delimited YAML frontmatter from a Markdown document.
 
@@ -131,13 +203,13 @@ def split_frontmatter(text: str, *, what: str = SKILL_FILE) -> tuple[dict[str, A
     else:
         raise ValidationError(f"{what} frontmatter is not closed with '---'")
     try:
-        data = yaml.safe_load(raw) if raw.strip() else {}
+        data = parse_frontmatter_yaml(raw) if raw.strip() else {}
+    except FrontmatterLimitError as exc:
+        raise ValidationError(f"{what} frontmatter {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark is not None else ""
         raise ValidationError(f"{what} frontmatter is not valid YAML{where}") from None
-    except RecursionError:
-        raise ValidationError(f"{what} frontmatter is nested too deeply") from None
     if not isinstance(data, dict):
         raise ValidationError(f"{what} frontmatter must be a YAML mapping (key: value lines)")
     return data, body
@@ -217,7 +289,11 @@ def load_skill(skill_dir: Path, *, label: str | None = None, check_folder: bool 
     raw_metadata = data.get("metadata")
     metadata: dict[str, str] = {}
     if isinstance(raw_metadata, dict):
-        metadata = {str(k): str(v) for k, v in raw_metadata.items()}
+        # the spec's metadata is a map of strings: scalars are kept as text, nested values are dropped
+        metadata = {str(k): str(v) for k, v in raw_metadata.items() if isinstance(v, str | int | float | bool)}
+        dropped = sorted(str(k) for k, v in raw_metadata.items() if str(k) not in metadata)
+        if dropped:
+            warnings.append(f"'metadata' values must be strings; ignored {', '.join(dropped)[:200]}")
     elif raw_metadata is not None:
         warnings.append("'metadata' should be a mapping; ignored")
 

@@ -35,10 +35,10 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .archives import ExtractLimits
     from .config import Settings
     from .downloader import DownloadResult, HostResolver
     from .models import AddonRecord
+    from .staging import ExtractLimits
     from .workspaces import Scope
 
 #: ``name:rest`` with a source name of lowercase letters, digits, ``-`` and ``_`` (``github:org/repo``).
@@ -90,9 +90,9 @@ def _no_progress(stage: str, detail: str | None = None) -> None:
 
 
 #: A staged whole tree may hold this many times ``MAX_ADDON_FILES`` files (tests, docs, assets beside skills).
-FETCH_CAP_FACTOR_FILES = 10
+FETCH_CAP_FACTOR_FILES = 5
 #: A staged whole tree may hold this many times ``MAX_ADDON_SIZE_MB`` bytes.
-FETCH_CAP_FACTOR_BYTES = 4
+FETCH_CAP_FACTOR_BYTES = 2
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class FetchContext:
     def limits(self) -> ExtractLimits:
         """The extraction caps: ``MAX_ADDON_FILES``, ``MAX_PATH_DEPTH``, ``MAX_PATH_LENGTH`` and
         :attr:`max_bytes`."""
-        from .archives import ExtractLimits
+        from .staging import ExtractLimits
 
         return ExtractLimits.from_settings(self.settings, max_bytes=self.max_bytes)
 
@@ -142,7 +142,7 @@ class FetchContext:
         and recipes it discovers: ``whole_tree`` (links recorded, not written) and larger file and byte
         caps: :data:`FETCH_CAP_FACTOR_FILES` × ``MAX_ADDON_FILES``, :data:`FETCH_CAP_FACTOR_BYTES` ×
         ``MAX_ADDON_SIZE_MB``); the add-on caps apply to what is placed."""
-        from .archives import ExtractLimits
+        from .staging import ExtractLimits
 
         settings = self.settings
         return ExtractLimits(

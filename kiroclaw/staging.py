@@ -10,10 +10,14 @@ import os
 import re
 import shutil
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import LimitExceededError, QuotaExceededError, SpecError, UnsafeContentError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 #: Names starting with this prefix are KiroClaw's control files (completion marker…); add-ons may not ship them.
 CONTROL_PREFIX = ".kiroclaw"
@@ -39,6 +43,30 @@ def remove_tree(path: Path) -> None:
         return
     if path.exists():
         shutil.rmtree(path, ignore_errors=True)
+
+
+#: Files up to this size keep their bytes on the walk's :class:`StagedFile` (for the policy scan) …
+KEEP_CONTENT_BYTES = 8 * 1024 * 1024
+#: … while the kept bytes of one add-on stay under this total.
+KEEP_TOTAL_BYTES = 64 * 1024 * 1024
+
+
+def _read_once(path: Path, keep: bool) -> tuple[str, bytes | None]:
+    """(sha256, the bytes when ``keep`` and the file is small enough) from one read, opened without
+    following a link."""
+    digest = hashlib.sha256()
+    kept: list[bytes] | None = [] if keep else None
+    size = 0
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+            if kept is not None:
+                kept.append(chunk)
+                if size > KEEP_CONTENT_BYTES:
+                    kept = None
+    return digest.hexdigest(), (b"".join(kept) if kept is not None else None)
 
 
 def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
@@ -75,6 +103,36 @@ def verify_sha256(path: Path, expected: str) -> str:
     return actual
 
 
+@dataclass(frozen=True)
+class ExtractLimits:
+    """Caps applied while extracting.
+
+    :ivar max_files: most regular files (``MAX_ADDON_FILES``); directories count towards ``4 × max_files``.
+    :ivar max_depth: most path segments (``MAX_PATH_DEPTH``).
+    :ivar max_path_chars: longest relative path, in characters (``MAX_PATH_LENGTH``).
+    :ivar max_bytes: most bytes written in total (``MAX_ADDON_SIZE_MB`` in bytes).
+    :ivar whole_tree: a whole fetched tree that discovery picks from (:mod:`kiroclaw.discovery`): links
+        are recorded in :attr:`~kiroclaw.archives.ExtractResult.links`, never written; case-folded twins
+        are both written (each placed skill is checked again). Every other rule holds.
+    """
+
+    max_files: int = 5000
+    max_depth: int = 32
+    max_path_chars: int = 512
+    max_bytes: int = 50 * 1024 * 1024
+    whole_tree: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, max_bytes: int | None = None) -> ExtractLimits:
+        """Limits from ``MAX_ADDON_FILES``, ``MAX_PATH_DEPTH``, ``MAX_PATH_LENGTH``, ``MAX_ADDON_SIZE_MB``."""
+        return cls(
+            max_files=settings.max_addon_files,
+            max_depth=settings.max_path_depth,
+            max_path_chars=settings.max_path_length,
+            max_bytes=max_bytes if max_bytes is not None else settings.max_addon_size_bytes,
+        )
+
+
 # --- the one walk over a staged tree --------------------------------------------------------------
 
 
@@ -92,6 +150,9 @@ class StagedFile:
     full: Path
     size_bytes: int
     sha256: str
+    #: the bytes the walk read (files up to :data:`KEEP_CONTENT_BYTES`, while the add-on's kept total stays
+    #: under :data:`KEEP_TOTAL_BYTES`), so the install policy scans them without reading the file again.
+    content: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -108,7 +169,7 @@ class StagedTree:
             return self.files
         prefix = folder.relative_to(self.root).as_posix() + "/"
         return tuple(
-            StagedFile(f.path[len(prefix) :], f.full, f.size_bytes, f.sha256)
+            StagedFile(f.path[len(prefix) :], f.full, f.size_bytes, f.sha256, f.content)
             for f in self.files
             if f.path.startswith(prefix)
         )
@@ -125,6 +186,7 @@ def walk_staged_tree(root: Path, *, max_bytes: int, max_files: int, max_depth: i
     """
     files: list[StagedFile] = []
     total = 0
+    kept_total = 0
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath)
         rel_base = base.relative_to(root)
@@ -148,6 +210,9 @@ def walk_staged_tree(root: Path, *, max_bytes: int, max_files: int, max_depth: i
                 raise LimitExceededError(f"the add-on has more than {max_files} files")
             if total > max_bytes:
                 raise QuotaExceededError(f"the add-on is larger than {max_bytes // (1024 * 1024)} MB")
-            files.append(StagedFile(rel, full, st.st_size, sha256_file(full)))
+            keep = st.st_size <= KEEP_CONTENT_BYTES and kept_total + st.st_size <= KEEP_TOTAL_BYTES
+            digest, content = _read_once(full, keep)
+            kept_total += len(content) if content is not None else 0
+            files.append(StagedFile(rel, full, st.st_size, digest, content))
     files.sort(key=lambda f: f.path)
     return StagedTree(root, tuple(files), total)

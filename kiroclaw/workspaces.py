@@ -7,7 +7,9 @@ is derived here, so no other module builds workspace paths by hand::
     {root}/.kiro/skills/<name>/SKILL.md     standalone skills
     {root}/.kiro/plugins/<org@repo>/...     plugin packages (skills/, recipes/)
     {root}/.kiro/recipes/**.md              standalone recipes
-    {root}/.staging/                        staging area for installs (same filesystem, removed after use)
+    {base}/.kiroclaw-staging/{user_id}/     staging area for a user's installs: outside every user's folder
+                                            (same filesystem, 0700, removed after use; ``{root}/.staging``
+                                            for paths built without a staging root)
     {root}/.lock                            the inter-process lock file
 """
 
@@ -65,6 +67,8 @@ class ScopePaths:
     """Every path of one scope, derived from its root folder."""
 
     root: Path
+    #: Where installs stage, outside the user's folder (the agent's reach); ``None`` = ``{root}/.staging``.
+    staging_root: Path | None = None
 
     @property
     def registry_file(self) -> Path:
@@ -89,7 +93,7 @@ class ScopePaths:
 
     @property
     def staging_dir(self) -> Path:
-        return self.root / ".staging"
+        return self.staging_root if self.staging_root is not None else self.root / ".staging"
 
     @property
     def lock_file(self) -> Path:
@@ -101,6 +105,19 @@ class ScopePaths:
         if not re.fullmatch(r"[0-9]{1,20}", text):
             raise SpecError(f"invalid thread id {thread_id!r}")
         return self.root / text
+
+
+#: Folder beside the user folders (``WORKSPACE_BASE_PATH``) that holds every scope's staging area.
+STAGING_FOLDER = ".kiroclaw-staging"
+
+
+def staging_root(base: Path, global_root: Path, scope: Scope) -> Path:
+    """Where ``scope`` stages installs: ``base/.kiroclaw-staging/{user_id}`` (beside, not inside, the user's
+    folder: an agent confined to its folder cannot reach it; same filesystem, so the final rename is atomic),
+    ``{global_root's parent}/.kiroclaw-staging/global`` for the global scope."""
+    if scope.kind == "global":
+        return global_root.parent / STAGING_FOLDER / "global"
+    return base / STAGING_FOLDER / str(scope.user_id)
 
 
 def scope_root(base: Path, global_root: Path, scope: Scope) -> Path:

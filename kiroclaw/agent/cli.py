@@ -154,6 +154,11 @@ def doctor() -> None:
                 "install git (apt-get install git) and check the workspace root is writable",
             )
 
+    from ..shared.launch import sandbox_checks  # launcher, caps and Redis (docs/scaling.md)
+
+    for passed, message, fix in sandbox_checks(settings):
+        ok(message) if passed else bad(message, fix)
+
     if problems:
         click.echo(f"{problems} problem(s) found")
         sys.exit(1)

@@ -110,6 +110,14 @@ class AgentRuntime:
         self._running: dict[tuple[int, int], _Running] = {}
         self._tails: dict[tuple[int, int], str] = {}
         self._enforcers: set[asyncio.Task[None]] = set()
+        #: the ``agent_launcher`` hook's launcher: wraps every launch (sandbox), see kiroclaw.shared.launch
+        self.launcher = host.pm.hook.agent_launcher(settings=settings)
+        #: with shared state: ``async (user, thread)`` after an agent started, and ``async (user, thread) ->
+        #: worker name | None`` naming a live worker that runs that agent (its lock is never recovered here)
+        self.on_agent_started: Callable[[int, int], Awaitable[None]] | None = None
+        self.lock_held_elsewhere: Callable[[int, int], Awaitable[str | None]] | None = None
+        #: ``async (workspace)``: stops leftover agents before the first start (shared state: only dead workers')
+        self.sweep: Callable[[Path], Awaitable[Any]] = reap_workspace
         ensure_refresher(host)
 
     # --- public API ---------------------------------------------------------------------------
@@ -283,7 +291,7 @@ class AgentRuntime:
         thread_dir = self._thread_dir(user_id, thread_id)
         if not self._swept:  # agents left behind by an earlier KiroClaw that was killed
             self._swept = True
-            await reap_workspace(settings.workspace_base_path)
+            await self.sweep(settings.workspace_base_path)
         await asyncio.to_thread(importlib.import_module, "acp")  # the SDK's first import is slow: off the loop
         stamp = await asyncio.to_thread(input_stamp, self.host, user_id)
         argv = command_for(flavor, settings, self.agent_settings.agent_command)
@@ -313,6 +321,8 @@ class AgentRuntime:
             flavor=flavor.name,
             auth_hint=flavor.auth_hint,
         )
+        if self.launcher is not None:
+            spec = await self.launcher.prepare(spec, user_id=user_id, thread_id=thread_id)
         process = AgentProcess(
             spec,
             permission_policy=settings.permission_policy,
@@ -328,6 +338,8 @@ class AgentRuntime:
                 "%s agent for user %s failed to start: %s\n%s", flavor.name, user_id, exc.detail, process.stderr_tail()
             )
             raise
+        if self.on_agent_started is not None:
+            await self.on_agent_started(user_id, thread_id)
         log.info(
             "started %s agent pid %s for user %s thread %s with %d skills",
             flavor.name,
@@ -387,6 +399,15 @@ class AgentRuntime:
             try:
                 return await entry.process.load_session(thread_dir, session_id)
             except SessionLockedError as exc:
+                holder = await self.lock_held_elsewhere(*entry.key) if self.lock_held_elsewhere else None
+                if holder is not None:  # another worker's live agent: never recovered by a PID from here
+                    log.warning(
+                        "session %s of user %s is held by worker %s; starting a new one",
+                        session_id,
+                        entry.key[0],
+                        holder,
+                    )
+                    return None
                 if attempt == 2 or not await self._clear_lock(exc.pid, home, session_id):
                     log.warning(
                         "session %s of user %s stays locked by pid %s; starting a new one",
@@ -459,6 +480,9 @@ def _collect(thread_dir: Path) -> list[Path]:
         if item.is_symlink() or not item.is_file():
             continue
         sent.mkdir(exist_ok=True)
+        if sent.is_symlink():  # the agent made sent/ a link: moving files through it would write elsewhere
+            log.warning("%s is a link; files are not collected", sent)
+            return moved
         target = sent / item.name
         counter = 1
         while target.exists():

@@ -34,6 +34,8 @@ from ..errors import (
 )
 from ..install import InstallRequest, InstallResult
 from ..models import AddonRecord
+from ..policy import is_policy_refusal
+from ..shared.bot import ButtonStore
 from ..sources import AddonInfo
 from ..workspaces import Scope
 from . import choose
@@ -44,7 +46,7 @@ from .addon_text import (
     update_line,
     version_text,
 )
-from .app import ActionStore, BotOptions
+from .app import BotOptions
 from .format import ago, esc, shorten
 from .middlewares import APOLOGY, REFUNDED_ERRORS, InstallGuard
 from .progress import ProgressMessage
@@ -55,6 +57,14 @@ if TYPE_CHECKING:
     from ..host import Host
 
 log = logging.getLogger(__name__)
+
+#: Said with a refusal or question of the install policy in chat: who can change it.
+POLICY_ADMIN = "The install policy is set by this bot's admin, who can change what it blocks or asks about."
+
+
+def _admin_line(exc: KiroclawError) -> str:
+    """The ``POLICY_ADMIN`` line for a block or question of the install policy, else nothing."""
+    return f"\n<i>{POLICY_ADMIN}</i>" if is_policy_refusal(exc.code, exc.user_message) else ""
 
 
 #: callback_data prefix of the ``/addon`` buttons.
@@ -93,7 +103,7 @@ class InstallRunner:
     """Runs one install from chat with progress, confirmation buttons and one-line errors."""
 
     def __init__(
-        self, host: Host, settings: Settings, guard: InstallGuard, actions: ActionStore, options: BotOptions
+        self, host: Host, settings: Settings, guard: InstallGuard, actions: ButtonStore, options: BotOptions
     ) -> None:
         self.host = host
         self.settings = settings
@@ -204,16 +214,16 @@ class InstallRunner:
             result = await call()
         except ChoiceRequired as exc:
             self.guard.refund(user_id)
-            await choose.ask(progress, self.actions, user_id, (retry or {}).get("spec", ""), exc, scope)
+            await choose.ask(progress, self.actions.local, user_id, (retry or {}).get("spec", ""), exc, scope)
             return
         except ConfirmationRequired as exc:
             reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
-            text = f"⚠️ {esc(exc.user_message)}{reasons}"
+            text = f"⚠️ {esc(exc.user_message)}{reasons}{_admin_line(exc)}"
             if retry is None:
                 await progress.done(text + "\n\nNot installed.")
                 return
             seen = exc.inspected
-            yes = self.actions.put(
+            yes = await self.actions.put(
                 user_id,
                 {
                     "op": "install",
@@ -224,7 +234,7 @@ class InstallRunner:
                     **retry,
                 },
             )
-            no = self.actions.put(user_id, {"op": "dismiss", "text": "👍 Not installed."})
+            no = await self.actions.put(user_id, {"op": "dismiss", "text": "👍 Not installed."})
             await progress.done(
                 text + "\n\nInstall anyway?", keyboard([("⚠️ Install anyway", PREFIX + yes), ("Cancel", PREFIX + no)])
             )
@@ -233,7 +243,7 @@ class InstallRunner:
             log.info("install refused for user %s: %s", user_id, exc.user_message)
             if isinstance(exc, REFUNDED_ERRORS):
                 self.guard.refund(user_id)
-            await progress.done(failure_text(exc))
+            await progress.done(failure_text(exc) + _admin_line(exc))
             return
         except Exception:
             log.exception("install failed unexpectedly for user %s", user_id)
@@ -251,7 +261,7 @@ class InstallRunner:
         await progress.done(text)
 
 
-async def search(message: Message, host: Host, actions: ActionStore, user_id: int, query: str) -> None:
+async def search(message: Message, host: Host, actions: ButtonStore, user_id: int, query: str) -> None:
     hits = await host.addons.search(query, limit=8)
     if not hits:
         await message.answer(
@@ -275,12 +285,12 @@ async def search(message: Message, host: Host, actions: ActionStore, user_id: in
         if hit.summary:
             lines.append(f"   {esc(shorten(hit.summary, 160))}")
         spec = hit.spec or hit.name
-        token = actions.put(user_id, {"op": "install", "spec": spec, "global": False})
+        token = await actions.put(user_id, {"op": "install", "spec": spec, "global": False}, one_shot=False)
         rows.append([(f"📦 Install {shorten(hit.name, 40)}", PREFIX + token)])
     await answer_long(message, "\n".join(lines), reply_markup=keyboard(*rows))
 
 
-async def info(message: Message, host: Host, actions: ActionStore, user_id: int, name: str, scope: Scope) -> None:
+async def info(message: Message, host: Host, actions: ButtonStore, user_id: int, name: str, scope: Scope) -> None:
     found = await host.addons.info(name, scope)
     if isinstance(found, AddonRecord):
         r = found
@@ -317,7 +327,9 @@ async def info(message: Message, host: Host, actions: ActionStore, user_id: int,
         lines.append("⚠️ Registry flags: " + esc(", ".join(flags)))
     if info.homepage:
         lines.append(f"Home: {esc(shorten(info.homepage, 120))}")
-    token = actions.put(user_id, {"op": "install", "spec": name, "global": scope.kind == "global"})
+    token = await actions.put(
+        user_id, {"op": "install", "spec": name, "global": scope.kind == "global"}, one_shot=False
+    )
     await answer_long(
         message, "\n".join(lines), reply_markup=keyboard([(f"📦 Install {shorten(info.name, 40)}", PREFIX + token)])
     )
@@ -327,7 +339,7 @@ async def update(
     message: Message,
     host: Host,
     guard: InstallGuard,
-    actions: ActionStore,
+    actions: ButtonStore,
     user_id: int,
     name: str | None,
     scope: Scope,
@@ -367,15 +379,15 @@ async def update(
                     "<code>/addon update NAME</code>"
                 )
                 return
-            yes = actions.put(user_id, _update_payload(name, glob, force, exc.inspected))
-            no = actions.put(user_id, {"op": "dismiss", "text": "👍 Not updated."})
+            yes = await actions.put(user_id, _update_payload(name, glob, force, exc.inspected))
+            no = await actions.put(user_id, {"op": "dismiss", "text": "👍 Not updated."})
             await progress.done(
                 f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate anyway?",
                 keyboard([("⚠️ Update anyway", PREFIX + yes), ("Cancel", PREFIX + no)]),
             )
             return
         except KiroclawError as exc:
-            await progress.done(failure_text(exc))
+            await progress.done(failure_text(exc) + _admin_line(exc))
             return
         if not results:
             await progress.done("Nothing to update: no add-ons installed.")
@@ -384,7 +396,7 @@ async def update(
         rows: list[list[tuple[str, str]]] = []
         for result in results:
             if result.status == "confirm":
-                token = actions.put(user_id, _update_payload(result.name, glob, force, result.inspected))
+                token = await actions.put(user_id, _update_payload(result.name, glob, force, result.inspected))
                 rows.append([(f"⚠️ Update {shorten(result.name, 40)} anyway", PREFIX + token)])
         if rows:
             lines.append("")

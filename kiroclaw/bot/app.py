@@ -6,16 +6,14 @@ They are included sorted by plugin name, the core's plugins first, so order is d
 a command name registered twice fails start-up with :class:`~kiroclaw.errors.PluginConflictError`. The
 command menu (``setMyCommands``, at most 100 entries: Telegram's limit) is set from the same list when
 polling starts. Handlers receive the DI values by parameter name: ``host``, ``runtime``, ``settings``,
-``install_guard``, ``actions``, ``options``, ``bot_commands``, ``live_drafts``.
+``install_guard``, ``actions`` (a :class:`~kiroclaw.shared.bot.ButtonStore`), ``options``, ``bot_commands``,
+``live_drafts``, ``shared_state``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import secrets
-import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,11 +28,13 @@ from aiogram.types import BotCommand, Message
 from ..errors import PluginConflictError
 from ..hookcall import NameTable, call_all
 from ..plugins import DEFAULT_PLUGINS
+from ..shared.state import ActionStore as ActionStore  # the in-process button store (re-exported)
 from .middlewares import AllowlistMiddleware, ErrorMiddleware, FloodControlMiddleware, InstallGuard, LiveDrafts
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..host import Host
+    from ..shared.state import SharedState
 
 log = logging.getLogger(__name__)
 
@@ -58,44 +58,6 @@ class BotOptions:
     typing_interval_seconds: float = 4.0
     download_limit_bytes: int = 20 * 1024 * 1024
     action_ttl_seconds: float = 3600.0
-
-
-class ActionStore:
-    """Short-lived server-side payloads behind inline buttons (``callback_data`` holds ≤ 64 bytes).
-
-    Each entry belongs to one user: a button pressed by anyone else is refused. Bounded (LRU) so a flood
-    of searches cannot grow memory without limit.
-    """
-
-    def __init__(self, *, ttl_seconds: float = 3600.0, max_entries: int = 50_000) -> None:
-        self.ttl_seconds = ttl_seconds
-        self.max_entries = max_entries
-        self._items: OrderedDict[str, tuple[int, float, dict[str, Any]]] = OrderedDict()
-
-    def put(self, user_id: int, payload: dict[str, Any]) -> str:
-        """Store ``payload`` for ``user_id``; returns a 10-character token for ``callback_data``."""
-        token = secrets.token_urlsafe(8)[:10]
-        self._items[token] = (user_id, time.monotonic(), payload)
-        while len(self._items) > self.max_entries:
-            self._items.popitem(last=False)
-        return token
-
-    def get(self, token: str, user_id: int) -> dict[str, Any] | None:
-        """The payload for ``token`` if it exists, is fresh and belongs to ``user_id``; else ``None``."""
-        item = self._items.get(token)
-        if item is None or item[0] != user_id or time.monotonic() - item[1] > self.ttl_seconds:
-            return None
-        return item[2]
-
-    def pop(self, token: str, user_id: int) -> dict[str, Any] | None:
-        """Like :meth:`get`, and forget the token (one-shot buttons: confirm, cancel)."""
-        payload = self.get(token, user_id)
-        if payload is not None:
-            self._items.pop(token, None)
-        return payload
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
@@ -136,7 +98,9 @@ def collect_routers(host: Host) -> list[tuple[str, Router, list[BotCommand]]]:
     return ordered
 
 
-def build_dispatcher(host: Host, runtime: Any, *, options: BotOptions | None = None) -> Dispatcher:
+def build_dispatcher(
+    host: Host, runtime: Any, *, options: BotOptions | None = None, state: SharedState | None = None
+) -> Dispatcher:
     """A new Dispatcher with every plugin's routers, the guard-rail middlewares and the DI values.
 
     Build one per bot (and per test): aiogram routers can be attached to one dispatcher only.
@@ -144,6 +108,9 @@ def build_dispatcher(host: Host, runtime: Any, *, options: BotOptions | None = N
     :param host: the KiroClaw host (settings, plugins, add-on manager).
     :param runtime: the :class:`~kiroclaw.agent.runtime.AgentRuntime` (or anything with its methods).
     :param options: chat tunables; defaults suit production.
+    :param state: the shared state (buttons, install limits, turns, update de-duplication); default: a new
+        in-process one. With a shared one (Redis) the runtime is wrapped in a
+        :class:`~kiroclaw.shared.bot.TurnRouter` and updates are de-duplicated by ``update_id``.
     :raises PluginConflictError: duplicate or invalid bot command names (see :func:`collect_routers`).
     """
     settings: Settings = host.settings
@@ -154,16 +121,23 @@ def build_dispatcher(host: Host, runtime: Any, *, options: BotOptions | None = N
         log.warning("%d bot commands registered; the menu shows the first %d", len(commands), MAX_MENU_COMMANDS)
     menu = commands[:MAX_MENU_COMMANDS]
 
+    from ..shared.bot import ButtonStore, DedupMiddleware, TurnRouter
+    from ..shared.state import MemoryState
+
+    state = state if state is not None else MemoryState()
     dp = Dispatcher(name="kiroclaw")
     dp["host"] = host
-    dp["runtime"] = runtime
+    dp["runtime"] = TurnRouter(runtime, state) if state.shared else runtime
     dp["settings"] = settings
     dp["options"] = options
-    dp["install_guard"] = InstallGuard(settings.install_rate_limit)
-    dp["actions"] = ActionStore(ttl_seconds=options.action_ttl_seconds)
-    dp["live_drafts"] = live_drafts = LiveDrafts()
+    dp["shared_state"] = state
+    dp["install_guard"] = InstallGuard(settings.install_rate_limit, state=state)
+    dp["actions"] = ButtonStore(state, ttl_seconds=options.action_ttl_seconds)
+    dp["live_drafts"] = live_drafts = LiveDrafts(state)
     dp["bot_commands"] = list(commands)
 
+    if state.shared:
+        dp.update.outer_middleware(DedupMiddleware(state))
     dp.update.outer_middleware(AllowlistMiddleware(set(settings.allowed_telegram_ids), live_drafts=live_drafts))
     dp.update.outer_middleware(ErrorMiddleware())
 

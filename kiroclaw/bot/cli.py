@@ -7,11 +7,14 @@ status 2 before anything connects. ``TELEGRAM_API_BASE`` points the bot at a loc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import shutil
 import signal
 import sys
+from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlparse
 
 import click
@@ -88,39 +91,104 @@ def check_config(settings: Settings, *, webhook: bool = False) -> tuple[list[str
     return problems, warnings
 
 
-async def serve(settings: Settings, *, webhook: bool = False, stop: asyncio.Event | None = None) -> None:
-    """Run the bot until a signal (or ``stop``) arrives; closes agents, sources and the HTTP session."""
+async def serve(
+    settings: Settings, *, webhook: bool = False, stop: asyncio.Event | None = None, worker: str | None = None
+) -> None:
+    """Run the bot until a signal (or ``stop``) arrives; closes agents, sources and the HTTP session.
+
+    :param worker: run as this routed worker (``REDIS_URL`` required): read updates from the worker's
+        Redis stream (written by ``kiroclaw ingress``) instead of polling Telegram or listening for webhooks.
+    """
     from ..agent.runtime import AgentRuntime
     from ..host import Host
+    from ..shared import load_scale_settings, open_state
     from .app import build_dispatcher, create_bot
 
     assert settings.bot_token is not None
+    scale = load_scale_settings(**({"worker_name": worker} if worker else {}))
+    state = open_state(scale)
     host = Host(settings)
     await host.start()
     runtime = AgentRuntime(host)
-    dp = build_dispatcher(host, runtime)
+    dp = build_dispatcher(host, runtime, state=state)
     bot = create_bot(settings.bot_token.get_secret_value(), api_base=settings.telegram_api_base)
-    try:
-        me = await bot.get_me()
-        click.echo(f"kiroclaw: bot @{me.username} ({'webhook' if webhook else 'long polling'})", err=True)
-        if webhook:
-            await _serve_webhook(settings, dp, bot, stop)
-        else:
-            await bot.delete_webhook(drop_pending_updates=False)
-            polling = asyncio.create_task(
-                dp.start_polling(
-                    bot, handle_signals=False, close_bot_session=False, tasks_concurrency_limit=MAX_CONCURRENT_UPDATES
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            if state.shared:
+                await stack.enter_async_context(_shared_services(state, scale, dp, runtime))
+            me = await bot.get_me()
+            mode = f"worker {state.worker}" if worker else "webhook" if webhook else "long polling"
+            click.echo(f"kiroclaw: bot @{me.username} ({mode})", err=True)
+            if worker:
+                await _serve_worker(state, scale, dp, bot, stop)
+            elif webhook:
+                await _serve_webhook(settings, dp, bot, stop)
+            else:
+                await bot.delete_webhook(drop_pending_updates=False)
+                polling = asyncio.create_task(
+                    dp.start_polling(
+                        bot,
+                        handle_signals=False,
+                        close_bot_session=False,
+                        tasks_concurrency_limit=MAX_CONCURRENT_UPDATES,
+                    )
                 )
-            )
-            await _wait_for_stop(stop, polling)
-            if not polling.done():
-                await dp.stop_polling()
-            await polling
-            await _drain(dp)
-    finally:
-        await runtime.aclose()
-        await host.aclose()
-        await bot.session.close()
+                await _wait_for_stop(stop, polling)
+                if not polling.done():
+                    await dp.stop_polling()
+                await polling
+                await _drain(dp)
+        finally:
+            await runtime.aclose()
+            await host.aclose()
+            await bot.session.close()
+    await state.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _shared_services(state: Any, scale: Any, dp: Any, runtime: Any) -> AsyncIterator[None]:
+    """Heartbeat, cross-worker cancels and rescue of dead workers' updates, for the ``async with`` body."""
+    from ..shared.launch import share_agent_locks
+    from ..shared.routing import Router, rescue_loop
+
+    share_agent_locks(runtime, state)
+    try:
+        await state.clear_agents()
+    except Exception as exc:
+        log.warning("could not reset this worker's agent list: %s", exc)
+    async with state.heartbeat(scale.heartbeat_interval_seconds):
+        tasks = [
+            asyncio.create_task(dp["runtime"].listen()),
+            asyncio.create_task(
+                rescue_loop(
+                    Router(state, max_len=scale.stream_max_len),
+                    interval_seconds=scale.heartbeat_interval_seconds,
+                    min_idle_seconds=scale.reclaim_idle_seconds,
+                )
+            ),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _serve_worker(state: Any, scale: Any, dp: Any, bot: Any, stop: asyncio.Event | None) -> None:
+    """Handle the updates of this worker's stream until a signal; then drain (see :func:`consume`)."""
+    from ..shared.routing import consume
+
+    event = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, event.set)
+
+    async def handle(update: dict[str, Any]) -> None:
+        await dp.feed_raw_update(bot, update)
+
+    await consume(state, handle, event, concurrency=MAX_CONCURRENT_UPDATES, grace_seconds=SHUTDOWN_GRACE_SECONDS)
 
 
 async def _drain(dp: object, timeout_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
@@ -182,14 +250,28 @@ async def _serve_webhook(settings: Settings, dp: object, bot: object, stop: asyn
     is_flag=True,
     help="Receive updates by webhook (WEBHOOK_URL/HOST/PORT/SECRET) instead of long polling.",
 )
+@click.option(
+    "--worker",
+    metavar="NAME",
+    help="Run as routed worker NAME (needs REDIS_URL): handle the updates `kiroclaw ingress` routes to it.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every update (DEBUG).")
-def run(webhook: bool, verbose: bool) -> None:
+def run(webhook: bool, worker: str | None, verbose: bool) -> None:
     """Run the Telegram bot (settings from .env: BOT_TOKEN, ALLOWED_TELEGRAM_IDS, ADMIN_TELEGRAM_IDS, ...)."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = load_settings()
-    problems, warnings = check_config(settings, webhook=webhook)
+    problems, warnings = check_config(settings, webhook=webhook and not worker)
+    if worker is not None:
+        from ..shared import load_scale_settings
+
+        if webhook:
+            problems.append("--worker and --webhook exclude each other: the ingress receives the webhook")
+        if not load_scale_settings().redis_url:
+            problems.append("REDIS_URL is not set: a worker reads its updates from Redis (redis://host:port/db)")
+        if not re.match(r"^[A-Za-z0-9_.-]{1,64}\Z", worker):
+            problems.append("--worker NAME may hold 1-64 letters, digits, '.', '_' and '-'")
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     if problems:
@@ -197,4 +279,4 @@ def run(webhook: bool, verbose: bool) -> None:
         for problem in problems:
             click.echo(f"  - {problem}", err=True)
         sys.exit(2)
-    asyncio.run(serve(settings, webhook=webhook))
+    asyncio.run(serve(settings, webhook=webhook, worker=worker))

@@ -22,7 +22,7 @@ import logging
 import math
 import re
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,6 +44,7 @@ from ..errors import (
     SpecError,
     detail_line,
 )
+from ..shared.state import MemoryState, SharedState, StateUnavailableError
 from .format import esc
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,10 @@ class AllowlistMiddleware(BaseMiddleware):
             stopped = event.stopped_message_generation
             if self.live_drafts is not None and self.live_drafts.owner(stopped.chat.id, stopped.draft_id):
                 return await handler(event, data)
+            remote = await self.live_drafts.find(stopped.chat.id, stopped.draft_id) if self.live_drafts else None
+            runtime = data.get("runtime")
+            if remote is not None and runtime is not None:  # the turn runs on another worker: forward
+                await runtime.cancel(*remote)
             return None
         if user is None or user.is_bot:
             return None  # channel posts, service updates: nobody to authorise
@@ -148,21 +153,49 @@ class LiveDrafts:
     """Drafts of the turns running right now: (chat id, draft id) → (user id, runtime thread id).
 
     Lets the "stop" button under a draft (update ``stopped_message_generation``, Bot API 10.3) cancel the
-    right turn; an entry exists only while its turn runs.
+    right turn; an entry exists only while its turn runs. With a shared state the drafts are published
+    too, so a stop delivered to another worker finds the turn (:meth:`find`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, state: SharedState | None = None) -> None:
         self._items: dict[tuple[int, int], tuple[int, int]] = {}
+        self.state = state if state is not None and state.shared else None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _publish(self, call: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await call
+            except Exception as exc:  # chat goes on; only the cross-worker stop button is lost
+                log.warning("could not share a live draft: %s", exc)
+
+        task = asyncio.ensure_future(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def add(self, chat_id: int, draft_id: int, user_id: int, thread_id: int) -> None:
         self._items[(chat_id, draft_id)] = (user_id, thread_id)
+        if self.state is not None:
+            self._publish(self.state.draft_put(chat_id, draft_id, user_id, thread_id))
 
     def discard(self, chat_id: int, draft_id: int) -> None:
         self._items.pop((chat_id, draft_id), None)
+        if self.state is not None:
+            self._publish(self.state.draft_drop(chat_id, draft_id))
 
     def owner(self, chat_id: int, draft_id: int) -> tuple[int, int] | None:
-        """(user id, thread id) of a live draft, or ``None``."""
+        """(user id, thread id) of a live draft of this process, or ``None``."""
         return self._items.get((chat_id, draft_id))
+
+    async def find(self, chat_id: int, draft_id: int) -> tuple[int, int] | None:
+        """(user id, thread id) of a live draft of any worker, or ``None``."""
+        local = self.owner(chat_id, draft_id)
+        if local is not None or self.state is None:
+            return local
+        try:
+            return await self.state.draft_owner(chat_id, draft_id)
+        except StateUnavailableError:
+            return None
 
 
 class ErrorMiddleware(BaseMiddleware):
@@ -204,36 +237,26 @@ class ErrorMiddleware(BaseMiddleware):
 class InstallGuard:
     """Per-user install rate limit (sliding window) and one install/update in flight per user.
 
+    Both live in the shared state: in this process (default) or in Redis (``REDIS_URL``), where the window
+    runs on the Redis server's clock and the slot is a renewed lease, so the limits hold across workers.
+
     :param rate: ``INSTALL_RATE_LIMIT`` text, see :func:`parse_rate`.
-    :param clock: seconds, monotonic (tests may pass their own).
+    :param clock: seconds, monotonic (tests may pass their own; used by the in-process state only).
+    :param state: the shared state (default: a new in-process one).
     """
 
-    def __init__(self, rate: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: str, *, clock: Callable[[], float] = time.monotonic, state: SharedState | None = None
+    ) -> None:
         self.limit, self.window_seconds = parse_rate(rate)
-        self._clock = clock
-        self._history: dict[int, deque[float]] = {}
-        self._in_flight: set[int] = set()
-
-    def _check_rate(self, user_id: int) -> None:
-        now = self._clock()
-        history = self._history.setdefault(user_id, deque())
-        while history and now - history[0] >= self.window_seconds:
-            history.popleft()
-        if len(history) >= self.limit:
-            wait = max(1, math.ceil(self.window_seconds - (now - history[0])))
-            raise LimitExceededError(
-                f"install limit reached ({self.limit} per {_window_text(self.window_seconds)}); "
-                f"try again in {_duration_text(wait)}"
-            )
-        history.append(now)
+        self.state = state if state is not None else MemoryState(clock=clock)
+        self._refund: set[int] = set()
 
     def refund(self, user_id: int) -> None:
         """Give back the rate-limit use of the user's install in flight: it was refused before reaching
         its source (bad spec, unknown source, already installed, over quota), so it cost nothing upstream.
-        Call from inside :meth:`slot` (one install in flight per user, so the latest use is this one's)."""
-        history = self._history.get(user_id)
-        if history:
-            history.pop()
+        Call from inside :meth:`slot`; the use is returned when the slot is left."""
+        self._refund.add(user_id)
 
     @asynccontextmanager
     async def slot(self, user_id: int, *, count: bool = True) -> AsyncIterator[None]:
@@ -241,16 +264,32 @@ class InstallGuard:
 
         :param count: count this operation against the rate limit (installs; updates pass ``False``).
         :raises LimitExceededError: another install of the user's is running, or the rate limit is hit.
+        :raises StateUnavailableError: the shared store (Redis) is down.
         """
-        if user_id in self._in_flight:
+        token = await self.state.slot_acquire(user_id)
+        if token is None:
             raise LimitExceededError("another install of yours is still running; wait for it to finish")
-        if count:
-            self._check_rate(user_id)
-        self._in_flight.add(user_id)
+        member: str | None = None
+        self._refund.discard(user_id)
         try:
+            if count:
+                member, wait = await self.state.rate_take(user_id, self.limit, self.window_seconds)
+                if member is None:
+                    raise LimitExceededError(
+                        f"install limit reached ({self.limit} per {_window_text(self.window_seconds)}); "
+                        f"try again in {_duration_text(max(1, math.ceil(wait)))}"
+                    )
             yield
         finally:
-            self._in_flight.discard(user_id)
+            try:
+                if member is not None and user_id in self._refund:
+                    await self.state.rate_refund(user_id, member)
+            finally:
+                self._refund.discard(user_id)
+                try:
+                    await self.state.slot_release(user_id, token)
+                except StateUnavailableError:  # the lease expires by itself
+                    log.warning("install slot of user %s left to expire", user_id)
 
 
 def _window_text(seconds: float) -> str:

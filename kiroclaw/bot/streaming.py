@@ -20,10 +20,15 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNotFound
-from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from ..errors import UnsafeContentError
+from ..safefs import read_beneath
 from .format import MESSAGE_LIMIT_CHARS, agent_text_to_html, esc, split_html
 from .middlewares import LiveDrafts
+
+#: Largest file sent back to the chat (the Bot API's upload limit).
+SEND_LIMIT = 50 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -339,10 +344,17 @@ async def _turn(
     for path in getattr(result, "files", []) or []:
         path = Path(path)
         try:
+            # re-opened below the user's folder without following links (the agent may swap sent/x for a
+            # link to another user's file between the turn's end and now)
+            data = await asyncio.to_thread(
+                read_beneath, path.parents[2], path.relative_to(path.parents[2]).as_posix(), max_bytes=SEND_LIMIT
+            )
             await bot.send_document(
                 chat_id=message.chat.id,
-                document=FSInputFile(path, filename=path.name),
+                document=BufferedInputFile(data, filename=path.name),
                 message_thread_id=api_thread_id,
             )
         except FileNotFoundError:
             log.warning("agent file vanished before sending: %s", path.name)
+        except UnsafeContentError as exc:
+            log.warning("agent file not sent: %s", exc)

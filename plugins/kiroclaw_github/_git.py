@@ -89,6 +89,10 @@ class FetchedTree:
     links: tuple[tuple[str, str], ...] = ()
 
 
+#: ``$GIT_DIR/info/attributes`` for our fetches: every attribute that changes archived bytes is unset.
+IGNORE_ATTRIBUTES = "* -text -eol -crlf -filter -ident -working-tree-encoding -export-subst -export-ignore\n"
+
+
 def build_env(setup: GitSetup, home: Path, git_dir: Path) -> dict[str, str]:
     """The environment of every git command (values override the inherited environment).
 
@@ -300,9 +304,13 @@ class GitRunner:
     def init(self) -> None:
         """Create the bare repository by hand: the minimal layout git recognises (``HEAD``, ``objects/``,
         ``refs/``), with no hooks, no config and no template — and one process fewer than ``git init``."""
-        for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
+        for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags", "info"):
             (self.git_dir / sub).mkdir(parents=True, exist_ok=True)
         (self.git_dir / "HEAD").write_text("ref: refs/heads/main\n", encoding="ascii")
+        # The repository's own .gitattributes must not change the bytes we install: git archive applies
+        # working-tree-encoding (a UTF-8 blob served as UTF-16, hiding it from text scanners), filters,
+        # ident, eol conversion, export-subst and export-ignore. $GIT_DIR/info/attributes wins over them.
+        (self.git_dir / "info" / "attributes").write_text(IGNORE_ATTRIBUTES, encoding="ascii")
 
     def fetch(self, refspec: str, *, depth: int | None = 1) -> tuple[int, str]:
         """``git fetch`` of one refspec from the repository URL; returns (exit code, stderr)."""

@@ -34,12 +34,21 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from kiroclaw import LimitExceededError, NotFoundError, PolicyBlockedError, SourceError, plugin_settings
+from kiroclaw import (
+    LimitExceededError,
+    NotFoundError,
+    PolicyBlockedError,
+    SourceError,
+    check_url,
+    plugin_settings,
+    system_resolver,
+    vet_host,
+)
 
 from .schemas import WellKnown
 
 if TYPE_CHECKING:
-    from kiroclaw import LocalRegistry, Settings
+    from kiroclaw import HostResolver, LocalRegistry, Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -140,7 +149,7 @@ class RegistryClient:
         ``DOWNLOAD_TOTAL_TIMEOUT_SECONDS`` are read.
     """
 
-    def __init__(self, settings: Settings, *, cache_entries: int = 256) -> None:
+    def __init__(self, settings: Settings, *, cache_entries: int = 256, resolver: HostResolver | None = None) -> None:
         from .settings import KirohubSettings
 
         self.core = settings
@@ -151,6 +160,8 @@ class RegistryClient:
         self._cache: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
         self._cache_entries = cache_entries
         self._discovered: str | None = None
+        #: DNS resolver vetting every host the registry sends us to (redirects, discovery); tests fake it.
+        self.resolver: HostResolver = resolver or system_resolver
         self._catalog: LocalRegistry | None = None
         self._catalog_url: str | None = None
 
@@ -254,10 +265,34 @@ class RegistryClient:
                 continue
             base = found.apiBase or found.registry
             if base and urlsplit(base).scheme in ("http", "https"):
+                await self.vet(base, trusted=site)
                 return base
         raise SourceError(
             f"could not discover the registry from KIROHUB_SITE {self.display}: no usable /.well-known/clawhub.json"
         ) from last
+
+    async def vet(self, url: str, *, trusted: str) -> None:
+        """The SSRF guard for a URL the registry (not the admin) chose: a redirect hop or a discovered
+        ``apiBase``. The admin's own origin (``trusted``: scheme, host and port) passes; anything else must
+        pass :func:`kiroclaw.check_url` (https, default ports, no credentials) and resolve only to public
+        addresses (:func:`kiroclaw.vet_host`), unless the host is in ``URL_ALLOW_PRIVATE_HOSTS``.
+
+        :raises SpecError | UnsafeContentError: the URL is not allowed.
+        """
+        if _origin(url) == _origin(trusted):
+            return
+        checked = check_url(url, self.core)
+        await vet_host(checked, self.resolver)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:
+        port = -1
+    return scheme, (parts.hostname or "").lower().rstrip("."), port
 
 
 def parse_model(model: type[M], body: bytes, what: str, registry: str) -> M:
@@ -292,7 +327,7 @@ class _HttpConnection:
         for attempt in range(1, attempts + 1):
             wait: float | None = None
             try:
-                async with self.session.get(url, params=dict(params), timeout=timeout, max_redirects=3) as resp:
+                async with self._follow(url, params, timeout) as resp:
                     if resp.status in RETRY_STATUSES:
                         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                         text = clean_text(await _read_capped(resp, 4096, truncate=True))
@@ -320,6 +355,29 @@ class _HttpConnection:
                 ) from exc
             await asyncio.sleep(wait or 0)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @asynccontextmanager
+    async def _follow(self, url: str, params: Mapping[str, str], timeout: Any) -> AsyncIterator[Any]:
+        """GET ``url``, following at most :data:`MAX_REDIRECTS` redirects by hand, each hop through the
+        SSRF guard (:meth:`RegistryClient.vet`) before it is requested."""
+        from yarl import URL
+
+        current, query = url, dict(params)
+        for _hop in range(MAX_REDIRECTS + 1):
+            async with self.session.get(current, params=query, timeout=timeout, allow_redirects=False) as resp:
+                location = resp.headers.get("Location") if resp.status in REDIRECT_STATUSES else None
+                if location is None:
+                    yield resp
+                    return
+                target = str(resp.url.join(URL(location)))
+            await self.client.vet(target, trusted=self.base)
+            current, query = target, {}
+        raise SourceError(f"the registry {self.client.display} redirected more than {MAX_REDIRECTS} times")
+
+
+#: Redirects followed per request, and the statuses that are redirects.
+MAX_REDIRECTS = 3
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 async def _read_capped(resp: Any, max_bytes: int, *, truncate: bool = False) -> bytes:

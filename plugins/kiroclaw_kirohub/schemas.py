@@ -48,11 +48,19 @@ class FileModel(_Model):
     contentType: Short | None = None
 
 
+class SecurityModel(_Model):
+    """Per-version ``security`` block (protocol §9): ``status`` is ``clean|suspicious|malicious|pending|error``."""
+
+    status: Short | None = None
+    sha256hash: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
+
+
 class VersionModel(_Model):
     version: Short
     createdAt: float | None = None
     changelog: Text | None = None
     files: list[FileModel] | None = Field(None, max_length=20000)
+    security: SecurityModel | None = None
 
 
 class SkillModel(_Model):

@@ -44,6 +44,7 @@ from .schemas import (
     ModerationModel,
     ResolveResponse,
     SearchResponse,
+    SecurityModel,
     SkillInfoResponse,
     VersionDetailResponse,
     VersionsResponse,
@@ -176,6 +177,7 @@ class KirohubSource(Source):
             )
             if detail.version is None:
                 raise NotFoundError(f"{slug} {version} was not found in the registry {self.client.display}")
+            warnings += self._security_gate(slug, version, detail.version.security, context)
             context.progress("downloading", f"{slug} {version}")
             try:
                 await conn.get(
@@ -194,6 +196,8 @@ class KirohubSource(Source):
         if detail.version.files:
             await asyncio.to_thread(_verify_files, root, detail.version.files, f"{slug} {version}")
         fingerprint = await asyncio.to_thread(kiroclaw.tree_fingerprint, root)
+        if not detail.version.files:
+            await self._integrity_without_files(slug, version, owner, fingerprint, context)
         origin = {
             "registry": self.client.origin_url,
             "slug": slug,
@@ -220,9 +224,9 @@ class KirohubSource(Source):
             return []
         reasons = _moderation_reasons(mod)
         shown = f" ({', '.join(reasons)})" if reasons else ""
-        if mod.isMalwareBlocked:
+        if mod.isMalwareBlocked or (mod.verdict or "").lower() == "malicious":
             raise PolicyBlockedError(f"{slug} is flagged as malicious by the registry{shown}; it cannot be installed")
-        if mod.isSuspicious and context is not None:
+        if (mod.isSuspicious or (mod.verdict or "").lower() == "suspicious") and context is not None:
             context.confirm(
                 f"{slug} is flagged as suspicious by the registry{shown}; confirm to install it anyway",
                 reasons or ["flagged as suspicious by the registry"],
@@ -230,6 +234,53 @@ class KirohubSource(Source):
             )
             return [f"installed although the registry flags {slug} as suspicious{shown}"]
         return []
+
+    def _security_gate(
+        self, slug: str, version: str, security: SecurityModel | None, context: FetchContext
+    ) -> list[str]:
+        """Per-version ``security.status`` (protocol §9): ``malicious`` refuses; ``pending``, ``suspicious``
+        and ``error`` ask the user (bound to this version)."""
+        status = (security.status or "").lower() if security else ""
+        if status == "malicious":
+            raise PolicyBlockedError(f"{slug} {version} is flagged as malicious by the registry's security scan")
+        if status in {"pending", "suspicious", "error"}:
+            why = {
+                "pending": "has not been checked by the registry's security scan yet",
+                "suspicious": "is flagged as suspicious by the registry's security scan",
+                "error": "could not be checked by the registry's security scan",
+            }[status]
+            context.confirm(f"{slug} {version} {why}; confirm to install it anyway", [f"security: {status}"],
+                            resolved=version)  # fmt: skip
+            return [f"installed although {slug} {version} {why}"]
+        return []
+
+    async def _integrity_without_files(
+        self, slug: str, version: str, owner: str | None, fingerprint: str, context: FetchContext
+    ) -> None:
+        """A version without a file list: the registry's ``resolve`` must name this version for the
+        download's fingerprint (protocol §7), or the user confirms an unverified download.
+
+        :raises UnsafeContentError: the registry resolves the fingerprint to another version.
+        """
+        params = {"slug": slug, "hash": fingerprint, "ownerHandle": owner}
+        try:
+            async with self.client.connect() as conn:
+                answer: ResolveResponse = await self._json(conn, "api/v1/resolve", params, ResolveResponse,
+                                                           f"{slug} {version}")  # fmt: skip
+        except (SourceError, NotFoundError):
+            answer = ResolveResponse(match=None, latestVersion=None)
+        if answer.match is not None and answer.match.version == version:
+            return
+        if answer.match is not None:
+            raise UnsafeContentError(
+                f"the download of {slug} {version} is the registry's version {answer.match.version}, not {version}"
+            )
+        context.confirm(
+            f"the registry lists no files for {slug} {version} and does not recognise the download's fingerprint; "
+            "confirm to install it unverified",
+            ["integrity: unverified (no file list, fingerprint unknown to the registry)"],
+            resolved=version,
+        )
 
     # --- search / info ------------------------------------------------------------------------
 

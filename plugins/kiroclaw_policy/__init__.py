@@ -1,42 +1,52 @@
-"""Built-in plugin ``policy``: the install policy against the 2026 malicious-skill campaign.
+"""Built-in plugin ``policy``: the install policy against malicious skills.
 
 A ``check_addon`` hook implementation like any third-party scanner's, loaded from the ``kiroclaw``
 entry-point group, so ``KIROCLAW_DISABLE_PLUGINS=policy`` turns it off. It scans the staged add-on with
-:mod:`kiroclaw_policy.rules` and turns each finding into a :class:`kiroclaw.PolicyDecision`: ``block``
-refuses the install, ``warn`` makes the core ask the user to confirm. Admins choose per rule with
-``POLICY_RULES=rule=block|warn|off,...`` (defaults in :data:`kiroclaw_policy.rules.RULES`); an unknown
-rule or action stops start-up.
+:mod:`kiroclaw_policy.engine` (YARA-X signatures on normalised text, plus Python for what YARA cannot
+judge) and turns each finding into a :class:`kiroclaw.PolicyDecision`: ``block`` refuses the install,
+``warn`` makes the core ask the user to confirm, ``note`` is shown without asking. The verdict comes
+from the finding's context (:mod:`kiroclaw_policy.context`); admins override it per rule with
+``POLICY_RULES=rule=block|warn|note|off,...`` (``*=…`` for every rule); an unknown rule or action stops
+start-up.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kiroclaw
 from kiroclaw import PluginConfigError
 
-from .rules import RULES, Action, Finding, scan_tree
+from .engine import MAX_SCAN_BYTES, scan_entries, scan_file, scan_tree
+from .rules import RULES, Action, Finding
 
 if TYPE_CHECKING:
-    from kiroclaw import AddonRecord, PolicyDecision, Settings
+    from kiroclaw import AddonRecord, PolicyDecision, Settings, StagedFile
 
-__all__ = ["check_addon", "rule_actions", "startup"]
+__all__ = ["check_addon", "decisions", "rule_actions", "scan_file", "scan_tree", "startup"]
+
+_ACTIONS = {"block", "warn", "note", "off"}
 
 
 def rule_actions(entries: list[str] | tuple[str, ...]) -> dict[str, Action]:
-    """Each rule's action: the defaults, overridden by ``POLICY_RULES`` entries (``rule=block|warn|off``).
-
-    ``*=warn`` sets every rule at once (later entries still win).
+    """Each rule's action: ``auto`` (the context decides) unless ``POLICY_RULES`` sets one
+    (``rule=block|warn|note|off``; ``*=warn`` sets every rule at once, later entries still win).
 
     :raises PluginConfigError: an entry is not ``rule=action``, the rule is unknown, or the action is not
-        ``block``, ``warn`` or ``off``.
+        ``block``, ``warn``, ``note`` or ``off``.
     """
-    actions: dict[str, Action] = {rule_id: rule.default for rule_id, rule in RULES.items()}
+    actions: dict[str, Action] = dict.fromkeys(RULES, "auto")
     for entry in entries:
         rule_id, sep, action = (part.strip().lower() for part in entry.partition("="))
-        if not sep or action not in {"block", "warn", "off"}:
-            raise PluginConfigError(f"POLICY_RULES: {entry!r} must look like rule=block, rule=warn or rule=off")
+        if not sep or action not in _ACTIONS:
+            raise PluginConfigError(
+                f"POLICY_RULES: {entry!r} must look like rule=block, rule=warn, rule=note or rule=off"
+            )
+        if rule_id.startswith("cisco."):
+            continue  # the optional Cisco scanner plugin's rules (kiroclaw_cisco_scan)
         if rule_id == "*":
             actions = dict.fromkeys(actions, action)  # type: ignore[arg-type]
         elif rule_id in RULES:
@@ -47,20 +57,48 @@ def rule_actions(entries: list[str] | tuple[str, ...]) -> dict[str, Action]:
 
 
 def _decision(finding: Finding, action: Action) -> PolicyDecision:
+    verdict = finding.verdict if action == "auto" else action
     reason = RULES[finding.rule].summary + (f": {finding.detail}" if finding.detail else "")
-    make = kiroclaw.block if action == "block" else kiroclaw.warn
+    if finding.why and action == "auto":
+        reason += f" ({finding.why})"
+    make = {"block": kiroclaw.block, "warn": kiroclaw.warn, "note": kiroclaw.note}[verdict]
     return make(reason, rule=finding.rule, file=finding.file, line=finding.line)
 
 
-@kiroclaw.hookimpl
-def check_addon(addon: AddonRecord, staged_path: Path, settings: Settings) -> list[PolicyDecision]:
-    """Scan the staged add-on; one decision per finding whose rule is not ``off``.
-
-    :returns: ``block``/``warn`` decisions (empty: nothing found), each naming file, line and rule.
-    """
-    actions = rule_actions(settings.policy_rules)
-    findings = scan_tree(Path(staged_path), max_files=settings.max_addon_files)
+def decisions(findings: list[Finding], entries: list[str] | tuple[str, ...]) -> list[PolicyDecision]:
+    """One decision per finding whose rule is not ``off`` under ``POLICY_RULES`` ``entries``."""
+    actions = rule_actions(entries)
     return [_decision(f, actions[f.rule]) for f in findings if actions.get(f.rule, "off") != "off"]
+
+
+def _entries(files: tuple[StagedFile, ...]) -> Iterator[tuple[str, bytes, int]]:
+    """The walk's files as ``(rel, bytes, size)``: the bytes the walk kept, else one bounded read."""
+    for staged in files:
+        data = staged.content
+        if data is None:
+            try:
+                fd = os.open(staged.full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                with os.fdopen(fd, "rb") as handle:
+                    data = handle.read(MAX_SCAN_BYTES)
+            except OSError:
+                data = b""
+        yield staged.path, data, staged.size_bytes
+
+
+@kiroclaw.hookimpl
+def check_addon(
+    addon: AddonRecord, staged_path: Path, settings: Settings, files: tuple[StagedFile, ...]
+) -> list[PolicyDecision]:
+    """Scan the staged add-on from the core's one walk (``files``); one decision per finding whose rule
+    is not ``off``.
+
+    :returns: ``block``/``warn``/``note`` decisions (empty: nothing found), each naming file, line and rule.
+    """
+    if files:
+        findings = scan_entries(_entries(files))
+    else:
+        findings = scan_tree(Path(staged_path), max_files=settings.max_addon_files)
+    return decisions(findings, settings.policy_rules)
 
 
 @kiroclaw.hookimpl

@@ -214,7 +214,7 @@ class Invariants:
         after = lstat_snapshot(self.tmp_path / "workspaces")
         assert after == self.before_all, _diff(self.before_all, after)
         # TMP: no staging folders left, no processes that mention our tmp tree.
-        staging = self.workspace / str(USER) / ".staging"
+        staging = self.workspace / ".kiroclaw-staging" / str(USER)  # outside the user's folder
         assert not staging.exists() or not any(staging.iterdir())
         deadline = time.monotonic() + 3
         while processes_mentioning(str(self.tmp_path)) and time.monotonic() < deadline:

@@ -514,7 +514,7 @@ async def test_cancelling_an_install_kills_git(
         await task
     await asyncio.sleep(0.2)
     assert processes_mentioning(f"127.0.0.1:{stalled_server}") == []
-    staging = workspace / str(USER) / ".staging"
+    staging = workspace / ".kiroclaw-staging" / str(USER)  # staging lives outside the user's folder
     assert not staging.exists() or not any(staging.iterdir())
 
 

@@ -514,6 +514,6 @@ async def test_cancelled_download_leaves_nothing_behind(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    staging = workspace / str(USER) / ".staging"
+    staging = workspace / ".kiroclaw-staging" / str(USER)  # staging lives outside the user's folder
     assert not staging.exists() or not any(staging.iterdir())
     assert acq_host.addons.list(Scope.user(USER)) == []

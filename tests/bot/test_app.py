@@ -116,8 +116,8 @@ def test_loading_the_bot_plugin_does_not_import_aiogram(tmp_path: Path) -> None:
 
 
 def test_button_payloads_belong_to_one_user_and_expire(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kiroclaw.bot import app as app_module
     from kiroclaw.bot.app import ActionStore
+    from kiroclaw.shared import state as app_module  # where the in-process store lives
 
     now = [1000.0]
     monkeypatch.setattr(app_module.time, "monotonic", lambda: now[0])

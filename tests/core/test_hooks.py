@@ -4,6 +4,7 @@ repeats its exact argument names."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 import kiroclaw
 from kiroclaw import hookimpl
-from kiroclaw.errors import ConfirmationRequired, PluginConflictError, PolicyBlockedError
+from kiroclaw.errors import ConfigError, ConfirmationRequired, PluginConflictError, PolicyBlockedError
 from kiroclaw.host import Host
 from kiroclaw.layers import Layer
 from kiroclaw.plugins import new_plugin_manager
@@ -333,3 +334,39 @@ async def test_hook_startup(settings) -> None:
     assert started == [sorted(host.sources)]
     with pytest.raises(kiroclaw.PluginConfigError, match="PICKY_TOKEN"):
         await Host(settings, extra_plugins=[("picky", Picky())]).start()
+
+
+async def test_hook_agent_launcher(settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiroclaw.agent.runtime import AgentRuntime
+    from kiroclaw.shared.launch import Launcher
+    from tests.agent.conftest import make_launcher
+
+    prepared = []
+
+    class Recording(Launcher):
+        name = "recording"
+
+        async def prepare(self, spec, *, user_id, thread_id):  # type: ignore[no-untyped-def]
+            prepared.append((user_id, thread_id, spec.argv[0]))
+            return spec
+
+    class Plugin:
+        @hookimpl
+        def agent_launcher(self, settings):
+            return Recording() if os.environ.get("AGENT_SANDBOX") == "recording" else None
+
+    agent_settings = settings.model_copy(update={"kiro_cli_path": str(make_launcher(tmp_path / "bin"))})
+    assert type(AgentRuntime(Host(agent_settings)).launcher) is Launcher  # built-in: local
+    monkeypatch.setenv("AGENT_SANDBOX", "podman")
+    with pytest.raises(ConfigError, match="AGENT_SANDBOX='podman' is not a known launcher"):
+        AgentRuntime(Host(agent_settings))
+    monkeypatch.setenv("AGENT_SANDBOX", "recording")
+    host = Host(agent_settings, extra_plugins=[("recording", Plugin())])
+    runtime = AgentRuntime(host)
+    try:
+        result = await runtime.prompt(42, 7, "echo through the plugin launcher")
+        assert result.text == "through the plugin launcher"
+        assert prepared == [(42, 7, str(make_launcher(tmp_path / "bin")))]
+    finally:
+        await runtime.aclose()
+        await host.aclose()

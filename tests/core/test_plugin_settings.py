@@ -38,18 +38,23 @@ def test_an_invalid_plugin_setting_stops_start_up_naming_the_variable(monkeypatc
         Host(Settings(workspace_base_path=tmp_path / "ws"))
 
 
-def test_addon_list_loads_no_plugin_code(cli_env, workspace: Path) -> None:
+@pytest.mark.parametrize("command", [["addon", "list"], ["skills"], ["recipes"]])
+def test_read_only_commands_load_no_builtin_plugin_code(cli_env, workspace: Path, command: list[str]) -> None:
+    """``addon list`` reads the registry without a host; ``skills``/``recipes`` build a host without
+    KiroClaw's own source and policy plugins (third-party plugins still load: they may add layers)."""
     code = (
         "import sys\n"
         "from kiroclaw.cli import main\n"
         "try:\n"
-        "    main(['addon', 'list', '--user', '42', '--json'])\n"
+        f"    main({command!r} + ['--user', '42', '--json'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "watched = ('kiroclaw.host', 'kiroclaw.plugins', 'aiohttp')\n"
+        "watched = ('aiohttp',) if sys.argv[-1] != 'list' else ('kiroclaw.host', 'kiroclaw.plugins', 'aiohttp')\n"
         "loaded = sorted(m for m in sys.modules if m.startswith('kiroclaw_') or m in watched)\n"
         "print('LOADED=' + ','.join(loaded), file=sys.stderr)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=cli_env, capture_output=True, text=True, timeout=60)
-    assert json.loads(proc.stdout) == {"addons": []}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, command[-1]], env=cli_env, capture_output=True, text=True, timeout=60
+    )
+    assert json.loads(proc.stdout) in ({"addons": []}, {"skills": [], "shadowed": []}, {"recipes": [], "shadowed": []})
     assert "LOADED=\n" in proc.stderr + "\n", proc.stderr

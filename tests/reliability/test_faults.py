@@ -90,7 +90,7 @@ async def test_fault_while_staging_files(
 ) -> None:
     host, second = installed
     before = snapshot(host.paths(SCOPE).root)
-    _fail_path_open(monkeypatch, err, lambda p: ".staging" in p.parts and p.name == "SKILL.md")
+    _fail_path_open(monkeypatch, err, lambda p: ".kiroclaw-staging" in p.parts and p.name == "SKILL.md")
     with pytest.raises(StorageError, match=words) as info:
         await host.addons.install(str(second), SCOPE)
     assert str(host.settings.workspace_base_path) not in info.value.user_message  # no server paths

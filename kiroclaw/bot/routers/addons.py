@@ -26,6 +26,7 @@ from aiogram.types import BotCommand, CallbackQuery, Message
 
 from ...config import Settings
 from ...errors import SpecError
+from ...shared.bot import ButtonStore
 from ...workspaces import Scope
 from .. import choose
 from ..addon_actions import (
@@ -42,7 +43,7 @@ from ..addon_actions import (
     update,
 )
 from ..addon_text import HELP, list_text, version_text
-from ..app import ActionStore, BotOptions
+from ..app import BotOptions
 from ..format import esc, shorten
 from ..middlewares import InstallGuard
 from ..replies import answer_long, edit_long
@@ -68,7 +69,7 @@ class AddonCall:
     host: Host
     settings: Settings
     guard: InstallGuard
-    actions: ActionStore
+    actions: ButtonStore
     options: BotOptions
     user_id: int
     sub: str
@@ -119,7 +120,7 @@ async def _sub_install(call: AddonCall) -> None:
 
 
 async def _sub_find(call: AddonCall) -> None:
-    await choose.answer_find(call.message, call.actions, call.user_id, call.arg)
+    await choose.answer_find(call.message, call.actions.local, call.user_id, call.arg)
 
 
 async def _sub_list(call: AddonCall) -> None:
@@ -135,8 +136,8 @@ async def _sub_remove(call: AddonCall) -> None:
     name = call.need("say which add-on to remove, e.g. /addon remove weather-api")
     scope = call.scope
     record = call.host.addons.get(name, scope)
-    yes = call.actions.put(call.user_id, {"op": "remove", "name": record.name, "global": scope.kind == "global"})
-    no = call.actions.put(call.user_id, {"op": "dismiss", "text": f"👍 Kept <b>{esc(record.name)}</b>."})
+    yes = await call.actions.put(call.user_id, {"op": "remove", "name": record.name, "global": scope.kind == "global"})
+    no = await call.actions.put(call.user_id, {"op": "dismiss", "text": f"👍 Kept <b>{esc(record.name)}</b>."})
     loses = f"\nYour agent loses: {esc(', '.join(record.skills))}" if record.skills else ""
     where = " from the global add-ons" if scope.kind == "global" else ""
     await answer_long(
@@ -179,7 +180,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
     router = Router(name="addons")
 
     def runner(
-        host: Host, settings: Settings, install_guard: InstallGuard, actions: ActionStore, options: BotOptions
+        host: Host, settings: Settings, install_guard: InstallGuard, actions: ButtonStore, options: BotOptions
     ) -> InstallRunner:
         return InstallRunner(host, settings, install_guard, actions, options)
 
@@ -189,7 +190,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         host: Host,
         settings: Settings,
         install_guard: InstallGuard,
-        actions: ActionStore,
+        actions: ButtonStore,
         options: BotOptions,
     ) -> None:
         assert message.from_user is not None and message.bot is not None
@@ -208,7 +209,7 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         host: Host,
         settings: Settings,
         install_guard: InstallGuard,
-        actions: ActionStore,
+        actions: ButtonStore,
         options: BotOptions,
     ) -> None:
         assert message.from_user is not None and message.bot is not None
@@ -245,31 +246,31 @@ def build_router() -> tuple[Router, list[BotCommand]]:
         host: Host,
         settings: Settings,
         install_guard: InstallGuard,
-        actions: ActionStore,
+        actions: ButtonStore,
         options: BotOptions,
     ) -> None:
         token = (query.data or "")[len(PREFIX) :]
         user_id = query.from_user.id
         message = query.message if isinstance(query.message, Message) else None
-        payload = actions.get(token, user_id)
+        # one-shot payloads (confirm, remove, cancel) are taken in one step: of two presses delivered to
+        # two workers at once, exactly one gets the payload
+        payload = await actions.take(token, user_id) if message is not None and query.bot is not None else None
         if payload is None or message is None or query.bot is None:
             await query.answer("This button has expired; run the command again.", show_alert=True)
             return
         op = payload["op"]
-        if op != "install":
-            actions.pop(token, user_id)
         scope = resolve_scope(user_id, bool(payload.get("global")), settings)
         bot = query.bot
         if op == "dismiss":
             await query.answer()
             await message.edit_text(payload["text"], reply_markup=None)
         elif op == "pick":
-            await choose.pick(query, message, actions, runner(host, settings, install_guard, actions, options), payload)
+            await choose.pick(
+                query, message, actions.local, runner(host, settings, install_guard, actions, options), payload
+            )
         elif op == "install":
             await query.answer("Installing…")
             confirm = bool(payload.get("yes"))
-            if confirm:
-                actions.pop(token, user_id)
             confirmed = confirmation(payload) if confirm else False
             _, api_thread_id = thread_of(message)
             await runner(host, settings, install_guard, actions, options).install(

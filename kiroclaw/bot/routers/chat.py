@@ -6,6 +6,7 @@ folder (``inbox/``) and passed to the agent as attachments."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BotCommand, CallbackQuery, Message, MessageGenerationStopped
 
 from ...errors import AgentError, LimitExceededError
+from ...safefs import create_beneath, remove_beneath
 from ...workspaces import Scope
 from ..format import esc, shorten
 from ..middlewares import LiveDrafts
@@ -35,18 +37,6 @@ def safe_file_name(name: str | None, fallback: str = "file") -> str:
     base = Path(name or "").name
     base = _UNSAFE_NAME.sub("_", base).strip(" .")
     return (base or fallback)[:100]
-
-
-def _unique(folder: Path, name: str) -> Path:
-    candidate = folder / name
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    counter = 1
-    while candidate.exists():
-        counter += 1
-        candidate = folder / (f"{stem}-{counter}.{suffix}" if suffix else f"{stem}-{counter}")
-    return candidate
 
 
 def build_router() -> tuple[Router, list[BotCommand]]:
@@ -126,13 +116,18 @@ def build_router() -> tuple[Router, list[BotCommand]]:
                 f"{options.download_limit_bytes // 1048576} MB from Telegram"
             )
         thread_id = thread_of(message)[0]
-        inbox = host.paths(Scope.user(message.from_user.id)).thread_dir(thread_id) / "inbox"
-        await asyncio.to_thread(inbox.mkdir, parents=True, exist_ok=True)
-        target = await asyncio.to_thread(_unique, inbox, safe_file_name(doc.file_name))
+        paths = host.paths(Scope.user(message.from_user.id))
+        thread_dir = paths.thread_dir(thread_id)
+        await asyncio.to_thread(paths.root.mkdir, parents=True, exist_ok=True)
+        # opened below the user's folder without following links: the agent may have made inbox/ a link
+        folder = f"{thread_dir.name}/inbox"
+        fd, name = await asyncio.to_thread(create_beneath, paths.root, folder, safe_file_name(doc.file_name))
+        target = thread_dir / "inbox" / name
         try:
-            await message.bot.download(doc, destination=target)
+            with os.fdopen(fd, "wb") as handle:
+                await message.bot.download(doc, destination=handle)
         except BaseException:
-            target.unlink(missing_ok=True)  # no half-written file for the agent to find later
+            await asyncio.to_thread(remove_beneath, paths.root, f"{folder}/{name}")  # no half-written file
             raise
         text = (message.caption or "").strip() or f"I sent you the file {target.name}."
         await run_turn(

@@ -1,0 +1,132 @@
+"""The bwrap launcher (AGENT_SANDBOX=bwrap) with the real runtime and the stand-in agent: from inside user
+111's agent, user 222's folder, the bot's secrets and the host's /tmp are invisible; its own skills and the
+global add-ons are readable, the global add-ons read-only; nothing is left running after shutdown."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiroclaw.agent.runtime import AgentRuntime
+from kiroclaw.config import Settings
+from kiroclaw.host import Host
+from kiroclaw.shared.launch import cap_cgroup, cap_report
+from kiroclaw.shared.settings import load_scale_settings
+from kiroclaw.workspaces import Scope
+from tests.agent.conftest import STANDIN
+from tests.scale.conftest import REPO, need, write_skill
+
+PROBE = """#!/bin/sh
+{{
+echo "other=$(test -e '{other}' && echo visible || echo hidden)"
+echo "global_read=$(cat '{global_skill}' >/dev/null 2>&1 && echo readable || echo unreadable)"
+echo "global_write=$(touch '{global_root}/probe' 2>/dev/null && echo writable || echo readonly)"
+echo "own_write=$(touch '{own}/probe' 2>/dev/null && echo writable || echo readonly)"
+echo "tmp_marker=$(test -e '{marker}' && echo visible || echo hidden)"
+echo "processes=$(ls /proc | grep -c '^[0-9]')"
+echo "secrets=$(env | grep -c -E 'BOT_TOKEN|REDIS_URL|WEBHOOK_SECRET|GITHUB_TOKEN')"
+}} > probe.txt
+exec "{python}" "{standin}" "$@"
+"""
+
+
+def agent_processes(home: Path) -> list[int]:
+    """Pids of processes whose environment names ``home`` as KIRO_HOME."""
+    found = []
+    needle = f"KIRO_HOME={home}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+async def test_bwrap_sandbox_isolates_one_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    need("bwrap")
+    workspace = tmp_path / "workspaces"
+    sources = tmp_path / "sources"
+    write_skill(sources, "mine", "User 111's own skill.")
+    write_skill(sources, "shared-tool", "A global add-on.")
+    marker = Path("/tmp") / f"kiroclaw-host-tmp-{secrets.token_hex(6)}"
+    marker.write_text("host only")
+    other = workspace / "222"
+    (other / "private").mkdir(parents=True)
+    (other / "private" / "diary.txt").write_text("secret")
+    own = workspace / "111"
+    global_root = workspace / "_global"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    probe = bin_dir / "kiro-cli"
+    probe.write_text(
+        PROBE.format(
+            other=other,
+            global_skill=global_root / ".kiro" / "skills" / "shared-tool" / "SKILL.md",
+            global_root=global_root / ".kiro" / "skills",
+            own=own,
+            marker=marker,
+            python=sys.executable,
+            standin=STANDIN,
+        )
+    )
+    probe.chmod(0o755)
+    monkeypatch.setenv("AGENT_SANDBOX", "bwrap")
+    ro = {str(REPO), sys.prefix, sys.base_prefix}  # the stand-in agent is Python: its interpreter and packages
+    monkeypatch.setenv("AGENT_SANDBOX_RO_PATHS", ",".join(sorted(ro)))
+    monkeypatch.setenv("BOT_TOKEN", "123456:never-inside-the-sandbox")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        workspace_base_path=workspace,
+        kiroclaw_disable_plugins=[],
+        kiro_cli_path=str(probe),
+        agent_start_timeout_seconds=60,
+    )
+    host = Host(settings)
+    await host.start()
+    runtime = AgentRuntime(host)
+    try:
+        assert type(runtime.launcher).__name__ == "BwrapLauncher"
+        await host.addons.install(str(sources / "mine"), Scope.user(111))
+        await host.addons.install(str(sources / "shared-tool"), Scope.global_())
+        result = await runtime.prompt(111, 0, "list skills")
+        assert result.text.split() == ["mine", "shared-tool"]
+        report = dict(line.split("=", 1) for line in (own / "0" / "probe.txt").read_text().splitlines() if "=" in line)
+        assert report == {
+            "other": "hidden",
+            "global_read": "readable",
+            "global_write": "readonly",
+            "own_write": "writable",
+            "tmp_marker": "hidden",
+            "processes": report["processes"],
+            "secrets": "0",
+        }
+        assert int(report["processes"]) < 10  # its own pid namespace: only the sandbox's processes
+        assert not (global_root / ".kiro" / "skills" / "probe").exists()
+        assert agent_processes(own / ".kiro")
+    finally:
+        await runtime.aclose()
+        await host.aclose()
+        marker.unlink()
+    assert agent_processes(own / ".kiro") == []
+
+
+def test_memory_cap_needs_a_writable_cgroup() -> None:
+    """Caps are applied only where a writable cgroup v2 exists; otherwise doctor's report says why."""
+    report = {cap: (ok, why) for cap, ok, why in cap_report(load_scale_settings(agent_memory_max_mb=256))}
+    ok, why = report["memory"]
+    if not ok:
+        assert "cgroup" in why
+        pytest.skip(f"memory cap unavailable here: {why}")
+    group = cap_cgroup(load_scale_settings(agent_memory_max_mb=256, agent_pids_max=64), 111, 0)
+    assert group is not None
+    try:
+        assert (group / "memory.max").read_text().strip() == str(256 * 1024 * 1024)
+        assert (group / "pids.max").read_text().strip() == "64"
+    finally:
+        group.rmdir()
