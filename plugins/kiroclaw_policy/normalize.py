@@ -65,12 +65,15 @@ CONFUSABLES = str.maketrans(
 )
 
 _WORD = r"[A-Za-z0-9_./:-]"
-#: Quoted pieces glued to a word (``c"ur"l``, ``'c'url``): the quotes are dropped.
-_GLUED_AFTER = re.compile(rf"(?<={_WORD})(['\"])({_WORD}{{0,40}})\1")
+#: Quoted pieces glued to a word (``c"ur"l``, ``'c'url``): the quotes are dropped. Patterns start with the
+#: quote or caret they remove (the word before it is a look-behind), so the engine skips to candidates.
+_GLUED_AFTER = re.compile(rf"(['\"])(?<={_WORD}['\"])({_WORD}{{0,40}})\1")
 _GLUED_BEFORE = re.compile(rf"(['\"])({_WORD}{{0,40}})\1(?={_WORD})")
 #: ``\c\u\r\l``, ``\curl`` (alias bypass) and ``c^u^r^l`` (cmd.exe's escape) inside words.
 _ESCAPE = re.compile(r"\\(?=[A-Za-z0-9_-])")
-_CARET = re.compile(r"(?<=[A-Za-z])\^(?=[A-Za-z])")
+_CARET = re.compile(r"\^(?<=[A-Za-z]\^)(?=[A-Za-z])")
+#: An empty quote pair glued to a word (``cu''rl``).
+_EMPTY_QUOTES = re.compile(rf"(?:''|\"\")(?:(?<={_WORD}..)|(?={_WORD}))")
 _IFS = re.compile(r"\$\{IFS\}|\$IFS\b|\$\{IFS%\?\?\}")
 _WHICH = re.compile(
     r"\$\([ \t]*(?:which|command[ \t]+-v|type[ \t]+-p)[ \t]+([A-Za-z0-9_.-]+)[ \t]*\)"
@@ -99,13 +102,24 @@ INVISIBLE = re.compile(
 )
 
 
+#: Any character :data:`CONFUSABLES` folds (a search for one is far cheaper than ``str.translate``).
+_CONFUSABLE = re.compile("[" + "".join(sorted(chr(cp) for cp in CONFUSABLES if cp > 127)) + "]")
+
+
 def _fold(text: str) -> str:
-    """Drop format characters, apply NFKC, fold confusables (lines and their count unchanged)."""
+    """Drop format characters, apply NFKC, fold confusables (lines and their count unchanged).
+
+    Each step runs only when a C-speed check finds something for it to do: pure-ASCII text returns at
+    once, NFKC only when the quick check says the text is not already normalised, the confusables only
+    when one of them occurs.
+    """
     if text.isascii():
         return text
-    stripped = INVISIBLE.sub("", text)
-    folded = unicodedata.normalize("NFKC", stripped).translate(CONFUSABLES)
-    return folded if folded.count("\n") == text.count("\n") else stripped
+    stripped = INVISIBLE.sub("", text) if INVISIBLE.search(text) else text
+    folded = stripped if unicodedata.is_normalized("NFKC", stripped) else unicodedata.normalize("NFKC", stripped)
+    if _CONFUSABLE.search(folded):
+        folded = folded.translate(CONFUSABLES)
+    return folded if folded is stripped or folded.count("\n") == text.count("\n") else stripped
 
 
 def _variables(text: str) -> dict[str, str]:
@@ -145,7 +159,7 @@ def _shell_words(line: str) -> str:
         line = _IFS.sub(" ", line)
     line = _WHICH.sub(lambda m: m.group(1) or m.group(2), line)
     if "''" in line or '""' in line:
-        line = re.sub(rf"(?<={_WORD})(?:''|\"\")|(?:''|\"\")(?={_WORD})", "", line)
+        line = _EMPTY_QUOTES.sub("", line)
     if "'" in line or '"' in line:
         line = _GLUED_AFTER.sub(_second, line)
         line = _GLUED_BEFORE.sub(_second, line)
