@@ -287,32 +287,32 @@ def _typosquats(command: str) -> list[tuple[str, str]]:
 
 
 def _base64_findings(scan: _FileScan, text: str) -> None:
-    if not _BASE64.search(text):
-        return
+    """Base64 literals decoded and scanned again, at most 20 per line; one finding per file."""
     done = {f.line for f in scan.found if f.rule == "base64-shell"}
-    for number, line in enumerate(text.split("\n"), start=1):
-        if len(line) < 40 or number in done:
+    number, position, per_line = 1, 0, 0
+    for match in _BASE64.finditer(text):  # tokens never span lines: the line is counted, not split off
+        newlines = text.count("\n", position, match.start())
+        number, position = number + newlines, match.start()
+        per_line = 1 if newlines or per_line == 0 else per_line + 1
+        if number in done or per_line > 20:
             continue
-        for token in _BASE64.findall(line)[:20]:
-            decoded = _decoded(token)
-            if decoded is None:
-                continue
-            inner = _FileScan(scan.rel, decoded, evasive=True)
-            _yara_findings(inner, normalise(decoded), decoded)
-            exec_found = [
-                f
-                for f in inner.found
-                if f.rule in {"curl-pipe-shell", "download-exec", "reverse-shell", "base64-shell"}
-            ]
-            if exec_found or re.match(r"\s*#!\s*/(usr/)?bin/(env\s+)?(ba|z)?sh\b", decoded):
-                scan.add(
-                    "base64-shell",
-                    number,
-                    "base64 text decodes to: " + _printable(decoded, 70),
-                    points=decoded,
-                    evasive=True,
-                )
-                return
+        decoded = _decoded(match.group())
+        if decoded is None:
+            continue
+        inner = _FileScan(scan.rel, decoded, evasive=True)
+        _yara_findings(inner, normalise(decoded), decoded)
+        exec_found = [
+            f for f in inner.found if f.rule in {"curl-pipe-shell", "download-exec", "reverse-shell", "base64-shell"}
+        ]
+        if exec_found or re.match(r"\s*#!\s*/(usr/)?bin/(env\s+)?(ba|z)?sh\b", decoded):
+            scan.add(
+                "base64-shell",
+                number,
+                "base64 text decodes to: " + _printable(decoded, 70),
+                points=decoded,
+                evasive=True,
+            )
+            return
 
 
 def _decoded(token: str) -> str | None:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
-__all__ = ["CONFUSABLES", "INVISIBLE", "normalise"]
+__all__ = ["CONFUSABLES", "INVISIBLE", "non_ascii_chars", "normalise"]
 
 #: Look-alike letters folded to ASCII (Cyrillic, Greek, Armenian, Latin small capitals and the like).
 CONFUSABLES = str.maketrans(
@@ -81,6 +82,8 @@ _WHICH = re.compile(
 )
 #: Lines that may continue on the next one, and text that uses a variable at all (fast checks first).
 _CONTINUED = re.compile(r"(?:\\|\||&&)[ \t]*$", re.M)
+#: The lines :func:`_continues` may accept (it strips any trailing white space, ``\r`` too).
+_MAY_CONTINUE = re.compile(r"(?:\\|\||&&)[^\S\n]*$", re.M)
 _USES_VARIABLE = re.compile(r"\$\{?[A-Za-z_]|%[A-Za-z_]\w*%")
 _ASSIGN = re.compile(
     r"(?<![\w$.-])([A-Za-z_][A-Za-z0-9_]{0,40})=(?!=)"
@@ -104,22 +107,36 @@ INVISIBLE = re.compile(
 
 #: Any character :data:`CONFUSABLES` folds (a search for one is far cheaper than ``str.translate``).
 _CONFUSABLE = re.compile("[" + "".join(sorted(chr(cp) for cp in CONFUSABLES if cp > 127)) + "]")
+_ASCII_BYTES = bytes(range(128))
+
+
+@lru_cache(maxsize=4)
+def non_ascii_chars(text: str) -> str:
+    """Each distinct non-ASCII character of ``text`` once (order unspecified): the text's UTF-8 with the
+    ASCII bytes deleted, in C; a search over this short string answers "does the text hold any of …"
+    for the whole file. Cached for the last few texts, so the Unicode checks and the folding share it."""
+    return "".join(
+        set(text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
+    )
 
 
 def _fold(text: str) -> str:
     """Drop format characters, apply NFKC, fold confusables (lines and their count unchanged).
 
     Each step runs only when a C-speed check finds something for it to do: pure-ASCII text returns at
-    once, NFKC only when the quick check says the text is not already normalised, the confusables only
-    when one of them occurs.
+    once, format characters and confusables are looked for among the text's distinct non-ASCII
+    characters, NFKC runs only when the quick check says the text is not already normalised.
     """
     if text.isascii():
         return text
-    stripped = INVISIBLE.sub("", text) if INVISIBLE.search(text) else text
-    folded = stripped if unicodedata.is_normalized("NFKC", stripped) else unicodedata.normalize("NFKC", stripped)
+    chars = non_ascii_chars(text)
+    stripped = INVISIBLE.sub("", text) if INVISIBLE.search(chars) else text
+    if unicodedata.is_normalized("NFKC", stripped):
+        return stripped.translate(CONFUSABLES) if _CONFUSABLE.search(chars) else stripped
+    folded = unicodedata.normalize("NFKC", stripped)
     if _CONFUSABLE.search(folded):
         folded = folded.translate(CONFUSABLES)
-    return folded if folded is stripped or folded.count("\n") == text.count("\n") else stripped
+    return folded if folded.count("\n") == text.count("\n") else stripped
 
 
 def _variables(text: str) -> dict[str, str]:
@@ -181,9 +198,13 @@ def _join_continued(text: str) -> str:
     if not _CONTINUED.search(text):
         return text
     lines = text.split("\n")
-    out: list[str] = []
-    index = 0
-    while index < len(lines):
+    line_of, position, swallowed_to = 0, 0, 0
+    for match in _MAY_CONTINUE.finditer(text):  # only the lines that may continue are looked at in Python
+        line_of += text.count("\n", position, match.start())
+        position = match.start()
+        index = line_of
+        if index < swallowed_to:
+            continue  # already part of the command joined on an earlier line
         line = lines[index]
         joined = 0
         while _continues(line) and index + joined + 1 < len(lines) and joined < _MAX_JOIN:
@@ -193,10 +214,10 @@ def _join_continued(text: str) -> str:
                 line = stripped[:-1] + lines[index + joined]
             else:
                 line = stripped + " " + lines[index + joined].lstrip()
-        out.append(line)
-        out.extend([""] * joined)
-        index += joined + 1
-    return "\n".join(out)
+        if joined:
+            lines[index : index + joined + 1] = [line] + [""] * joined
+            swallowed_to = index + joined + 1
+    return "\n".join(lines)
 
 
 def normalise(text: str, *, evasions: bool = True) -> str:
