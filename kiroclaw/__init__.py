@@ -1,15 +1,12 @@
 """KiroClaw: a Telegram bot that gives every user their own kiro-cli agent with add-ons they pick.
 
 This module is the public API for plugin authors; import only from here (built-in plugins do too).
-Importing it has no side effects (no plugin loading, no I/O); the sources' toolbox (safe extraction,
-the guarded downloader, staging helpers) and the host are imported on first use.
+Importing it has no side effects (no plugin loading, no I/O) and imports only the exception tree; every
+other name (settings, hook markers, models, the sources' toolbox, the host) is imported on first use.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from .agent.flavors import AgentFlavor, FlavorCheck, FlavorContext, require_mode, sync_skill_folder
-from .agent.home import provision_home as provision_kiro_home
-from .config import Settings, load_settings, plugin_settings
 from .errors import (
     AddonError,
     AgentError,
@@ -36,14 +33,10 @@ from .errors import (
     UpdateSkippedError,
     ValidationError,
 )
-from .hookspecs import hookimpl, hookspec
-from .layers import Layer, LayerContext
-from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
-from .policy import PolicyDecision, allow, block, note, warn
-from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
-from .workspaces import Scope
 
 if TYPE_CHECKING:
+    from .agent.flavors import AgentFlavor, FlavorCheck, FlavorContext, require_mode, sync_skill_folder
+    from .agent.home import provision_home as provision_kiro_home
     from .archives import (
         ExtractResult,
         check_content_type,
@@ -51,18 +44,57 @@ if TYPE_CHECKING:
         extract_tar_stream,
         sniff_format,
     )
+    from .config import Settings, load_settings, plugin_settings
     from .downloader import DownloadResult, HostResolver, check_url, download, system_resolver, vet_host
     from .events import AddonEvent
     from .faults import checkpoint
     from .fingerprint import tree_fingerprint
+    from .hookspecs import hookimpl, hookspec
     from .host import Host
     from .hub.routes import LocalRegistry, RegistryAnswer
     from .install import InstallRequest, InstallResult
+    from .layers import Layer, LayerContext
     from .layout import addon_fingerprint
+    from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
+    from .policy import PolicyDecision, allow, block, note, warn
+    from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
     from .staging import ExtractLimits, StagedFile, new_subdir, remove_tree, sha256_file, verify_sha256
+    from .workspaces import Scope
 
-#: Public names imported on first use (``kiroclaw.X``), so ``import kiroclaw`` stays light.
+#: Public names imported on first use (``kiroclaw.X``), so ``import kiroclaw`` stays light: the CLI's
+#: read-only commands import neither pydantic-settings nor pluggy (``docs/performance.md``).
 _LAZY = {
+    "AgentFlavor": "agent.flavors",
+    "FlavorCheck": "agent.flavors",
+    "FlavorContext": "agent.flavors",
+    "require_mode": "agent.flavors",
+    "sync_skill_folder": "agent.flavors",
+    "provision_kiro_home": "agent.home:provision_home",
+    "Settings": "config",
+    "load_settings": "config",
+    "plugin_settings": "config",
+    "hookimpl": "hookspecs",
+    "hookspec": "hookspecs",
+    "Layer": "layers",
+    "LayerContext": "layers",
+    "AddonRecord": "models",
+    "EffectiveSet": "models",
+    "RecipeEntry": "models",
+    "ShadowedEntry": "models",
+    "SkillEntry": "models",
+    "PolicyDecision": "policy",
+    "allow": "policy",
+    "block": "policy",
+    "note": "policy",
+    "warn": "policy",
+    "AddonInfo": "sources",
+    "FetchContext": "sources",
+    "Fetched": "sources",
+    "ProgressCallback": "sources",
+    "Ref": "sources",
+    "SearchHit": "sources",
+    "Source": "sources",
+    "Scope": "workspaces",
     "AddonEvent": "events",
     "DownloadResult": "downloader",
     "ExtractLimits": "staging",
@@ -98,7 +130,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'kiroclaw' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    module, _, attr = module.partition(":")  # "module:attribute" where the public name is an alias
+    value = getattr(importlib.import_module(f".{module}", __name__), attr or name)
     globals()[name] = value
     return value
 

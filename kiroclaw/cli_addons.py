@@ -8,7 +8,6 @@ only the core: never aiogram, the ACP SDK or aiohttp (a test checks ``sys.module
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -35,16 +34,18 @@ def _host() -> Any:
 def _list_records(scope: Scope) -> list[Any]:
     """The scope's registry records sorted by name, read without a host: ``addon list`` loads no plugin
     code (the same read as :meth:`AddonManager.list`)."""
-    from .config import load_settings
     from .registry import load_registry
+    from .storage_paths import storage_roots
     from .workspaces import ScopePaths, scope_root
 
-    settings = load_settings()
-    paths = ScopePaths(scope_root(settings.workspace_base_path, settings.global_root, scope))
+    workspace, global_root = storage_roots()  # not load_settings(): pydantic-settings is slow to import
+    paths = ScopePaths(scope_root(workspace, global_root, scope))
     return sorted(load_registry(paths).addons, key=lambda r: r.name)
 
 
 def _run(factory: Callable[[], Coroutine[Any, Any, T]], host: Any) -> T:
+    import asyncio  # here, not at the top: ``addon list`` needs no event loop
+
     async def main() -> T:
         try:
             return await factory()

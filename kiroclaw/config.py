@@ -9,12 +9,13 @@ with its own prefix (:func:`plugin_settings`), once, when the host registers it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .storage_paths import absolute_path
 
 CommaList = Annotated[list[str], NoDecode]
 IdList = Annotated[list[int], NoDecode]
@@ -44,7 +45,7 @@ def absolute_paths(model: BaseModel) -> None:
 
 
 def _absolute(path: Path) -> Path:
-    return Path(os.path.abspath(path.expanduser()))
+    return absolute_path(path)
 
 
 class Settings(BaseSettings):
@@ -82,39 +83,41 @@ class Settings(BaseSettings):
     url_allow_http_hosts: CommaList = Field(
         default_factory=list, description="hosts allowed over plain http:// (https:// is always allowed)"
     )
-    download_connect_timeout_seconds: float = Field(10.0, gt=0)
-    download_read_timeout_seconds: float = Field(30.0, gt=0)
-    download_total_timeout_seconds: float = Field(300.0, gt=0)
+    download_connect_timeout_seconds: float = Field(10.0, gt=0, description="wait for an archive's server to accept")
+    download_read_timeout_seconds: float = Field(30.0, gt=0, description="longest silence while downloading")
+    download_total_timeout_seconds: float = Field(300.0, gt=0, description="longest one archive download may take")
 
     # --- agent runtime ---
-    kiro_cli_path: str = "kiro-cli"
+    kiro_cli_path: str = Field("kiro-cli", description="the kiro-cli program (a name on PATH or a path)")
     kiro_config_path: Path | None = Field(None, description="admin template for each user's .kiro home")
-    kiro_agent_name: str = "kiroclaw"
-    kiro_api_key: SecretStr | None = None
-    max_processes: int = Field(10, ge=1)
-    max_processes_per_user: int = Field(1, ge=1)
-    idle_timeout_seconds: float = Field(600.0, gt=0)
-    agent_start_timeout_seconds: float = Field(60.0, gt=0)
+    kiro_agent_name: str = Field("kiroclaw", description="name of the agent file written into each user's home")
+    kiro_api_key: SecretStr | None = Field(None, description="passed to every agent as KIRO_API_KEY")
+    max_processes: int = Field(10, ge=1, description="agent processes running at once, all users together")
+    max_processes_per_user: int = Field(1, ge=1, description="agent processes one user may run at once")
+    idle_timeout_seconds: float = Field(600.0, gt=0, description="an agent idle this long is stopped")
+    agent_start_timeout_seconds: float = Field(60.0, gt=0, description="longest an agent may take to start")
     permission_policy: Literal["ask", "allow", "deny"] = Field(
         "ask", description="tool permissions: ask the user in chat, allow every tool, or deny every tool"
     )
     session_db_path: Path | None = Field(None, description="SQLite session store; default WORKSPACE/sessions.db")
 
     # --- Telegram bot ---
-    bot_token: SecretStr | None = None
-    allowed_telegram_ids: IdList = Field(default_factory=list, description="empty = nobody")
-    admin_telegram_ids: IdList = Field(default_factory=list)
-    telegram_api_base: str | None = None
+    bot_token: SecretStr | None = Field(None, description="the bot's token from @BotFather (/newbot)")
+    allowed_telegram_ids: IdList = Field(
+        default_factory=list, description="Telegram user ids who may use the bot; empty = nobody"
+    )
+    admin_telegram_ids: IdList = Field(default_factory=list, description="user ids who may change global add-ons")
+    telegram_api_base: str | None = Field(None, description="a local Bot API server instead of Telegram's")
     install_rate_limit: str = Field("10/hour", description="installs per user, as N/second|minute|hour|day")
-    webhook_url: str | None = None
-    webhook_host: str = "127.0.0.1"
-    webhook_port: int = 8080
-    webhook_secret: SecretStr | None = None
+    webhook_url: str | None = Field(None, description="run --webhook: the public https:// URL Telegram posts to")
+    webhook_host: str = Field("127.0.0.1", description="run --webhook: the address this process listens on")
+    webhook_port: int = Field(8080, description="run --webhook: the port this process listens on")
+    webhook_secret: SecretStr | None = Field(None, description="run --webhook: secret Telegram sends with updates")
 
     # --- reliability and audit ---
     audit_log_path: Path | None = Field(None, description="JSON-lines audit log; default WORKSPACE/audit.log")
-    audit_log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
-    audit_log_backups: int = Field(5, ge=0)
+    audit_log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="audit log size that starts a new file")
+    audit_log_backups: int = Field(5, ge=0, description="rotated audit logs kept")
     policy_rules: CommaList = Field(
         default_factory=list,
         description="install-policy overrides rule=block|warn|note|off, e.g. native-binary=block (docs/security.md)",
@@ -162,8 +165,10 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()]
-        raise ConfigError("invalid settings: " + "; ".join(lines)) from exc
+        from .settings_text import secret_fields, setting_problems
+
+        lines = setting_problems(exc.errors(), secret_fields(Settings))
+        raise ConfigError("invalid settings: " + "; ".join(lines), problems=lines) from exc
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -194,8 +199,7 @@ def plugin_settings(model: type[S], settings: Settings) -> S:
     try:
         return model(**overrides)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = str(err["loc"][0]) if err["loc"] else "?"
-            lines.append(f"{(loc if loc.isupper() or loc.lower() != loc else prefix + loc).upper()}: {err['msg']}")
-        raise PluginConfigError("invalid settings: " + "; ".join(lines)) from exc
+        from .settings_text import secret_fields, setting_problems
+
+        lines = setting_problems(exc.errors(), secret_fields(model), prefix=prefix)
+        raise PluginConfigError("invalid settings: " + "; ".join(lines), problems=lines) from exc

@@ -378,4 +378,3 @@ async def _download(
                     content_type=response.headers.get("Content-Type", ""),
                 )
     raise LimitExceededError(f"too many redirects (more than {MAX_REDIRECTS})")  # pragma: no cover
-

@@ -62,16 +62,27 @@ class PluginConflictError(PluginError):
     code = "plugin_conflict"
 
 
-class PluginConfigError(PluginError):
-    """A plugin rejected its configuration in the ``startup`` hook."""
-
-    code = "plugin_config"
-
-
 class ConfigError(KiroclawError):
-    """The settings (environment / ``.env``) are invalid or incomplete."""
+    """The settings (environment / ``.env``) are invalid or incomplete.
+
+    :param problems: one line per invalid setting, named by its environment variable; defaults to
+        ``[user_message]``. ``kiroclaw`` prints each on its own line.
+    """
 
     code = "config"
+
+    def __init__(self, user_message: str, *, detail: str | None = None, problems: list[str] | None = None) -> None:
+        super().__init__(user_message, detail=detail)
+        self.problems = list(problems or [user_message])
+
+
+class PluginConfigError(PluginError, ConfigError):
+    """A plugin rejected its configuration (its settings model, or its ``startup`` hook).
+
+    A :class:`ConfigError` too: ``kiroclaw`` prints one line per invalid setting and exits with status 2.
+    """
+
+    code = "plugin_config"
 
 
 # --- add-ons -----------------------------------------------------------------------------------

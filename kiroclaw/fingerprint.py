@@ -25,7 +25,13 @@ from .staging import sha256_file as file_sha256
 
 __all__ = [
     "covered",
-    "file_sha256", "fingerprint_entries", "iter_files", "js_locale_key", "tree_fingerprint", "tree_size"]
+    "file_sha256",
+    "fingerprint_entries",
+    "iter_files",
+    "js_locale_key",
+    "tree_fingerprint",
+    "tree_size",
+]
 
 #: ICU root collation order of printable ASCII at the primary level, as JS ``localeCompare`` sorts it
 #: (fuzz-verified against Node 20 on printable-ASCII paths; kirohub-protocol.md §7, trap 2).

@@ -118,9 +118,7 @@ class Host:
 
             return {"register": register}
 
-        call_all(
-            self.pm, "register_skill_layers", plugins=self.plugins, what="register its skill layers", bind=bind
-        )
+        call_all(self.pm, "register_skill_layers", plugins=self.plugins, what="register its skill layers", bind=bind)
         return tuple(sorted(names.values.values(), key=lambda layer: -layer.precedence))
 
     async def start(self) -> None:

@@ -44,7 +44,7 @@ class AddonRecord(BaseModel):
     :ivar size_bytes: total size of the installed files, in bytes.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     name: str
     version: str | None = None
@@ -69,7 +69,7 @@ class AddonRecord(BaseModel):
 class RegistryDocument(BaseModel):
     """The whole ``addons.json`` of one scope."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     schema_version: int = REGISTRY_SCHEMA_VERSION
     addons: list[AddonRecord] = Field(default_factory=list)
@@ -86,7 +86,7 @@ class SkillEntry(BaseModel):
     :ivar path: absolute path of the skill folder (the folder holding ``SKILL.md``).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     qualified_name: str
@@ -99,7 +99,7 @@ class SkillEntry(BaseModel):
 class RecipeEntry(BaseModel):
     """A recipe as the resolver sees it: ``id`` is its path without ``.md`` (``ralph/init``)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     qualified_name: str
@@ -117,7 +117,7 @@ class ShadowedEntry(BaseModel):
     :ivar shadowed_by_layer: the winning entry's layer.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     qualified_name: str

@@ -1,24 +1,31 @@
 """Render recipes (user-invoked prompt templates) into the prompt text sent to the agent.
 
-Recipes use the subset of Kodelet's Go ``text/template`` syntax that needs no code execution:
+Recipes accept the placeholder forms their authors use:
 
-* ``{{.name}}`` (also ``{{ .name }}``) inserts the argument ``name``;
-* ``{{/* a comment */}}`` is dropped;
-* Go's trim markers work on both: ``{{- .name -}}`` removes the white space before/after the action.
+* Kodelet's Go ``text/template`` subset: ``{{.name}}`` (also ``{{ .name }}``), ``{{/* a comment */}}``
+  (dropped) and Go's trim markers (``{{- .name -}}`` removes the white space before/after the action);
+* the bare form of Jinja and Mustache templates: ``{{ name }}``;
+* Claude Code commands' ``$ARGUMENTS`` (everything given after the recipe's name) and ``$1``, ``$2``…
+  (the first, second… value given without a name).
+
+Values given without a name fill a recipe's named arguments in declaration order when its body has no
+``$1``: ``/recipe review/pr develop`` sets ``base=develop``.
 
 Anything else between ``{{`` and ``}}`` (Kodelet's ``{{bash "git" "status"}}``, ``{{include …}}``,
-``{{default .x "y"}}``, ``{{if}}``…) is a :class:`~kiroclaw.errors.RecipeError` naming the action and its
-line: a recipe from the internet must never run commands on the bot's host, and an unsupported action is
-never passed on raw to the agent either.
+``{{default .x "y"}}``, ``{{if}}``, Jinja filters ``{{ x | upper }}``…) is a
+:class:`~kiroclaw.errors.RecipeError` naming the action and its line in the recipe file: a recipe from
+the internet must never run commands on the bot's host, and an unsupported action is never passed on raw
+to the agent either. :func:`check_recipe` runs at install time (``kiroclaw.skills.load_recipe``), so a
+broken template is reported when it is installed, not when a user first runs it.
 
-Why a small strict tokenizer rather than Jinja2's ``SandboxedEnvironment``: the recipes are Go templates,
-whose ``{{.name}}`` is not a Jinja expression (Jinja fails on the leading dot), so Jinja would need a
-translation step and would then accept its whole expression language (filters, attribute access, loops,
-``{% %}`` blocks, ``{# #}`` comments) in text that is *not* meant as Jinja; a recipe that legitimately
-shows ``{% raw %}`` or ``{# … #}`` to the agent would break. Two allowed action forms are easier to make
-exact with a 60-line scanner, and a scanner cannot evaluate anything, so there is nothing to sandbox.
+Why a small strict scanner rather than Jinja2's ``SandboxedEnvironment``: three of the four forms are not
+Jinja (Go's leading dot, ``$ARGUMENTS``, ``$1``), so Jinja would need a translation step and would then
+accept its whole expression language (filters, attribute access, loops, ``{% %}`` blocks, ``{# #}``
+comments) in text that is *not* meant as Jinja; a recipe that legitimately shows ``{% raw %}`` or
+``{# … #}`` to the agent would break. A scanner that can only substitute names cannot evaluate anything,
+so there is nothing to sandbox.
 
-Argument values are inserted verbatim in one pass: a value holding ``{{…}}`` is never re-parsed.
+Argument values are inserted verbatim in one pass: a value holding ``{{…}}`` or ``$1`` is never re-parsed.
 """
 
 from __future__ import annotations
@@ -27,15 +34,18 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import RecipeError
-from .skills import RecipeManifest
+
+if TYPE_CHECKING:  # kiroclaw.skills imports this module to check templates when a recipe is loaded
+    from .skills import RecipeManifest
 
 #: Largest rendered prompt, in characters (a recipe body is ≤ 1 MiB; values come from one chat message).
 MAX_RENDERED_CHARS = 2 * 1024 * 1024
 #: Argument names: the same rule as recipe frontmatter (``kiroclaw.skills._ARG_NAME``).
 _ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
-_PLACEHOLDER = re.compile(r"^\.([A-Za-z_][A-Za-z0-9_-]{0,63})\Z")
+_PLACEHOLDER = re.compile(r"^\.?([A-Za-z_][A-Za-z0-9_-]{0,63})\Z")
 #: Typographic quotes phones substitute for ASCII ones in chat (iOS "smart punctuation").
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'"})
 
@@ -51,32 +61,78 @@ class _Var:
     line: int
 
 
+@dataclass(frozen=True)
+class _Pos:
+    """``$1``, ``$2``…: the n-th value given without a name (1-based)."""
+
+    index: int
+    line: int
+
+
+@dataclass(frozen=True)
+class _All:
+    """``$ARGUMENTS``: everything given after the recipe's name."""
+
+    line: int
+
+
+_Token = _Text | _Var | _Pos | _All
+#: Go template and Jinja keywords: ``{{ end }}`` is an action, never an argument called "end".
+_KEYWORDS = frozenset(
+    {
+        *("if", "else", "end", "range", "with", "define", "template", "block", "break", "continue", "nil"),
+        *("true", "false", "for", "endfor", "endif", "set", "include", "import", "macro", "call", "filter"),
+        *("raw", "endraw"),
+    }
+)
+#: Claude Code's argument placeholders inside literal text.
+_DOLLAR = re.compile(r"\$(?:(ARGUMENTS)\b|([1-9][0-9]?)(?![0-9]))")
+
+
 def _snippet(text: str, limit: int = 60) -> str:
     """A short, printable excerpt of template text for error messages."""
     clean = "".join(c if c.isprintable() else " " for c in text)
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
-def _tokenize(body: str, recipe_id: str) -> list[_Text | _Var]:
-    """Split a recipe body into literal text and ``{{.name}}`` placeholders (comments dropped).
+def _literal(tokens: list[_Token], text: str, first_line: int) -> None:
+    """Append literal ``text`` (which starts on file line ``first_line``), split at ``$ARGUMENTS``/``$N``."""
+    pos = 0
+    for match in _DOLLAR.finditer(text):
+        if match.start() > pos:
+            tokens.append(_Text(text[pos : match.start()]))
+        line = first_line + text.count("\n", 0, match.start())
+        tokens.append(_All(line) if match.group(1) else _Pos(int(match.group(2)), line))
+        pos = match.end()
+    if pos < len(text):
+        tokens.append(_Text(text[pos:]))
 
+
+def _tokenize(body: str, recipe_id: str, first_line: int = 1) -> list[_Token]:
+    """Split a recipe body into literal text and placeholders (comments dropped).
+
+    :param first_line: the recipe file's line number of the body's first line, so that errors name the
+        line an author sees in their editor (the frontmatter comes before the body).
     :raises RecipeError: an unclosed ``{{`` or an action other than a placeholder or a comment.
     """
-    tokens: list[_Text | _Var] = []
+    tokens: list[_Token] = []
     pos = 0
     trim_next = False
     while True:
         start = body.find("{{", pos)
         literal = body[pos:] if start < 0 else body[pos:start]
+        literal_line = first_line + body.count("\n", 0, pos)
         if trim_next:
-            literal = literal.lstrip()
-        line = body.count("\n", 0, start) + 1 if start >= 0 else 0
+            stripped = literal.lstrip()
+            literal_line += literal[: len(literal) - len(stripped)].count("\n")
+            literal = stripped
+        line = first_line + body.count("\n", 0, start) if start >= 0 else 0
         inner_start = start + 2
         trim_before = body.startswith("-", inner_start) and body[inner_start + 1 : inner_start + 2].isspace()
         if trim_before:
             literal = literal.rstrip()
         if literal:
-            tokens.append(_Text(literal))
+            _literal(tokens, literal, literal_line)
         if start < 0:
             return tokens
         cursor = inner_start + 2 if trim_before else inner_start
@@ -109,58 +165,92 @@ def _tokenize(body: str, recipe_id: str) -> list[_Text | _Var]:
         if trim_after:
             inner = inner[:-1]
         match = _PLACEHOLDER.match(inner.strip())
+        if match is not None and not inner.strip().startswith(".") and match.group(1) in _KEYWORDS:
+            match = None
         if match is None:
             action = _snippet(body[start : end + 2])
             raise RecipeError(
                 f"recipe {recipe_id} line {line}: {action!r} is not supported; recipes may only use "
-                "{{.argument}} placeholders and {{/* comments */}}"
+                "{{.argument}} or {{ argument }} placeholders, $ARGUMENTS, $1… and {{/* comments */}}"
             )
         tokens.append(_Var(match.group(1), line))
         pos, trim_next = end + 2, trim_after
 
 
+def _tokens(manifest: RecipeManifest) -> list[_Token]:
+    return _tokenize(manifest.body, manifest.id, getattr(manifest, "body_line", 1))
+
+
 def recipe_placeholders(manifest: RecipeManifest) -> list[str]:
-    """Names of the arguments the recipe's body uses, in first-use order.
+    """Names of the arguments the recipe's body uses, in first-use order (``{{.x}}``/``{{ x }}``).
 
     :raises RecipeError: the body has an unsupported action (see module docstring).
     """
     seen: dict[str, None] = {}
-    for token in _tokenize(manifest.body, manifest.id):
+    for token in _tokens(manifest):
         if isinstance(token, _Var):
             seen.setdefault(token.name, None)
     return list(seen)
 
 
-def render_recipe(manifest: RecipeManifest, args: Mapping[str, str]) -> str:
+def check_recipe(manifest: RecipeManifest) -> None:
+    """Check a recipe's template without rendering it (install time).
+
+    :raises RecipeError: an unsupported or unclosed action, named with its line in the recipe file.
+    """
+    _tokens(manifest)
+
+
+def _positional(args: Mapping[str, str]) -> list[str]:
+    """Values given without a name (keys ``"1"``, ``"2"``… from :func:`parse_recipe_args`), in order."""
+    return [args[key] for key in sorted((k for k in args if k.isdigit()), key=int)]
+
+
+def render_recipe(manifest: RecipeManifest, args: Mapping[str, str], *, raw: str | None = None) -> str:
     """Fill a recipe's placeholders with ``args`` and frontmatter defaults; the result is the prompt text.
 
-    An argument's value is, in order: ``args[name]``, the frontmatter ``arguments.<name>.default``.
-    An argument declared without a default, or used in the body but not declared, is required.
+    An argument's value is, in order: ``args[name]``, a value given without a name (filling the named
+    arguments in declaration order when the body has no ``$1``), the frontmatter
+    ``arguments.<name>.default``. An argument declared without a default, a name used in the body but not
+    declared, and every ``$N`` the body uses are required.
 
     :param manifest: the parsed recipe (:func:`kiroclaw.skills.load_recipe`).
-    :param args: argument name → value (from :func:`parse_recipe_args` or the CLI).
+    :param args: argument name → value, and ``"1"``, ``"2"``… → values given without a name (from
+        :func:`parse_recipe_args` or the CLI).
+    :param raw: the text given after the recipe's name, for ``$ARGUMENTS``; default: ``args`` joined back
+        (``value`` for unnamed values, ``name=value`` otherwise).
     :returns: the rendered prompt (≤ :data:`MAX_RENDERED_CHARS` characters).
     :raises RecipeError: an unsupported template action, an unknown argument name, a missing required
-        argument, a non-string value, or an oversized result; the message names the culprit.
+        argument, too many values, a non-string value, or an oversized result; the message names the culprit.
     """
-    tokens = _tokenize(manifest.body, manifest.id)
+    tokens = _tokens(manifest)
     used = [t.name for t in tokens if isinstance(t, _Var)]
+    positions = sorted({t.index for t in tokens if isinstance(t, _Pos)})
+    takes_all = any(isinstance(t, _All) for t in tokens)
     known = dict.fromkeys([*manifest.arguments, *used])
-    unknown = sorted(str(key) for key in args if key not in known)
-    if unknown:
+    for key, value in args.items():
+        if not isinstance(value, str):
+            raise RecipeError(f"recipe {manifest.id}: argument {_snippet(str(key), 40)} must be text")
+    named = {key: value for key, value in args.items() if not key.isdigit()}
+    positional = _positional(args)
+    if positional and not positions and not takes_all:
+        free = [name for name in known if name not in named]
+        if len(positional) > len(free):
+            wanted = ", ".join(free) if free else "none"
+            raise RecipeError(
+                f"recipe {manifest.id} takes {len(free)} value(s) without a name ({wanted}), "
+                f"got {len(positional)}: {_snippet(' '.join(positional), 60)}"
+            )
+        named.update(zip(free, positional, strict=False))
+    unknown = sorted(_snippet(str(key), 40) for key in named if key not in known)
+    if unknown and not takes_all:
         allowed = ", ".join(known) if known else "none"
-        raise RecipeError(
-            f"recipe {manifest.id} has no argument {', '.join(_snippet(k, 40) for k in unknown)} "
-            f"(its arguments: {allowed})"
-        )
+        raise RecipeError(f"recipe {manifest.id} has no argument {', '.join(unknown)} (its arguments: {allowed})")
     values: dict[str, str] = {}
     missing: list[str] = []
     for name in known:
-        if name in args:
-            value = args[name]
-            if not isinstance(value, str):
-                raise RecipeError(f"recipe {manifest.id}: argument {name} must be text")
-            values[name] = value
+        if name in named:
+            values[name] = named[name]
         elif name in manifest.arguments and manifest.arguments[name].default is not None:
             values[name] = manifest.arguments[name].default or ""
         else:
@@ -168,10 +258,24 @@ def render_recipe(manifest: RecipeManifest, args: Mapping[str, str]) -> str:
     if missing:
         example = " ".join(f"{name}=…" for name in missing)
         raise RecipeError(f"recipe {manifest.id} needs argument(s) {', '.join(missing)}; add them as {example}")
+    if positions and positions[-1] > len(positional):
+        raise RecipeError(
+            f"recipe {manifest.id} needs {positions[-1]} value(s) after its name (it uses "
+            f"{', '.join(f'${n}' for n in positions)}), got {len(positional)}"
+        )
+    if raw is None:
+        raw = " ".join(value if key.isdigit() else f"{key}={value}" for key, value in args.items())
     parts: list[str] = []
     size = 0
     for token in tokens:
-        piece = token.text if isinstance(token, _Text) else values[token.name]
+        if isinstance(token, _Text):
+            piece = token.text
+        elif isinstance(token, _Var):
+            piece = values[token.name]
+        elif isinstance(token, _Pos):
+            piece = positional[token.index - 1]
+        else:
+            piece = raw
         size += len(piece)
         if size > MAX_RENDERED_CHARS:
             raise RecipeError(f"recipe {manifest.id} renders to more than {MAX_RENDERED_CHARS} characters")
@@ -180,12 +284,14 @@ def render_recipe(manifest: RecipeManifest, args: Mapping[str, str]) -> str:
 
 
 def parse_recipe_args(text: str) -> dict[str, str]:
-    """Parse chat text ``key=value key2="quoted value"`` into a dict, with shell-like quoting (``shlex``).
+    """Parse chat text ``key=value key2="quoted value" word`` into a dict, with shell-like quoting (``shlex``).
 
-    Typographic quotes that phones insert (“ ” ‘ ’ „ « ») count as ASCII quotes.
+    Typographic quotes that phones insert (“ ” ‘ ’ „ « ») count as ASCII quotes. A word without ``=``
+    is a value without a name: the first is stored under ``"1"``, the second under ``"2"``… (``$1``, ``$2``
+    in Claude Code's commands; the named arguments in order otherwise, see :func:`render_recipe`).
 
     :returns: argument name → value, in the order given (``{}`` for blank text).
-    :raises RecipeError: unbalanced quotes, a word that is not ``key=value``, a bad key, or a key twice.
+    :raises RecipeError: unbalanced quotes, a bad key, or a key twice.
     """
     if not isinstance(text, str):
         raise RecipeError("recipe arguments must be text")
@@ -194,10 +300,13 @@ def parse_recipe_args(text: str) -> dict[str, str]:
     except ValueError as exc:
         raise RecipeError(f"cannot read the recipe arguments: {str(exc).lower()}") from None
     result: dict[str, str] = {}
+    unnamed = 0
     for word in words:
         key, sep, value = word.partition("=")
         if not sep:
-            raise RecipeError(f"expected key=value, got {_snippet(word, 40)!r}")
+            unnamed += 1
+            result[str(unnamed)] = word
+            continue
         if not _ARG_NAME.match(key):
             raise RecipeError(f"{_snippet(key, 40)!r} is not a valid argument name")
         if key in result:

@@ -223,9 +223,9 @@ def _scan_recipes(recipes_dir: str, layer: str, prefix: str | None, addon: str |
             rid = os.path.relpath(path, recipes_dir)[:-3].replace(os.sep, "/")
             if not all(_RECIPE_SEGMENT.match(part) for part in rid.split("/")):
                 continue  # the same rule as kiroclaw.skills.recipe_id
-            data = _frontmatter(path)
-            if data is None:
-                continue
+            # A recipe whose frontmatter YAML rejects (Claude Code's ``argument-hint: [a] [b]``) is still
+            # listed: running it reads the frontmatter leniently or names the problem.
+            data = _frontmatter(path) or {}
             title = data.get("name")
             description = data.get("description")
             found.append(

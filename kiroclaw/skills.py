@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationError
+from .errors import RecipeError, ValidationError
 
 SKILL_FILE = "SKILL.md"
 #: Agent Skills limits (skills-ref ``validator.py``: MAX_SKILL_NAME_LENGTH etc.).
@@ -87,6 +87,7 @@ class RecipeManifest:
     :ivar title: the frontmatter ``name`` (a display title), or the id.
     :ivar arguments: declared arguments keyed by name, in declaration order.
     :ivar body: the template text after the frontmatter.
+    :ivar body_line: the file's line number of the body's first line (errors name the file's lines).
     """
 
     id: str
@@ -96,6 +97,7 @@ class RecipeManifest:
     arguments: dict[str, RecipeArgument] = field(default_factory=dict)
     body: str = ""
     warnings: tuple[str, ...] = ()
+    body_line: int = 1
 
 
 def skill_name_problems(name: object) -> list[str]:
@@ -347,6 +349,31 @@ def recipe_id(path: Path, recipes_root: Path) -> str:
     return "/".join(parts)
 
 
+_PLAIN_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]{0,63}):[ \t]*(.*?)[ \t]*$")
+
+
+def _plain_frontmatter(text: str) -> tuple[dict[str, Any], str] | None:
+    """Frontmatter read as one ``key: value`` string per line, for the recipes YAML rejects.
+
+    Claude Code's commands write ``argument-hint: [issue] [priority]``, which is not YAML (a flow list
+    followed by more text) but is accepted by Claude Code as text. :returns: ``None`` unless every
+    frontmatter line is blank or ``key: value`` at the top level and the block is closed with ``---``.
+    """
+    lines = text.removeprefix("\ufeff").splitlines(keepends=True)
+    data: dict[str, Any] = {}
+    for index in range(1, len(lines)):
+        line = lines[index].strip("\r\n")
+        if line.strip() == "---":
+            return data, "".join(lines[index + 1 :])
+        if not line.strip():
+            continue
+        match = _PLAIN_LINE.match(line)
+        if match is None:
+            return None
+        data[match.group(1)] = match.group(2)
+    return None
+
+
 def load_recipe(path: Path, recipes_root: Path) -> RecipeManifest:
     """Parse a recipe file (Kodelet's format; see module docstring).
 
@@ -358,7 +385,14 @@ def load_recipe(path: Path, recipes_root: Path) -> RecipeManifest:
     text = read_manifest_text(path, what=f"recipe {rid}")
     warnings: list[str] = []
     if text.lstrip("\ufeff").startswith("---"):
-        data, body = split_frontmatter(text, what=f"recipe {rid}")
+        try:
+            data, body = split_frontmatter(text, what=f"recipe {rid}")
+        except ValidationError:
+            loose = _plain_frontmatter(text)
+            if loose is None:
+                raise
+            data, body = loose
+            warnings.append(f"recipe {rid}: frontmatter is not valid YAML; read as plain 'key: value' lines")
     else:
         data, body = {}, text
     title = data.get("name")
@@ -381,7 +415,7 @@ def load_recipe(path: Path, recipes_root: Path) -> RecipeManifest:
                 description=str(spec.get("description") or ""),
                 default=None if default is None else str(default),
             )
-    return RecipeManifest(
+    manifest = RecipeManifest(
         id=rid,
         title=str(title) if isinstance(title, str | int | float) and str(title).strip() else rid,
         description=str(description).strip() if isinstance(description, str) else "",
@@ -389,4 +423,12 @@ def load_recipe(path: Path, recipes_root: Path) -> RecipeManifest:
         arguments=arguments,
         body=body,
         warnings=tuple(warnings),
+        body_line=text.count("\n", 0, len(text) - len(body)) + 1,
     )
+    from .recipes import check_recipe  # recipes imports this module
+
+    try:
+        check_recipe(manifest)
+    except RecipeError as exc:
+        raise ValidationError(exc.user_message) from None
+    return manifest

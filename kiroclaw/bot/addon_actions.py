@@ -271,6 +271,7 @@ async def search(message: Message, host: Host, actions: ButtonStore, user_id: in
         return
     lines = [f"🔎 Found {len(hits)} add-on{'s' if len(hits) != 1 else ''} for “{esc(shorten(query, 60))}”:", ""]
     rows: list[list[tuple[str, str]]] = []
+    mine = {r.name: r for r in await asyncio.to_thread(host.addons.list, Scope.user(user_id))}
     for index, hit in enumerate(hits, 1):
         meta = [f"<b>{esc(hit.name)}</b>{version_text(hit.version)}"]
         if hit.owner:
@@ -284,10 +285,26 @@ async def search(message: Message, host: Host, actions: ButtonStore, user_id: in
         lines.append(f"{index}. " + " · ".join(meta))
         if hit.summary:
             lines.append(f"   {esc(shorten(hit.summary, 160))}")
+        have = mine.get(hit.name)
+        if have is not None:  # what the user has already: its state instead of an Install button
+            lines.append(f"   {installed_state(have, hit.version, hit.name)}")
+            continue
         spec = hit.spec or hit.name
         token = await actions.put(user_id, {"op": "install", "spec": spec, "global": False}, one_shot=False)
         rows.append([(f"📦 Install {shorten(hit.name, 40)}", PREFIX + token)])
     await answer_long(message, "\n".join(lines), reply_markup=keyboard(*rows))
+
+
+def installed_state(have: AddonRecord, offered: str | None, name: str) -> str:
+    """A search result the user has: ``✅ installed``, or the newer version and the command that gets it."""
+    if not offered or not have.version or offered == have.version:
+        return "✅ installed"
+    if have.pinned:
+        return (
+            f"📌 you have {esc(have.version)}, pinned; move to {esc(offered)} with "
+            f"<code>/addon install {esc(name)}@{esc(offered)} --force</code>"
+        )
+    return f"⬆ you have {esc(have.version)}; update to {esc(offered)} with <code>/addon update {esc(name)}</code>"
 
 
 async def info(message: Message, host: Host, actions: ButtonStore, user_id: int, name: str, scope: Scope) -> None:

@@ -1,7 +1,9 @@
 """``kiroclaw run``: check the configuration, then run the Telegram bot by long polling or as a webhook.
 
-Start-up names every missing or invalid setting at once (``BOT_TOKEN``, webhook settings…) and exits with
-status 2 before anything connects. ``TELEGRAM_API_BASE`` points the bot at a local Bot API server.
+Start-up names every missing or invalid setting at once, one line each (``BOT_TOKEN``, webhook settings…),
+then asks the Bot API for ``getMe`` (a revoked token or no network is one line too) and exits with status 2
+on any problem — all before aiogram is imported and before anything is created on disk.
+``TELEGRAM_API_BASE`` points the bot at a local Bot API server.
 """
 
 from __future__ import annotations
@@ -9,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 import click
 
 from ..config import Settings, load_settings
 from ..errors import ConfigError
+from .preflight import check_bot_api
+from .rates import parse_rate
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +51,6 @@ def check_config(settings: Settings, *, webhook: bool = False) -> tuple[list[str
     elif not _TOKEN.match(token):
         problems.append("BOT_TOKEN does not look like a BotFather token (<digits>:<secret>)")
     try:
-        from .middlewares import parse_rate
-
         parse_rate(settings.install_rate_limit)
     except ConfigError as exc:
         problems.append(exc.user_message)
@@ -84,22 +88,45 @@ def check_config(settings: Settings, *, webhook: bool = False) -> tuple[list[str
             f"KIRO_CLI_PATH {cli_path!r} was not found: add-on commands work, chatting with the agent will not "
             "(run `kiroclaw doctor`)"
         )
-    try:
-        settings.workspace_base_path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        problems.append(f"WORKSPACE_BASE_PATH cannot be created ({exc.strerror})")
+    workspace_problem = _workspace_problem(settings.workspace_base_path)
+    if workspace_problem:
+        problems.append(workspace_problem)
     return problems, warnings
 
 
+def _workspace_problem(path: Path) -> str | None:
+    """Why ``WORKSPACE_BASE_PATH`` could not be used, checked without creating anything; ``None`` if fine."""
+    path = path.expanduser().absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not path.is_dir():
+        return f"WORKSPACE_BASE_PATH {path} is not a folder"
+    if not existing.is_dir():
+        return f"WORKSPACE_BASE_PATH {path} cannot be created: {existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not writable" if existing == path else f"cannot be created: {existing} is not writable"
+        return f"WORKSPACE_BASE_PATH {path} {what}"
+    return None
+
+
 async def serve(
-    settings: Settings, *, webhook: bool = False, stop: asyncio.Event | None = None, worker: str | None = None
+    settings: Settings,
+    *,
+    webhook: bool = False,
+    stop: asyncio.Event | None = None,
+    make_runtime: Callable[[Any], Any] | None = None,
+    host: Any = None,
+    worker: str | None = None,
 ) -> None:
     """Run the bot until a signal (or ``stop``) arrives; closes agents, sources and the HTTP session.
 
+    :param make_runtime: builds the agent runtime from the host (default: the real ``AgentRuntime``; the
+        playground passes its stand-in when kiro-cli is absent).
+    :param host: a :class:`~kiroclaw.host.Host` built from ``settings`` already (default: a new one).
     :param worker: run as this routed worker (``REDIS_URL`` required): read updates from the worker's
         Redis stream (written by ``kiroclaw ingress``) instead of polling Telegram or listening for webhooks.
     """
-    from ..agent.runtime import AgentRuntime
     from ..host import Host
     from ..shared import load_scale_settings, open_state
     from .app import build_dispatcher, create_bot
@@ -107,9 +134,13 @@ async def serve(
     assert settings.bot_token is not None
     scale = load_scale_settings(**({"worker_name": worker} if worker else {}))
     state = open_state(scale)
-    host = Host(settings)
+    host = host if host is not None else Host(settings)
     await host.start()
-    runtime = AgentRuntime(host)
+    if make_runtime is None:
+        from ..agent.runtime import AgentRuntime
+
+        make_runtime = AgentRuntime
+    runtime = make_runtime(host)
     dp = build_dispatcher(host, runtime, state=state)
     bot = create_bot(settings.bot_token.get_secret_value(), api_base=settings.telegram_api_base)
     async with contextlib.AsyncExitStack() as stack:
@@ -257,11 +288,18 @@ async def _serve_webhook(settings: Settings, dp: object, bot: object, stop: asyn
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log every update (DEBUG).")
 def run(webhook: bool, worker: str | None, verbose: bool) -> None:
-    """Run the Telegram bot (settings from .env: BOT_TOKEN, ALLOWED_TELEGRAM_IDS, ADMIN_TELEGRAM_IDS, ...)."""
+    """Run the Telegram bot (settings from .env: BOT_TOKEN, ALLOWED_TELEGRAM_IDS, ADMIN_TELEGRAM_IDS, ...).
+
+    Before anything heavy is imported or created, every setting is checked and the Bot API is asked who the
+    bot is; each problem is one line on stderr and the exit status is 2.
+    """
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _cannot_start(exc.problems)
     problems, warnings = check_config(settings, webhook=webhook and not worker)
     if worker is not None:
         from ..shared import load_scale_settings
@@ -275,8 +313,25 @@ def run(webhook: bool, worker: str | None, verbose: bool) -> None:
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     if problems:
-        click.echo("kiroclaw run cannot start; set these in .env or the environment:", err=True)
-        for problem in problems:
-            click.echo(f"  - {problem}", err=True)
-        sys.exit(2)
-    asyncio.run(serve(settings, webhook=webhook, worker=worker))
+        _cannot_start(problems)
+    from ..host import Host
+
+    try:
+        host = Host(settings)  # loads the plugins, which read and check their own settings
+    except ConfigError as exc:
+        _cannot_start(exc.problems)
+    assert settings.bot_token is not None
+    try:
+        check_bot_api(settings.bot_token.get_secret_value().strip(), settings.telegram_api_base)
+    except ConfigError as exc:
+        if exc.detail:
+            log.debug("Bot API check: %s", exc.detail)
+        _cannot_start(exc.problems)
+    asyncio.run(serve(settings, webhook=webhook, host=host, worker=worker))
+
+
+def _cannot_start(problems: list[str]) -> NoReturn:
+    """Print one ``error:`` line per problem and exit with status 2 (a configuration error)."""
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    sys.exit(2)

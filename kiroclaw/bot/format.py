@@ -19,9 +19,6 @@ MESSAGE_LIMIT_CHARS = 4096
 
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>")
 _ENTITY = re.compile(r"&(?:[a-zA-Z]+|#[0-9]+|#x[0-9a-fA-F]+);")
-_FENCE = re.compile(r"```[a-zA-Z0-9_+-]*\n?(.*?)```", re.DOTALL)
-_INLINE_CODE = re.compile(r"`([^`\n]+)`")
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 
 
 def esc(text: object) -> str:
@@ -41,30 +38,15 @@ def shorten(text: str, limit_chars: int) -> str:
 
 
 def agent_text_to_html(text: str) -> str:
-    """Turn an agent's Markdown-ish reply into Telegram HTML.
+    """Turn an agent's Markdown reply into Telegram HTML (:func:`kiroclaw.bot.markdown.markdown_to_html`).
 
-    Everything is escaped first; then fenced code blocks become ``<pre>``, inline code ``<code>`` and
-    ``**bold**`` ``<b>``. Unmatched markers stay literal, so a half-streamed reply is still valid HTML.
+    Headings, lists, emphasis, links, inline code, code blocks with their language, block quotes and
+    tables (as preformatted text) become Telegram's tags; everything else is escaped text. A half-streamed
+    reply is valid HTML too.
     """
-    pieces: list[str] = []
-    pos = 0
-    for match in _FENCE.finditer(text):
-        pieces.append(_inline(text[pos : match.start()]))
-        pieces.append(f"<pre>{esc(match.group(1).rstrip(chr(10)))}</pre>")
-        pos = match.end()
-    pieces.append(_inline(text[pos:]))
-    return "".join(pieces)
+    from .markdown import markdown_to_html
 
-
-def _inline(text: str) -> str:
-    out: list[str] = []
-    pos = 0
-    for match in _INLINE_CODE.finditer(text):
-        out.append(_BOLD.sub(r"<b>\1</b>", esc(text[pos : match.start()])))
-        out.append(f"<code>{esc(match.group(1))}</code>")
-        pos = match.end()
-    out.append(_BOLD.sub(r"<b>\1</b>", esc(text[pos:])))
-    return "".join(out)
+    return markdown_to_html(text)
 
 
 def utf16_len(text: str) -> int:

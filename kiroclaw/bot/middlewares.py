@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,7 +35,6 @@ from aiogram.types import TelegramObject, Update, User
 
 from ..errors import (
     AlreadyInstalledError,
-    ConfigError,
     KiroclawError,
     LimitExceededError,
     QuotaExceededError,
@@ -46,6 +44,7 @@ from ..errors import (
 )
 from ..shared.state import MemoryState, SharedState, StateUnavailableError
 from .format import esc
+from .rates import parse_rate  # re-exported: tests and plugins import it from here
 
 log = logging.getLogger(__name__)
 
@@ -59,25 +58,6 @@ REFUNDED_ERRORS: tuple[type[KiroclawError], ...] = (
     AlreadyInstalledError,
     QuotaExceededError,
 )
-
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+\s*)?(s|sec|second|m|min|minute|h|hour|d|day)s?\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
-_UNIT_SECONDS |= {"d": 86400, "day": 86400}
-
-
-def parse_rate(text: str) -> tuple[int, float]:
-    """Parse ``INSTALL_RATE_LIMIT`` text (``10/hour``, ``3/min``, ``5/30s``…) into (count, window seconds).
-
-    ``0/hour`` disables installs from chat.
-
-    :raises ConfigError: the text is not ``N/unit`` with unit second|minute|hour|day.
-    """
-    match = _RATE.match(text or "")
-    if not match:
-        raise ConfigError(f"INSTALL_RATE_LIMIT {text!r} is not N/second|minute|hour|day (e.g. 10/hour)")
-    count = int(match.group(1))
-    multiplier = int(match.group(2)) if match.group(2) else 1
-    return count, float(multiplier * _UNIT_SECONDS[match.group(3).lower()])
 
 
 def _reply_target(event: TelegramObject) -> tuple[Any, Any]:

@@ -69,11 +69,12 @@ async def test_addon_management(start_bot, hub) -> None:
     blocked = fake.last_bot(ALICE.id)
     assert blocked.text.startswith("❌") and not blocked.buttons
 
-    # a search button pressed by someone else (in a group) is refused
+    # a search button pressed by someone else (in a group) is refused (Alice has weather-api by now, so
+    # its result carries no Install button: the button is plain-notes')
     group = -100999
-    await h.say(ALICE, "/addon search weather", chat_id=group)
+    await h.say(ALICE, "/addon search plain", chat_id=group)
     results = fake.last_bot(group)
-    await h.press(BOB, results.message_id, "Install weather-api")
+    await h.press(BOB, results.message_id, "Install plain-notes")
     assert fake.api_calls("answerCallbackQuery")[-1].params["text"].startswith("This button has expired")
     assert not (h.settings.workspace_base_path / str(BOB.id) / "addons.json").exists()
 
@@ -97,13 +98,16 @@ async def test_skills_shows_provenance_and_shadowing(start_bot, hub) -> None:
     await h.say(ALICE, "/addon install weather-api")
     await h.say(ALICE, "/skills")
     text = h.last(ALICE)
+    # grouped: the user's own first, then global ones under their heading, shadowed ones last
     assert "🧠 Your agent's skills (2):" in text
-    assert "• weather-api: The weather-api skill, version 1.1.0.\n   your add-on weather-api" in text
-    assert "• plain-notes: The plain-notes skill, version 2.0.0.\n   global plain-notes" in text
+    assert (
+        "• weather-api: The weather-api skill, version 1.1.0.\n\n"
+        "🌐 Global (every user has these)\n• plain-notes: The plain-notes skill, version 2.0.0."
+    ) in text
     assert "🙈 Shadowed (1)" in text
     assert "• weather-api (global weather-api) → hidden by weather-api (your add-on)" in text
     await h.say(BOB, "/skills")
-    assert "Shadowed" not in h.last(BOB) and "global weather-api" in h.last(BOB)
+    assert "Shadowed" not in h.last(BOB) and "🌐 Global (every user has these)\n• plain-notes" in h.last(BOB)
     h.assert_clean(ALICE.id, BOB.id)
 
 

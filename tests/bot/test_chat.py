@@ -149,7 +149,9 @@ def _package_with_recipes(root: Path) -> Path:
 async def test_recipes_with_arguments_and_a_bad_placeholder(start_bot, tmp_path: Path) -> None:
     h = await start_bot()
     pkg = _package_with_recipes(tmp_path / "pkgs")
-    await h.host.addons.install(str(pkg), Scope.user(ALICE.id))
+    result = await h.host.addons.install(str(pkg), Scope.user(ALICE.id))
+    # the template is checked at install time and the file's own line is named (frontmatter included)
+    assert any(s.startswith("recipes/bad.md: recipe bad line 5:") for s in result.skipped), result.skipped
 
     await h.say(ALICE, "/recipe")
     listing = h.last(ALICE)
@@ -166,9 +168,8 @@ async def test_recipes_with_arguments_and_a_bad_placeholder(start_bot, tmp_path:
     actions_before = len(h.fake.api_calls("sendChatAction"))
     await h.say(ALICE, "/recipe review")
     assert h.last(ALICE) == "⚠️ recipe review needs argument(s) focus; add them as focus=…"
-    await h.say(ALICE, "/recipe bad")
-    bad = h.last(ALICE)
-    assert bad.startswith("⚠️ recipe bad line 1:") and "is not supported" in bad
+    await h.say(ALICE, "/recipe bad")  # refused at install, so it was never placed
+    assert h.last(ALICE) == "⚠️ you have no recipe called 'bad'; send /recipe to list them"
     await h.say(ALICE, "/recipe nope")
     assert "you have no recipe called 'nope'" in h.last(ALICE)
     assert len(h.fake.api_calls("sendChatAction")) == actions_before, "a refused recipe reached the agent"

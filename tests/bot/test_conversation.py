@@ -79,8 +79,8 @@ async def test_conversation(start_bot, hub_process, git_base: GitBase) -> None: 
 
     await h.say(ALICE, "/skills")
     skills = h.last(ALICE)
-    for name in ("weather-api", "acme/tools/alpha", "acme/tools/beta"):
-        assert name in skills
+    for line in ("📦 acme/tools (2): alpha, beta", "• weather-api"):  # grouped by add-on
+        assert line in skills
 
     # a plain message goes to the agent; the streamed reply names exactly the user's skills
     await h.say(ALICE, "list skills")

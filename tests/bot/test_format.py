@@ -14,8 +14,13 @@ from tests.bot.fake_telegram import render_html
 def test_escape_and_agent_markup() -> None:
     assert esc("<b> & </b>") == "&lt;b&gt; &amp; &lt;/b&gt;"
     html = agent_text_to_html("Use **bold** and `a<b>` then\n```py\nx = 1 < 2\n```\nend")
-    assert html == "Use <b>bold</b> and <code>a&lt;b&gt;</code> then\n<pre>x = 1 &lt; 2</pre>\nend"
-    assert render_html(html) == "Use bold and a<b> then\nx = 1 < 2\nend"
+    # code blocks keep their language (Telegram highlights it)
+    assert html == (
+        "Use <b>bold</b> and <code>a&lt;b&gt;</code> then\n\n"
+        '<pre><code class="language-py">x = 1 &lt; 2</code></pre>\n\nend'
+    )
+
+    assert render_html(html) == "Use bold and a<b> then\n\nx = 1 < 2\n\nend"
     # unmatched markers stay literal: a half-streamed reply is still valid HTML
     partial = agent_text_to_html("start ```py\nno end yet **bold")
     assert render_html(partial) == "start ```py\nno end yet **bold"

@@ -17,7 +17,7 @@ COMMANDS = [
 EXAMPLES = {
     "addon": "/addon search weather · /addon install weather-api · /addon list",
     "skills": "/skills",
-    "recipe": "/recipe · /recipe review file=app.py",
+    "recipe": "/recipe · /recipe review/pr base=develop · /recipe ralph/init",
     "new": "/new",
     "cancel": "/cancel",
     "model": "/model · /model claude-sonnet-4",

@@ -1,0 +1,69 @@
+"""The CLI's read-only commands start light: ``kiroclaw addon list`` imports neither pydantic-settings
+(with asyncio), pluggy nor any plugin; it reads the storage paths exactly as the settings model does.
+Speed itself is measured in ``python -m bench cli_startup``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiroclaw.config import Settings
+from kiroclaw.storage_paths import storage_roots
+from tests.conftest import DEMO_PACKAGE, run_kiroclaw
+
+PROBE = """
+import sys
+from kiroclaw.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+heavy = ("pydantic_settings", "asyncio", "pluggy", "aiogram", "acp", "importlib_metadata", "semver", "yaml")
+loaded = sorted({m.split(".")[0] for m in sys.modules} & set(heavy))
+plugins = sorted(m for m in sys.modules if m.startswith("kiroclaw_"))
+print("HEAVY", loaded, plugins, file=sys.stderr)
+"""
+
+
+def test_addon_list_loads_nothing_heavy(tmp_path: Path) -> None:
+    env = {"WORKSPACE_BASE_PATH": str(tmp_path / "ws"), "PATH": "/usr/bin:/bin"}
+    assert run_kiroclaw("addon", "install", str(DEMO_PACKAGE), "--user", "5", env=env).returncode == 0
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "addon", "list", "--user", "5"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("demo-package"), done.stdout
+    assert "HEAVY [] []" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("environ", "dotenv"),
+    [
+        ({}, ""),
+        ({"WORKSPACE_BASE_PATH": "/srv/a"}, ""),
+        ({"workspace_base_path": "/srv/lower"}, "WORKSPACE_BASE_PATH=/srv/file\n"),
+        ({}, "WORKSPACE_BASE_PATH=/srv/file\nGLOBAL_ADDONS_PATH=/srv/shared\n"),
+        ({"GLOBAL_ADDONS_PATH": "/srv/env-global"}, "# a comment\nexport WORKSPACE_BASE_PATH='/srv/quoted'\n"),
+        ({}, 'WORKSPACE_BASE_PATH="relative/dir"  # trailing comment\n'),
+    ],
+)
+def test_storage_roots_agree_with_the_settings_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], dotenv: str
+) -> None:
+    for name in ("WORKSPACE_BASE_PATH", "GLOBAL_ADDONS_PATH", "workspace_base_path"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(dotenv, encoding="utf-8")
+    settings = Settings()
+    assert storage_roots() == (settings.workspace_base_path, settings.global_root)
