@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import codecs
 import os
 import re
@@ -120,13 +119,15 @@ def _printable(text: str, limit: int = 100) -> str:
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
-def _line_starts(data: bytes) -> list[int]:
-    starts = [0]
-    index = data.find(b"\n")
-    while index >= 0:
-        starts.append(index + 1)
-        index = data.find(b"\n", index + 1)
-    return starts
+def _lines_at(data: bytes, offsets: Iterable[int]) -> dict[int, int]:
+    """{byte offset: 1-based line} for each of ``offsets`` (newlines counted in C, not line by line)."""
+    lines: dict[int, int] = {}
+    line, position = 1, 0
+    for offset in sorted(set(offsets)):
+        line += data.count(b"\n", position, offset)
+        lines[offset] = line
+        position = offset
+    return lines
 
 
 _DATA_SUFFIXES = frozenset(
@@ -204,13 +205,11 @@ def _scan(data: bytes) -> Any:
 
 def _matched_lines(text: str) -> set[tuple[str, int]]:
     data = text.encode("utf-8", errors="replace")
-    starts = _line_starts(data)
-    return {
-        (match.identifier, bisect.bisect_right(starts, m.offset))
-        for match in _scan(data).matching_rules
-        for p in match.patterns
-        for m in p.matches
-    }
+    found = [
+        (match.identifier, m.offset) for match in _scan(data).matching_rules for p in match.patterns for m in p.matches
+    ]
+    lines = _lines_at(data, (offset for _, offset in found))
+    return {(identifier, lines[offset]) for identifier, offset in found}
 
 
 def _yara_findings(scan: _FileScan, normalised: str, source: str | None) -> None:
@@ -220,7 +219,9 @@ def _yara_findings(scan: _FileScan, normalised: str, source: str | None) -> None
     results = _scan(data)
     if not results.matching_rules:
         return
-    starts = _line_starts(data)
+    lines_at = _lines_at(
+        data, (m.offset for match in results.matching_rules for p in match.patterns for m in p.matches)
+    )
     plain = normalise(source, evasions=False) if source is not None else normalised
     plain_matches = _matched_lines(plain) if plain != normalised else None
     norm_lines = normalised.split("\n")
@@ -235,7 +236,7 @@ def _yara_findings(scan: _FileScan, normalised: str, source: str | None) -> None
             offsets = offsets[:1]
         reported: set[int] = set()
         for offset, length in offsets:
-            line = bisect.bisect_right(starts, offset)
+            line = lines_at[offset]
             if line in reported or len(reported) >= MAX_FINDINGS_PER_FILE + 1:
                 continue
             excerpt = data[offset : offset + min(length, 400)].decode("utf-8", errors="replace")
@@ -286,32 +287,32 @@ def _typosquats(command: str) -> list[tuple[str, str]]:
 
 
 def _base64_findings(scan: _FileScan, text: str) -> None:
-    if not _BASE64.search(text):
-        return
+    """Base64 literals decoded and scanned again, at most 20 per line; one finding per file."""
     done = {f.line for f in scan.found if f.rule == "base64-shell"}
-    for number, line in enumerate(text.split("\n"), start=1):
-        if len(line) < 40 or number in done:
+    number, position, per_line = 1, 0, 0
+    for match in _BASE64.finditer(text):  # tokens never span lines: the line is counted, not split off
+        newlines = text.count("\n", position, match.start())
+        number, position = number + newlines, match.start()
+        per_line = 1 if newlines or per_line == 0 else per_line + 1
+        if number in done or per_line > 20:
             continue
-        for token in _BASE64.findall(line)[:20]:
-            decoded = _decoded(token)
-            if decoded is None:
-                continue
-            inner = _FileScan(scan.rel, decoded, evasive=True)
-            _yara_findings(inner, normalise(decoded), decoded)
-            exec_found = [
-                f
-                for f in inner.found
-                if f.rule in {"curl-pipe-shell", "download-exec", "reverse-shell", "base64-shell"}
-            ]
-            if exec_found or re.match(r"\s*#!\s*/(usr/)?bin/(env\s+)?(ba|z)?sh\b", decoded):
-                scan.add(
-                    "base64-shell",
-                    number,
-                    "base64 text decodes to: " + _printable(decoded, 70),
-                    points=decoded,
-                    evasive=True,
-                )
-                return
+        decoded = _decoded(match.group())
+        if decoded is None:
+            continue
+        inner = _FileScan(scan.rel, decoded, evasive=True)
+        _yara_findings(inner, normalise(decoded), decoded)
+        exec_found = [
+            f for f in inner.found if f.rule in {"curl-pipe-shell", "download-exec", "reverse-shell", "base64-shell"}
+        ]
+        if exec_found or re.match(r"\s*#!\s*/(usr/)?bin/(env\s+)?(ba|z)?sh\b", decoded):
+            scan.add(
+                "base64-shell",
+                number,
+                "base64 text decodes to: " + _printable(decoded, 70),
+                points=decoded,
+                evasive=True,
+            )
+            return
 
 
 def _decoded(token: str) -> str | None:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
-__all__ = ["CONFUSABLES", "INVISIBLE", "normalise"]
+__all__ = ["CONFUSABLES", "INVISIBLE", "non_ascii_chars", "normalise"]
 
 #: Look-alike letters folded to ASCII (Cyrillic, Greek, Armenian, Latin small capitals and the like).
 CONFUSABLES = str.maketrans(
@@ -65,12 +66,15 @@ CONFUSABLES = str.maketrans(
 )
 
 _WORD = r"[A-Za-z0-9_./:-]"
-#: Quoted pieces glued to a word (``c"ur"l``, ``'c'url``): the quotes are dropped.
-_GLUED_AFTER = re.compile(rf"(?<={_WORD})(['\"])({_WORD}{{0,40}})\1")
+#: Quoted pieces glued to a word (``c"ur"l``, ``'c'url``): the quotes are dropped. Patterns start with the
+#: quote or caret they remove (the word before it is a look-behind), so the engine skips to candidates.
+_GLUED_AFTER = re.compile(rf"(['\"])(?<={_WORD}['\"])({_WORD}{{0,40}})\1")
 _GLUED_BEFORE = re.compile(rf"(['\"])({_WORD}{{0,40}})\1(?={_WORD})")
 #: ``\c\u\r\l``, ``\curl`` (alias bypass) and ``c^u^r^l`` (cmd.exe's escape) inside words.
 _ESCAPE = re.compile(r"\\(?=[A-Za-z0-9_-])")
-_CARET = re.compile(r"(?<=[A-Za-z])\^(?=[A-Za-z])")
+_CARET = re.compile(r"\^(?<=[A-Za-z]\^)(?=[A-Za-z])")
+#: An empty quote pair glued to a word (``cu''rl``).
+_EMPTY_QUOTES = re.compile(rf"(?:''|\"\")(?:(?<={_WORD}..)|(?={_WORD}))")
 _IFS = re.compile(r"\$\{IFS\}|\$IFS\b|\$\{IFS%\?\?\}")
 _WHICH = re.compile(
     r"\$\([ \t]*(?:which|command[ \t]+-v|type[ \t]+-p)[ \t]+([A-Za-z0-9_.-]+)[ \t]*\)"
@@ -78,6 +82,8 @@ _WHICH = re.compile(
 )
 #: Lines that may continue on the next one, and text that uses a variable at all (fast checks first).
 _CONTINUED = re.compile(r"(?:\\|\||&&)[ \t]*$", re.M)
+#: The lines :func:`_continues` may accept (it strips any trailing white space, ``\r`` too).
+_MAY_CONTINUE = re.compile(r"(?:\\|\||&&)[^\S\n]*$", re.M)
 _USES_VARIABLE = re.compile(r"\$\{?[A-Za-z_]|%[A-Za-z_]\w*%")
 _ASSIGN = re.compile(
     r"(?<![\w$.-])([A-Za-z_][A-Za-z0-9_]{0,40})=(?!=)"
@@ -99,12 +105,37 @@ INVISIBLE = re.compile(
 )
 
 
+#: Any character :data:`CONFUSABLES` folds (a search for one is far cheaper than ``str.translate``).
+_CONFUSABLE = re.compile("[" + "".join(sorted(chr(cp) for cp in CONFUSABLES if cp > 127)) + "]")
+_ASCII_BYTES = bytes(range(128))
+
+
+@lru_cache(maxsize=4)
+def non_ascii_chars(text: str) -> str:
+    """Each distinct non-ASCII character of ``text`` once (order unspecified): the text's UTF-8 with the
+    ASCII bytes deleted, in C; a search over this short string answers "does the text hold any of …"
+    for the whole file. Cached for the last few texts, so the Unicode checks and the folding share it."""
+    return "".join(
+        set(text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
+    )
+
+
 def _fold(text: str) -> str:
-    """Drop format characters, apply NFKC, fold confusables (lines and their count unchanged)."""
+    """Drop format characters, apply NFKC, fold confusables (lines and their count unchanged).
+
+    Each step runs only when a C-speed check finds something for it to do: pure-ASCII text returns at
+    once, format characters and confusables are looked for among the text's distinct non-ASCII
+    characters, NFKC runs only when the quick check says the text is not already normalised.
+    """
     if text.isascii():
         return text
-    stripped = INVISIBLE.sub("", text)
-    folded = unicodedata.normalize("NFKC", stripped).translate(CONFUSABLES)
+    chars = non_ascii_chars(text)
+    stripped = INVISIBLE.sub("", text) if INVISIBLE.search(chars) else text
+    if unicodedata.is_normalized("NFKC", stripped):
+        return stripped.translate(CONFUSABLES) if _CONFUSABLE.search(chars) else stripped
+    folded = unicodedata.normalize("NFKC", stripped)
+    if _CONFUSABLE.search(folded):
+        folded = folded.translate(CONFUSABLES)
     return folded if folded.count("\n") == text.count("\n") else stripped
 
 
@@ -145,7 +176,7 @@ def _shell_words(line: str) -> str:
         line = _IFS.sub(" ", line)
     line = _WHICH.sub(lambda m: m.group(1) or m.group(2), line)
     if "''" in line or '""' in line:
-        line = re.sub(rf"(?<={_WORD})(?:''|\"\")|(?:''|\"\")(?={_WORD})", "", line)
+        line = _EMPTY_QUOTES.sub("", line)
     if "'" in line or '"' in line:
         line = _GLUED_AFTER.sub(_second, line)
         line = _GLUED_BEFORE.sub(_second, line)
@@ -167,9 +198,13 @@ def _join_continued(text: str) -> str:
     if not _CONTINUED.search(text):
         return text
     lines = text.split("\n")
-    out: list[str] = []
-    index = 0
-    while index < len(lines):
+    line_of, position, swallowed_to = 0, 0, 0
+    for match in _MAY_CONTINUE.finditer(text):  # only the lines that may continue are looked at in Python
+        line_of += text.count("\n", position, match.start())
+        position = match.start()
+        index = line_of
+        if index < swallowed_to:
+            continue  # already part of the command joined on an earlier line
         line = lines[index]
         joined = 0
         while _continues(line) and index + joined + 1 < len(lines) and joined < _MAX_JOIN:
@@ -179,10 +214,10 @@ def _join_continued(text: str) -> str:
                 line = stripped[:-1] + lines[index + joined]
             else:
                 line = stripped + " " + lines[index + joined].lstrip()
-        out.append(line)
-        out.extend([""] * joined)
-        index += joined + 1
-    return "\n".join(out)
+        if joined:
+            lines[index : index + joined + 1] = [line] + [""] * joined
+            swallowed_to = index + joined + 1
+    return "\n".join(lines)
 
 
 def normalise(text: str, *, evasions: bool = True) -> str:

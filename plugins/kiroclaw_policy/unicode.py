@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Iterator
 
 from . import context
+from .normalize import non_ascii_chars
 from .rules import Verdict
 
 __all__ = ["hidden_unicode"]
@@ -78,9 +79,15 @@ def _flag_sequence(line: str, index: int) -> int:
 def hidden_unicode(text: str, rel: str) -> Iterator[tuple[int, str, Verdict]]:
     """``(line, detail, verdict)`` for each line holding an invisible character out of its legitimate use
     (one per line; a tag run is reported once, with the text it spells)."""
+    if text.isascii() or not _ANY_INVISIBLE.search(non_ascii_chars(text)):
+        return
+    first = _ANY_INVISIBLE.search(text)
+    if first is None:
+        return
     where = context.location(rel)
     script = context.is_script(rel)
-    for number, line in enumerate(text.split("\n"), start=1):
+    skipped = text.count("\n", 0, first.start())  # lines before the first invisible character
+    for number, line in enumerate(text[text.rfind("\n", 0, first.start()) + 1 :].split("\n"), start=skipped + 1):
         if line.isascii() or not _ANY_INVISIBLE.search(line):
             continue
         index = 0
