@@ -31,16 +31,22 @@ def _host() -> Any:
     return Host.for_cli()
 
 
-def _list_records(scope: Scope) -> list[Any]:
-    """The scope's registry records sorted by name, read without a host: ``addon list`` loads no plugin
-    code (the same read as :meth:`AddonManager.list`)."""
+def _list_records(scope: Scope) -> tuple[Path, list[Any]]:
+    """The scope's root and its registry records sorted by name, read without a host: ``addon list`` loads
+    no plugin code (the same read as :meth:`AddonManager.list`)."""
     from .registry import load_registry
     from .storage_paths import storage_roots
     from .workspaces import ScopePaths, scope_root
 
     workspace, global_root = storage_roots()  # not load_settings(): pydantic-settings is slow to import
     paths = ScopePaths(scope_root(workspace, global_root, scope))
-    return sorted(load_registry(paths).addons, key=lambda r: r.name)
+    return paths.root, sorted(load_registry(paths).addons, key=lambda r: r.name)
+
+
+def _folder_missing(root: Path, record: Any) -> bool:
+    """``True`` when a listed add-on's folder (or standalone recipe file) is gone from disk."""
+    target = root / record.path
+    return not (target.exists() or target.is_symlink())
 
 
 def _run(factory: Callable[[], Coroutine[Any, Any, T]], host: Any) -> T:
@@ -419,15 +425,18 @@ def disable(name: str, user: str | None, global_: bool, as_json: bool) -> None:
 def list_(user: str | None, global_: bool, as_json: bool) -> None:
     """List the add-ons of a user or of the global scope."""
     scope = _scope(user, global_)
-    records = _list_records(scope)
+    root, records = _list_records(scope)
     if as_json:
-        _dump({"addons": [record_json(r) for r in records]})
+        _dump({"addons": [{**record_json(r), "missing": _folder_missing(root, r)} for r in records]})
         return
     if not records:
         click.echo(f"no add-ons in {scope.label}")
         return
     for record in records:
-        click.echo(_describe(record))
+        line = _describe(record)
+        if _folder_missing(root, record):
+            line += f" [folder missing: {record.path}; run 'kiroclaw fsck --repair']"
+        click.echo(line)
 
 
 @addon.command()
