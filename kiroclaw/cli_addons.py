@@ -393,12 +393,14 @@ def info(name: str, user: str | None, global_: bool, as_json: bool) -> None:
 def _toggle(name: str, user: str | None, global_: bool, as_json: bool, enabled: bool) -> None:
     scope = _scope(user, global_)
     host = _host()
-    op = host.addons.enable if enabled else host.addons.disable
-    record = _run(lambda: op(name, scope), host)
+    record, changed = _run(lambda: host.addons.set_enabled(name, scope, enabled), host)
+    word = "enabled" if enabled else "disabled"
     if as_json:
-        _dump({"addon": record_json(record)})
+        _dump({"addon": record_json(record), "changed": changed})
+    elif changed:
+        click.echo(f"{word} {record.name} for {scope.label}")
     else:
-        click.echo(f"{'enabled' if enabled else 'disabled'} {record.name} for {scope.label}")
+        click.echo(f"{record.name} is already {word} for {scope.label}; nothing changed")
 
 
 @addon.command()
@@ -459,9 +461,12 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
             click.echo(f"{result.status:>11}  {result.message}")
             for reason in result.reasons:
                 click.echo(f"{'':>11}    {reason}")
+            flag = "--global" if scope.kind == "global" else f"--user {scope.user_id}"
             if result.status == "confirm":
-                flag = "--global" if scope.kind == "global" else f"--user {scope.user_id}"
                 click.echo(f"{'':>11}    to accept: kiroclaw addon update {result.name} {flag} --yes")
+            if result.status == "pinned" and result.new:
+                move = f"kiroclaw addon install {result.name}@{result.new} --force {flag}"
+                click.echo(f"{'':>11}    to move: {move}")
     if any(r.status in {"failed", "confirm"} for r in results):
         sys.exit(1)
 
