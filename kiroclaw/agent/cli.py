@@ -114,8 +114,8 @@ def doctor() -> None:
     try:
         settings = load_settings()
         agent_settings = load_agent_settings()
-        pm, _ = build_plugin_manager(disabled=settings.kiroclaw_disable_plugins)
-        flavor = choose_flavor(pm, agent_settings.agent)
+        pm, plugins = build_plugin_manager(disabled=settings.kiroclaw_disable_plugins)
+        flavor = choose_flavor(pm, agent_settings.agent, plugins)
     except KiroclawError as exc:
         bad(f"valid settings ({exc.user_message})", "correct the variables named above in the environment or .env")
         sys.exit(1)

@@ -87,7 +87,8 @@ class AgentFlavor:
     Class attributes a subclass sets: ``name`` (the ``AGENT`` value), ``title``, ``command`` (default
     argv), ``env_names`` (variables passed through by name), ``fixed_env`` (switches such as telemetry
     off), ``auth_hint`` (what the operator must set when the agent asks for authentication),
-    ``own_home`` (``HOME`` is the per-user state folder; ``False`` keeps the bot's ``HOME``).
+    ``own_home`` (``HOME`` is the per-user state folder; ``False`` keeps the bot's ``HOME``),
+    ``reopen_sessions`` (``False``: never reopen a stored session).
     """
 
     name: ClassVar[str] = ""
@@ -97,6 +98,9 @@ class AgentFlavor:
     fixed_env: ClassVar[Mapping[str, str]] = {}
     auth_hint: ClassVar[str] = "the agent's API key"
     own_home: ClassVar[bool] = True
+    #: reopen stored sessions after a restart (``session/resume``/``load`` as advertised); ``False`` for an
+    #: agent whose reopening is unreliable (a new conversation starts instead).
+    reopen_sessions: ClassVar[bool] = True
 
     def default_command(self, settings: Settings) -> list[str]:
         """The argv used when ``AGENT_COMMAND`` is not set."""
@@ -160,29 +164,32 @@ def sync_skill_folder(target: Path, effective: EffectiveSet) -> tuple[str, ...]:
     return tuple(sorted(wanted))
 
 
-def collect_flavors(pm: pluggy.PluginManager) -> dict[str, AgentFlavor]:
+def collect_flavors(pm: pluggy.PluginManager, plugins: Mapping[str, Any] | None = None) -> dict[str, AgentFlavor]:
     """Every flavor the plugins register (``register_agents``), by name.
 
-    :raises PluginConflictError: two plugins register the same name.
+    :param plugins: the loaded plugins (``Host.plugins``), to name distributions in errors.
+    :raises PluginConflictError: two plugins register the same name (both are named), or a flavor has none.
     """
     from ..errors import PluginConflictError
+    from ..hookcall import NameTable, call_all
 
-    found: dict[str, AgentFlavor] = {}
+    table: NameTable[AgentFlavor] = NameTable("the agent flavor")
 
-    def register(flavor: AgentFlavor) -> None:
-        if not flavor.name:
-            raise PluginConflictError(f"an agent flavor without a name was registered ({type(flavor).__name__})")
-        if flavor.name in found:
-            raise PluginConflictError(f"two plugins register the agent flavor {flavor.name!r}")
-        found[flavor.name] = flavor
+    def bind(plugin: str) -> dict[str, Any]:
+        def register(flavor: AgentFlavor) -> None:
+            if not flavor.name:
+                raise PluginConflictError(f"plugin {plugin!r} registered an agent flavor without a name")
+            table.add(flavor.name, flavor, plugin)
 
-    pm.hook.register_agents(register=register)
-    return found
+        return {"register": register}
+
+    call_all(pm, "register_agents", plugins=plugins, what="register its agent flavors", bind=bind)
+    return dict(table.values)
 
 
-def choose_flavor(pm: pluggy.PluginManager, name: str) -> AgentFlavor:
+def choose_flavor(pm: pluggy.PluginManager, name: str, plugins: Mapping[str, Any] | None = None) -> AgentFlavor:
     """The flavor ``AGENT`` names. :raises ConfigError: unknown (the message lists the registered ones)."""
-    flavors = collect_flavors(pm)
+    flavors = collect_flavors(pm, plugins)
     if name not in flavors:
         raise ConfigError(
             f"AGENT={name!r} is not a registered agent flavor; choose one of: {', '.join(sorted(flavors)) or 'none'}"

@@ -130,6 +130,10 @@ def provision_home(host: Host, user_id: int, effective: EffectiveSet | None = No
     return ProvisionedHome(user_id, home, agent_file, skills, files)
 
 
+#: The name plugins import (``kiroclaw.provision_kiro_home``): the kiro flavor's provisioning.
+provision_kiro_home = provision_home
+
+
 def refresh_template(template: Path, home: Path) -> tuple[str, ...]:
     """Copy every template file except the agent template into ``home``; drop files the template lost.
 

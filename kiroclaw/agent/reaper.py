@@ -2,17 +2,20 @@
 
 Claude's and Codex's tools run commands in new sessions (``setsid``), so killing the agent's process
 group misses them; they do keep the agent's environment. Every agent process is therefore started with
-two marker variables (:func:`marker_env`):
+three marker variables (:func:`marker_env`):
 
 * ``KIROCLAW_AGENT`` — a token unique to that agent process (``<user>-<thread>-<random>``);
-* ``KIROCLAW_WORKSPACE`` — the absolute workspace root of the KiroClaw installation that started it.
+* ``KIROCLAW_WORKSPACE`` — the absolute workspace root of the KiroClaw installation that started it;
+* ``KIROCLAW_OWNER`` — ``<pid>:<start time>`` of the KiroClaw process that started it.
 
 :func:`reap` stops every process whose ``/proc/<pid>/environ`` carries the token (and the process group,
 and, where the machine has a writable cgroup v2 hierarchy, every member of the agent's own cgroup, which
 also catches a tool that scrubbed its environment). :func:`reap_workspace` stops every leftover agent of
-one workspace (after KiroClaw itself was killed). This is the one mechanism for agent processes: a
-launcher (containers, bwrap) calls :func:`marker_env` for the environment it passes on and :func:`reap`
-when the agent is done.
+one workspace whose owner is gone (after KiroClaw itself was killed); agents of another live KiroClaw
+process on the same workspace (the bot while ``kiroclaw ask`` runs, a second worker) are left alone.
+
+This is the one mechanism for agent processes: a launcher (containers, bwrap) passes :func:`marker_env`
+on in the environment it gives the agent and calls :func:`reap` when the agent is done.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 AGENT_MARKER = "KIROCLAW_AGENT"
 #: The marker variable holding the workspace root of the KiroClaw that started the agent.
 WORKSPACE_MARKER = "KIROCLAW_WORKSPACE"
+#: The marker variable naming the KiroClaw process that started the agent (``<pid>:<start time>``).
+OWNER_MARKER = "KIROCLAW_OWNER"
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -41,8 +46,22 @@ def new_token(user_id: int, thread_id: int) -> str:
 
 
 def marker_env(token: str, workspace: Path) -> dict[str, str]:
-    """The marker variables to add to an agent's environment (``KIROCLAW_AGENT``, ``KIROCLAW_WORKSPACE``)."""
-    return {AGENT_MARKER: token, WORKSPACE_MARKER: str(Path(workspace).resolve())}
+    """The marker variables to add to an agent's environment (``KIROCLAW_AGENT``, ``KIROCLAW_WORKSPACE``,
+    ``KIROCLAW_OWNER`` = this process)."""
+    return {AGENT_MARKER: token, WORKSPACE_MARKER: str(Path(workspace).resolve()), OWNER_MARKER: _owner_id(os.getpid())}
+
+
+def _owner_id(pid: int) -> str:
+    """``<pid>:<start time in clock ticks>`` (field 22 of ``/proc/<pid>/stat``; guards against PID reuse)."""
+    try:
+        return f"{pid}:{Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19]}"
+    except (OSError, IndexError):
+        return f"{pid}:?"
+
+
+def _owner_alive(owner: str) -> bool:
+    pid, _, _ = owner.partition(":")
+    return pid.isdigit() and pid_alive(int(pid)) and _owner_id(int(pid)) == owner
 
 
 def process_env(pid: int) -> dict[str, str]:
@@ -118,14 +137,28 @@ def _own_cgroup() -> Path | None:
     return _CGROUP_ROOT / line[3:].lstrip("/")
 
 
+def _cgroup_of(pid: int) -> Path | None:
+    try:
+        line = next(x for x in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if x.startswith("0::"))
+    except (OSError, StopIteration):
+        return None
+    return _CGROUP_ROOT / line[3:].lstrip("/")
+
+
 def join_cgroup(token: str, pid: int) -> Path | None:
-    """Move ``pid`` into a new cgroup ``kiroclaw-<token>`` beside ours (cgroup v2 only; best effort).
+    """The cgroup that holds agent ``pid`` and everything it starts (cgroup v2 only; best effort).
+
+    When a launcher already placed the agent in a cgroup of its own (resource caps), that one is used as
+    is; otherwise ``pid`` is moved into a new cgroup ``kiroclaw-<token>`` beside ours.
 
     :returns: the cgroup folder, or ``None`` where cgroups are not available or not writable.
     """
     own = _own_cgroup()
     if own is None:
         return None
+    current = _cgroup_of(pid)
+    if current is not None and current != own:
+        return current  # the launcher's cgroup
     group = own.parent / f"kiroclaw-{token}"
     try:
         group.mkdir()
@@ -166,8 +199,8 @@ async def reap(
     """Stop an agent and everything it started: SIGTERM, up to ``grace_s`` seconds, then SIGKILL.
 
     Targets: the process group ``pgid``, every process whose environment carries ``token``, and the
-    members of ``cgroup`` (then removed). Refuses our own process group. ``leader`` (our child) is awaited
-    so it leaves no zombie.
+    members of ``cgroup`` (removed afterwards when :func:`join_cgroup` made it). Refuses our own process
+    group. ``leader`` (our child) is awaited so it leaves no zombie.
 
     :returns: the PIDs found at the first pass (for the log and tests).
     """
@@ -209,7 +242,7 @@ async def reap(
     if leader is not None and leader.returncode is None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(leader.wait(), 2.0)
-    if cgroup is not None:
+    if cgroup is not None and cgroup.name == f"kiroclaw-{token}":  # only the cgroup made here is removed
         for _ in range(20):
             try:
                 cgroup.rmdir()
@@ -219,10 +252,17 @@ async def reap(
     return first
 
 
+def orphaned_processes(workspace: Path) -> list[int]:
+    """PIDs of marked processes of ``workspace`` whose owning KiroClaw process is gone."""
+    return [
+        pid for pid in marked_processes(workspace=workspace) if not _owner_alive(process_env(pid).get(OWNER_MARKER, ""))
+    ]
+
+
 async def reap_workspace(workspace: Path, *, grace_s: float = 2.0) -> list[int]:
-    """Stop every leftover agent process of ``workspace`` (marker ``KIROCLAW_WORKSPACE``), e.g. after
-    KiroClaw itself was killed. :returns: the PIDs found."""
-    found = await asyncio.to_thread(marked_processes, workspace=workspace)
+    """Stop the leftover agent processes of ``workspace`` (marker ``KIROCLAW_WORKSPACE``) whose owner
+    (``KIROCLAW_OWNER``) is no longer running, e.g. after KiroClaw itself was killed. :returns: the PIDs."""
+    found = await asyncio.to_thread(orphaned_processes, workspace)
     if not found:
         return []
     log.warning("stopping %d leftover agent process(es) of %s", len(found), workspace)

@@ -96,7 +96,7 @@ class AgentRuntime:
 
         self.host = host
         self.agent_settings = agent_settings or load_agent_settings()
-        self.flavor = choose_flavor(host.pm, self.agent_settings.agent)
+        self.flavor = choose_flavor(host.pm, self.agent_settings.agent, host.plugins)
         self.record = record
         self._swept = False
         settings = host.settings
@@ -358,7 +358,7 @@ class AgentRuntime:
         assert process is not None
         stored = await self.store.get(user_id, thread_id)
         session: SessionInfo | None = None
-        if stored is not None and stored.session_id:
+        if stored is not None and stored.session_id and self.flavor.reopen_sessions:
             session = await self._load(entry, thread_dir, stored.session_id)
         if session is None:
             session = await process.new_session(thread_dir)

@@ -6,7 +6,8 @@ agent's ``HOME`` and ``GEMINI_CLI_HOME`` (Gemini keeps its files under ``$GEMINI
 ``GEMINI_API_KEY``, ``GOOGLE_GEMINI_BASE_URL``. Usage statistics, telemetry and auto-update are off
 (``.gemini/settings.json``: ``privacy.usageStatisticsEnabled``, ``telemetry.enabled``,
 ``general.disableAutoUpdate``; ``GEMINI_TELEMETRY_ENABLED=false``). Permissions: sessions run in mode
-``default`` ("Prompts for approval").
+``default`` ("Prompts for approval"). Sessions are not reopened after a restart: 0.61's ``session/load``
+answers before its history replay ends (the replay then lands in the next reply) or finds no session.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class GeminiFlavor(AgentFlavor):
     env_names = ("GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GEMINI_MODEL")
     fixed_env = {"GEMINI_TELEMETRY_ENABLED": "false", "GEMINI_CLI_NO_RELAUNCH": "true"}
     auth_hint = "GEMINI_API_KEY (and GOOGLE_GEMINI_BASE_URL for another endpoint) in the bot's environment"
+    reopen_sessions = False
 
     def prepare(self, ctx: FlavorContext) -> dict[str, str]:
         config = ctx.state_dir / ".gemini"

@@ -119,3 +119,59 @@ async def test_an_agent_without_load_session_never_gets_session_load(agent_setti
     assert methods.count("session/new") == 2
     assert "session/load" not in methods and "session/resume" not in methods
     assert [p for m in sent for p in problems(m)] == []
+
+
+async def test_leftovers_of_a_killed_kiroclaw_are_reaped_but_a_live_ones_agents_are_not(
+    agent_settings: Settings, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+
+    from kiroclaw.agent.reaper import marker_env, reap_workspace
+
+    workspace = agent_settings.workspace_base_path
+    # a "KiroClaw" process (a shell) that starts an agent-like child carrying its markers, then is killed
+    owner = subprocess.Popen(["sh", "-c", "sleep 300 & wait"], start_new_session=True)
+    try:
+        env = dict(os.environ)
+        env.update(marker_env("42-0-dead", workspace))
+        env["KIROCLAW_OWNER"] = (
+            f"{owner.pid}:{Path(f'/proc/{owner.pid}/stat').read_text().rsplit(')', 1)[1].split()[19]}"
+        )
+        orphan = subprocess.Popen(["sleep", "300"], env=env, start_new_session=True)
+        live_env = dict(os.environ)
+        live_env.update(marker_env("43-0-live", workspace))  # owned by this (live) test process
+        live = subprocess.Popen(["sleep", "300"], env=live_env, start_new_session=True)
+        try:
+            assert await reap_workspace(workspace) == []  # both owners alive: nothing touched
+            os.killpg(owner.pid, signal.SIGKILL)
+            owner.wait()
+            assert await reap_workspace(workspace) == [orphan.pid]
+            assert orphan.wait(timeout=10) is not None
+            assert live.poll() is None
+        finally:
+            for proc in (orphan, live):
+                proc.kill()
+                proc.wait()
+    finally:
+        if owner.poll() is None:
+            os.killpg(owner.pid, signal.SIGKILL)
+            owner.wait()
+
+
+def test_the_vendored_schema_is_the_pinned_sdks() -> None:
+    import json
+    import os
+
+    from .acp_schema import SCHEMA_FILE
+    from .real.conftest import MODULES
+
+    installed = MODULES / "@agentclientprotocol" / "sdk"
+    if not installed.is_dir():
+        message = "@agentclientprotocol/sdk is not installed (bash .ci/setup.d/agents.sh)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    assert json.loads((installed / "package.json").read_text())["version"] == "2.4.0"
+    assert (installed / "schema" / "v1" / "schema.json").read_bytes() == SCHEMA_FILE.read_bytes()

@@ -163,6 +163,33 @@ def test_hook_register_commands(settings, monkeypatch) -> None:
     assert result.exit_code == 0 and result.output == "hello from a plugin\n"
 
 
+def test_hook_register_agents(settings) -> None:
+    from kiroclaw import AgentFlavor, PluginConflictError
+    from kiroclaw.agent.flavors import choose_flavor, collect_flavors
+
+    class Mine(AgentFlavor):
+        name = "mine"
+        command = ("my-agent", "--acp")
+
+    class Plugin:
+        @hookimpl
+        def register_agents(self, register):
+            register(Mine())
+
+    host = Host(settings, extra_plugins=[("mine", Plugin())])
+    assert {"kiro", "claude", "codex", "gemini", "mine"} <= set(collect_flavors(host.pm))
+    assert isinstance(choose_flavor(host.pm, "mine"), Mine)
+
+    class Clash:
+        @hookimpl
+        def register_agents(self, register):
+            register(Mine())
+
+    clash = Host(settings, extra_plugins=[("mine", Plugin()), ("clash", Clash())])
+    with pytest.raises(PluginConflictError):
+        collect_flavors(clash.pm)
+
+
 async def test_hook_check_addon(settings, tmp_path: Path) -> None:
     seen = []
 
@@ -343,21 +370,3 @@ async def test_hook_agent_launcher(settings, tmp_path: Path, monkeypatch: pytest
     finally:
         await runtime.aclose()
         await host.aclose()
-
-
-def test_hook_register_agents(settings) -> None:
-    from kiroclaw.agent.flavors import choose_flavor, collect_flavors
-
-    class Echo(kiroclaw.AgentFlavor):
-        name = "echo-agent"
-
-    class Plugin:
-        @hookimpl
-        def register_agents(self, register):
-            register(Echo())
-
-    host = Host(settings, extra_plugins=[("echo-agent", Plugin())])
-    assert "kiro" in collect_flavors(host.pm) and "echo-agent" in collect_flavors(host.pm)
-    assert isinstance(choose_flavor(host.pm, "echo-agent"), Echo)
-    with pytest.raises(PluginConflictError, match="echo-agent"):
-        collect_flavors(Host(settings, extra_plugins=[("a", Plugin()), ("b", Plugin())]).pm)

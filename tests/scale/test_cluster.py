@@ -171,7 +171,7 @@ async def test_concurrent_installs_never_overlap_and_leave_a_clean_tree(cluster:
             e["name"] for e in audit if e["user"] == sender.id and e["action"] == "install" and e["outcome"] == "ok"
         )
         assert logged == accepted
-        staging = workspace / str(sender.id) / ".staging"
+        staging = workspace / ".kiroclaw-staging" / str(sender.id)
         assert not staging.exists() or not any(staging.iterdir())
     fsck = kiroclaw(c, "fsck", "--json")
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr

@@ -115,11 +115,15 @@ async def test_stream_cancel_kill_and_reload(real: Real) -> None:
 
         # models come from the session's config options and are switched with session/set_config_option
         current, models = await runtime.list_models(42, 0)
-        assert current in models and len(models) >= 2, (current, models)
-        other = next(m for m in models if m != current)
+        assert len(models) >= 2, (current, models)
+        other = next(m for m in reversed(models) if m != current)  # not "auto": Gemini's router asks the model
         await runtime.set_model(42, 0, other)
         assert (await runtime.list_models(42, 0))[0] == other
-        assert any(m.get("method") == "session/set_config_option" and m["params"]["value"] == other for m in sent)
+        switched = [m for m in sent if other in (m.get("params") or {}).values()]
+        if real.flavor in RELOADS:  # Claude and Codex: config options only (Gemini 0.61 has the old models field)
+            assert [m["method"] for m in switched] == ["session/set_config_option"]
+        else:
+            assert [m["method"] for m in switched] == ["session/set_model"]
     finally:
         await runtime.aclose()
     assert marked_processes(workspace=real.workspace) == []
@@ -137,13 +141,11 @@ async def test_stream_cancel_kill_and_reload(real: Real) -> None:
     methods = [m.get("method") for m in sent]
     if real.flavor in RELOADS:
         assert "session/resume" in methods and "session/load" not in methods
-    assert "session/set_model" not in methods
+        assert "session/set_model" not in methods  # sent only to agents with the old models field
     assert [p for m in sent for p in problems(m)] == []
 
 
 async def test_deny_is_honoured_and_nothing_outlives_the_agent(real: Real, tmp_path: Path) -> None:
-    if real.flavor == "gemini":
-        pytest.skip("gemini 0.61: the combined touch-and-background command reports output but leaves no file here")
     marker = real.workspace / "denied-marker"
     denied = real.runtime(real.host(permission_policy="deny"))
     try:
@@ -153,6 +155,8 @@ async def test_deny_is_honoured_and_nothing_outlives_the_agent(real: Real, tmp_p
     finally:
         await denied.aclose()
 
+    if real.flavor == "gemini":  # the deny half holds; the allowed half is intermittent with Gemini 0.61
+        pytest.skip("gemini 0.61: the allowed touch-and-background command sometimes leaves no file (docs/agent.md)")
     allowed = real.runtime()
     sleeper = "setsid sleep 317 </dev/null >/dev/null 2>&1 & echo started"
     try:
@@ -160,10 +164,12 @@ async def test_deny_is_honoured_and_nothing_outlives_the_agent(real: Real, tmp_p
         assert marker.exists(), result.text
         assert "tool done" in result.text
         left = marked_processes(workspace=real.workspace)
-        assert any(_cmdline(pid).startswith("sleep") for pid in left), [_cmdline(p) for p in left]
+        if real.flavor != "gemini":  # Claude and Codex leave it running in its own session; Gemini ends it itself
+            assert any(_cmdline(pid) == "sleep 317" for pid in left), [_cmdline(p) for p in left]
     finally:
         await allowed.aclose()
     assert marked_processes(workspace=real.workspace) == []
+    assert not [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if _cmdline(pid) == "sleep 317"]
 
 
 async def test_a_rejected_api_key_names_what_the_operator_must_set(real: Real, monkeypatch: pytest.MonkeyPatch) -> None:
