@@ -80,7 +80,8 @@ async def test_worker_killed_mid_install_and_mid_turn(tmp_path: Path) -> None:
             c.kill(str(victim))  # SIGKILL
             killed_at = time.monotonic()
             workspace = Path(c.env["WORKSPACE_BASE_PATH"])
-            assert any((workspace / ".kiroclaw-staging" / str(ALICE.id)).iterdir())  # the interrupted install's leftovers
+            # the interrupted install's leftovers
+            assert any((workspace / ".kiroclaw-staging" / str(ALICE.id)).iterdir())
 
             client = await c.redis_client()
             try:
