@@ -32,7 +32,7 @@ from .errors import (
     UpdateSkippedError,
 )
 from .events import AddonEvent
-from .fingerprint import tree_fingerprint
+from .fingerprint import iter_files, tree_fingerprint
 from .hookcall import call_all
 from .install import InstallPipeline, InstallRequest, InstallResult
 from .models import AddonRecord, RegistryDocument
@@ -382,13 +382,15 @@ class AddonManager:
 
     async def enable(self, name: str, scope: Scope) -> AddonRecord:
         """Enable an add-on: its skills and recipes are visible again. :raises NotFoundError:."""
-        return await self._toggle(name, scope, True)
+        return (await self.set_enabled(name, scope, True))[0]
 
     async def disable(self, name: str, scope: Scope) -> AddonRecord:
         """Disable an add-on: it stays installed but contributes nothing. :raises NotFoundError:."""
-        return await self._toggle(name, scope, False)
+        return (await self.set_enabled(name, scope, False))[0]
 
-    async def _toggle(self, name: str, scope: Scope, enabled: bool) -> AddonRecord:
+    async def set_enabled(self, name: str, scope: Scope, enabled: bool) -> tuple[AddonRecord, bool]:
+        """Enable or disable an add-on; returns its record and whether that changed anything (``False``:
+        it was already so). :raises NotFoundError:."""
         action: Literal["enable", "disable"] = "enable" if enabled else "disable"
         try:
             async with self.locked(scope) as paths:
@@ -411,7 +413,7 @@ class AddonManager:
         if changed:
             self._call_event("addon_toggled", event, addon=record, scope=scope, enabled=enabled)
         self.emit(event)
-        return record
+        return record, changed
 
     # --- update -------------------------------------------------------------------------------
 
@@ -485,7 +487,7 @@ class AddonManager:
     async def _update_one(self, record: AddonRecord, request: InstallRequest) -> UpdateResult:
         old = short_version(record)
         if record.pinned:
-            return UpdateResult(record.name, "pinned", old, None, f"{record.name} is pinned to {old}; not updated")
+            return await self._pinned(record, old)
         try:
             source = self._host.source(record.source)
             latest = await source.latest(record)
@@ -503,12 +505,14 @@ class AddonManager:
             folder = self._host.paths(request.scope).root / record.path
             current = await asyncio.to_thread(tree_fingerprint, folder)
             if record.fingerprint and current != record.fingerprint:
+                edited = await asyncio.to_thread(edited_files, folder, record)
+                named = f" ({', '.join(edited[:5])}{', …' if len(edited) > 5 else ''})" if edited else ""
                 return UpdateResult(
                     record.name,
                     "failed",
                     old,
                     latest,
-                    f"{record.name} has local edits since it was installed; use --force to overwrite them",
+                    f"{record.name} has local edits since it was installed{named}; use --force to overwrite them",
                 )
         try:
             ref = source.parse(record.spec)
@@ -527,6 +531,19 @@ class AddonManager:
         new = short_version(result.record)
         return UpdateResult(record.name, "updated", old, new, f"{record.name} updated {old} → {new}")
 
+    async def _pinned(self, record: AddonRecord, old: str | None) -> UpdateResult:
+        """The ``pinned`` result, naming a newer version when the source knows one and how to move to it."""
+        text = f"{record.name} is pinned to {old}; not updated"
+        try:
+            latest = await self._host.source(record.source).latest(record.model_copy(update={"pinned": False}))
+        except (KiroclawError, NotImplementedError):
+            latest = None
+        if latest is None or latest in {record.version, record.origin.get("commit"), record.origin.get("resolved")}:
+            return UpdateResult(record.name, "pinned", old, None, text)
+        newer = latest[:12]
+        move = f"{text}; {newer} exists: install {record.name} again at {newer} to move to it"
+        return UpdateResult(record.name, "pinned", old, newer, move)
+
     # --- events -------------------------------------------------------------------------------
 
     def _call_event(self, hook: str, event: AddonEvent, **kwargs: Any) -> None:
@@ -537,6 +554,21 @@ class AddonManager:
     def emit(self, event: AddonEvent) -> None:
         """Announce one operation's outcome to the ``addon_event`` hooks (the audit log)."""
         self._call_event("addon_event", event, settings=self._host.settings)
+
+
+def edited_files(folder: Path, record: AddonRecord) -> list[str]:
+    """Files of an installed add-on changed or added since it was installed (modified after its
+    ``updated_at``/``installed_at``), as sorted POSIX paths relative to ``folder``; a best guess from
+    modification times, since the registry keeps one fingerprint for the whole tree."""
+    since = (record.updated_at or record.installed_at).timestamp()
+    found = []
+    for rel, full in iter_files(folder):
+        try:
+            if full.stat().st_mtime > since:
+                found.append(rel)
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def _no_progress(stage: str, detail: str | None = None) -> None:

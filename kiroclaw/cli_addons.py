@@ -31,16 +31,22 @@ def _host() -> Any:
     return Host.for_cli()
 
 
-def _list_records(scope: Scope) -> list[Any]:
-    """The scope's registry records sorted by name, read without a host: ``addon list`` loads no plugin
-    code (the same read as :meth:`AddonManager.list`)."""
+def _list_records(scope: Scope) -> tuple[Path, list[Any]]:
+    """The scope's root and its registry records sorted by name, read without a host: ``addon list`` loads
+    no plugin code (the same read as :meth:`AddonManager.list`)."""
     from .registry import load_registry
     from .storage_paths import storage_roots
     from .workspaces import ScopePaths, scope_root
 
     workspace, global_root = storage_roots()  # not load_settings(): pydantic-settings is slow to import
     paths = ScopePaths(scope_root(workspace, global_root, scope))
-    return sorted(load_registry(paths).addons, key=lambda r: r.name)
+    return paths.root, sorted(load_registry(paths).addons, key=lambda r: r.name)
+
+
+def _folder_missing(root: Path, record: Any) -> bool:
+    """``True`` when a listed add-on's folder (or standalone recipe file) is gone from disk."""
+    target = root / record.path
+    return not (target.exists() or target.is_symlink())
 
 
 def _run(factory: Callable[[], Coroutine[Any, Any, T]], host: Any) -> T:
@@ -356,14 +362,7 @@ def info(name: str, user: str | None, global_: bool, as_json: bool) -> None:
             _dump({"installed": True, "addon": record_json(found)})
             return
         click.echo(_describe(found))
-        for key, value in record_json(found).items():
-            if key in {"name"} or value in (None, [], {}, ""):
-                continue
-            if isinstance(value, list):
-                value = ", ".join(value)
-            elif isinstance(value, dict):
-                value = ", ".join(f"{k}={v}" for k, v in value.items())
-            click.echo(f"  {key}: {value}")
+        _echo_fields(record_json(found))
         return
     data = {
         "name": found.name,
@@ -379,20 +378,39 @@ def info(name: str, user: str | None, global_: bool, as_json: bool) -> None:
         _dump({"installed": False, "addon": data})
         return
     click.echo(f"{found.name} (not installed; from {found.source})")
+    _echo_fields(data)
+
+
+def _human(value: Any) -> str:
+    """One field of ``addon info`` for people: lists joined, mappings as ``key: value`` pairs, booleans as
+    yes/no (never a Python repr)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_human(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')}: {_human(v)}" for k, v in value.items() if v not in (None, "", [], {}))
+    return str(value)
+
+
+def _echo_fields(data: dict[str, Any]) -> None:
+    """The ``key: value`` lines of ``addon info`` (name and empty fields left out)."""
     for key, value in data.items():
         if key != "name" and value not in (None, [], {}, ""):
-            click.echo(f"  {key}: {', '.join(value) if isinstance(value, list) else value}")
+            click.echo(f"  {key.replace('_', ' ')}: {_human(value)}")
 
 
 def _toggle(name: str, user: str | None, global_: bool, as_json: bool, enabled: bool) -> None:
     scope = _scope(user, global_)
     host = _host()
-    op = host.addons.enable if enabled else host.addons.disable
-    record = _run(lambda: op(name, scope), host)
+    record, changed = _run(lambda: host.addons.set_enabled(name, scope, enabled), host)
+    word = "enabled" if enabled else "disabled"
     if as_json:
-        _dump({"addon": record_json(record)})
+        _dump({"addon": record_json(record), "changed": changed})
+    elif changed:
+        click.echo(f"{word} {record.name} for {scope.label}")
     else:
-        click.echo(f"{'enabled' if enabled else 'disabled'} {record.name} for {scope.label}")
+        click.echo(f"{record.name} is already {word} for {scope.label}; nothing changed")
 
 
 @addon.command()
@@ -419,15 +437,18 @@ def disable(name: str, user: str | None, global_: bool, as_json: bool) -> None:
 def list_(user: str | None, global_: bool, as_json: bool) -> None:
     """List the add-ons of a user or of the global scope."""
     scope = _scope(user, global_)
-    records = _list_records(scope)
+    root, records = _list_records(scope)
     if as_json:
-        _dump({"addons": [record_json(r) for r in records]})
+        _dump({"addons": [{**record_json(r), "missing": _folder_missing(root, r)} for r in records]})
         return
     if not records:
         click.echo(f"no add-ons in {scope.label}")
         return
     for record in records:
-        click.echo(_describe(record))
+        line = _describe(record)
+        if _folder_missing(root, record):
+            line += f" [folder missing: {record.path}; run 'kiroclaw fsck --repair']"
+        click.echo(line)
 
 
 @addon.command()
@@ -450,9 +471,12 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
             click.echo(f"{result.status:>11}  {result.message}")
             for reason in result.reasons:
                 click.echo(f"{'':>11}    {reason}")
+            flag = "--global" if scope.kind == "global" else f"--user {scope.user_id}"
             if result.status == "confirm":
-                flag = "--global" if scope.kind == "global" else f"--user {scope.user_id}"
                 click.echo(f"{'':>11}    to accept: kiroclaw addon update {result.name} {flag} --yes")
+            if result.status == "pinned" and result.new:
+                move = f"kiroclaw addon install {result.name}@{result.new} --force {flag}"
+                click.echo(f"{'':>11}    to move: {move}")
     if any(r.status in {"failed", "confirm"} for r in results):
         sys.exit(1)
 

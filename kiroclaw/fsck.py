@@ -17,9 +17,8 @@ found                       meaning                                             
                                                                                                 marker's
 ``unregistered``            a folder with a valid marker but no registry entry (killed between  re-add
                             the rename and the registry write)
-``unmanaged``               a folder without a usable marker (hand-placed, or foreign)          move to
-                                                                                                ``.quarantine/``
-                                                                                                (``--repair``)
+``unmanaged``               a folder without a usable marker: not installed through KiroClaw    adopt (asks;
+                            (hand-placed, or foreign)                                           ``--yes``)
 ``corrupt-registry``        ``addons.json`` unreadable: truncated, empty, not JSON, wrong       quarantine
                             schema, a path outside the scope                                    + rebuild
 ==========================  ==================================================================  =========
@@ -42,7 +41,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,11 +177,20 @@ def _read_registry(paths: ScopePaths) -> tuple[RegistryDocument | None, str | No
         return None, str(exc)
 
 
-def check_scope(paths: ScopePaths, label: str, *, repair: bool, move_unmanaged: bool) -> list[Problem]:
+def check_scope(
+    paths: ScopePaths,
+    label: str,
+    *,
+    repair: bool,
+    move_unmanaged: bool,
+    adopt: Callable[[str], bool] | None = None,
+) -> list[Problem]:
     """Compare one scope's registry with its folders; fix what ``repair`` allows. Caller holds the lock.
 
     :param repair: fix problems (otherwise only report them).
     :param move_unmanaged: also move folders without a usable marker to ``.quarantine/``.
+    :param adopt: asked with each such folder's path (relative to the scope root) when ``repair``;
+        ``True`` records it as a ``local`` add-on in place (marker and registry entry), so the agent keeps it.
     :returns: every problem found, with ``repaired`` set.
     :raises StorageError: a repair could not be written (disk full…).
     """
@@ -262,6 +270,15 @@ def check_scope(paths: ScopePaths, label: str, *, repair: bool, move_unmanaged: 
         rel = _relative(paths, folder)
         if rel in listed_paths:
             continue
+        why = f"not installed through KiroClaw ({why})"
+        if repair and adopt is not None and folder.name not in listed_names and adopt(rel):
+            record = _adopted_record(paths, folder, rel)
+            write_marker(folder, record)
+            kept.append(record)
+            listed_names.add(record.name)
+            changed = True
+            note("unmanaged", rel, why + f"; adopted as {record.name}", True)
+            continue
         move = repair and move_unmanaged
         if move:
             target = paths.root / QUARANTINE_DIR / f"{folder.name}-{utc_stamp()}"
@@ -292,6 +309,26 @@ def check_scope(paths: ScopePaths, label: str, *, repair: bool, move_unmanaged: 
     return problems
 
 
+def _adopted_record(paths: ScopePaths, folder: Path, rel: str) -> AddonRecord:
+    """The registry record of a hand-placed folder taken over in place (source ``local``, unpinned)."""
+    from .fingerprint import tree_fingerprint, tree_size
+    from .models import AddonRecord
+
+    is_skill = folder.parent == paths.skills_dir
+    skills = [folder.name] if is_skill else sorted(p.parent.name for p in folder.glob("skills/*/SKILL.md"))
+    return AddonRecord(
+        name=folder.name,
+        source="local",
+        spec=rel,
+        kind="skill" if is_skill else "plugin",
+        path=rel,
+        skills=skills,
+        origin={"adopted": "fsck"},
+        fingerprint=tree_fingerprint(folder),
+        size_bytes=tree_size(folder)[1],
+    )
+
+
 # --- all scopes ------------------------------------------------------------------------------------
 
 
@@ -319,12 +356,15 @@ def reconcile_all(
     move_unmanaged: bool = False,
     user: int | None = None,
     skip_busy: bool = False,
+    adopt: Callable[[str], bool] | None = None,
 ) -> FsckReport:
     """Check (and by default repair) every scope, or one user's; blocking, call via ``asyncio.to_thread``.
 
     :param repair: fix what can be fixed (start-up and ``fsck --repair``); ``False`` only reports.
     :param move_unmanaged: move folders without a usable marker to ``.quarantine/`` (``fsck --repair``).
     :param user: only this Telegram user's scope.
+    :param adopt: with ``repair``, asked for each folder not installed through KiroClaw (path relative to
+        its scope root); ``True`` adopts it in place (see :func:`check_scope`).
     :param skip_busy: do not wait for a scope whose lock another process holds (start-up): it is reported
         as ``busy`` and left alone, since that process is alive and will finish or undo its own work.
     :raises StorageError: a repair could not be written (disk full…); earlier scopes stay repaired.
@@ -347,7 +387,9 @@ def reconcile_all(
         lock = filelock.FileLock(str(paths.lock_file), timeout=timeout, thread_local=False)
         try:
             with lock:
-                report.problems.extend(check_scope(paths, scope.label, repair=repair, move_unmanaged=move_unmanaged))
+                report.problems.extend(
+                    check_scope(paths, scope.label, repair=repair, move_unmanaged=move_unmanaged, adopt=adopt)
+                )
         except filelock.Timeout:
             if not skip_busy:
                 raise LimitExceededError(f"{scope.label} is busy (another process holds its lock)") from None
@@ -391,16 +433,31 @@ def startup(host: Host) -> Any:
 @click.command("fsck")
 @click.option("--user", "user_id", type=int, default=None, help="Only this Telegram user's scope.")
 @click.option("--repair", is_flag=True, help="Fix what was found (otherwise only report it).")
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="With --repair: adopt hand-placed folders, no question.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def fsck(user_id: int | None, repair: bool, as_json: bool) -> None:
+def fsck(user_id: int | None, repair: bool, assume_yes: bool, as_json: bool) -> None:
     """Check every user's registry against the add-on folders on disk; --repair fixes it.
 
-    Exit status: 0 when everything is consistent (or was repaired), 1 when problems remain.
+    A folder not installed through KiroClaw (hand-placed) is never moved: --repair asks whether to adopt it
+    (record it as a local add-on, in place); --yes adopts without asking. Exit status: 0 when everything
+    is consistent (or was repaired), 1 when problems remain.
     """
     from .host import Host
 
+    def ask(rel: str) -> bool:
+        if assume_yes:
+            return True
+        try:
+            return click.confirm(
+                f"{rel} was not installed through KiroClaw; adopt it as a local add-on (kept in place)?",
+                default=False,
+                err=True,
+            )
+        except click.Abort:
+            return False
+
     host = Host.for_cli()
-    report = reconcile_all(host, repair=repair, move_unmanaged=repair, user=user_id)
+    report = reconcile_all(host, repair=repair, user=user_id, adopt=ask)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

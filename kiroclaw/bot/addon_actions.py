@@ -445,8 +445,9 @@ def local_roots(settings: Settings) -> tuple[Path, ...]:
 
 
 async def toggle(host: Host, name: str, scope: Scope, *, enable: bool) -> str:
+    record, changed = await host.addons.set_enabled(name, scope, enable)
+    if not changed:
+        return f"<b>{esc(record.name)}</b> is already {'enabled' if enable else 'disabled'}; nothing changed."
     if enable:
-        record = await host.addons.enable(name, scope)
         return f"✅ Enabled <b>{esc(record.name)}</b>; your agent can use its skills again."
-    record = await host.addons.disable(name, scope)
     return f"⏸ Disabled <b>{esc(record.name)}</b>; its skills are hidden from your agent until /addon enable."

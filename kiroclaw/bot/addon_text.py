@@ -157,6 +157,11 @@ def update_line(result: UpdateResult) -> str:
         line += f": up to date{(' (' + esc(result.old) + ')') if result.old else ''}"
     elif result.status == "pinned":
         line += f": pinned{(' at ' + esc(result.old)) if result.old else ''}"
+        if result.new:
+            line += (
+                f"; {esc(result.new)} exists, move to it with "
+                f"<code>/addon install {esc(result.name)}@{esc(result.new)} --force</code>"
+            )
     elif result.status == "confirm":
         target = f" to {esc(result.new)}" if result.new else ""
         line += f": not updated, the update{target} needs your confirmation"

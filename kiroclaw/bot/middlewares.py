@@ -8,7 +8,8 @@
   other exception into a logged traceback plus a short apology: no server paths, tokens or tracebacks
   reach the chat.
 * :class:`InstallGuard` enforces ``INSTALL_RATE_LIMIT`` (e.g. ``10/hour``, a sliding window per user;
-  installs refused before reaching their source, :data:`REFUNDED_ERRORS`, are refunded) and at most one
+  installs refused before reaching their source or resolving to nothing, :data:`REFUNDED_ERRORS`, are
+  refunded) and at most one
   install or update in flight per user.
 * :class:`FloodControlMiddleware` (a Bot API *request* middleware) waits out ``429 Too Many Requests``
   (``retry_after``) a bounded number of times, and treats "message is not modified" on edits as success:
@@ -37,6 +38,7 @@ from ..errors import (
     AlreadyInstalledError,
     KiroclawError,
     LimitExceededError,
+    NotFoundError,
     QuotaExceededError,
     SourceUnavailableError,
     SpecError,
@@ -54,6 +56,7 @@ APOLOGY = "😵 Sorry, something went wrong on our side. The error was logged; p
 #: install failures that happen before the source is contacted; they do not use up ``INSTALL_RATE_LIMIT``.
 REFUNDED_ERRORS: tuple[type[KiroclawError], ...] = (
     SpecError,
+    NotFoundError,  # a spec that resolves to nothing (unknown name or version, missing sub-path)
     SourceUnavailableError,
     AlreadyInstalledError,
     QuotaExceededError,

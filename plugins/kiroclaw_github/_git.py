@@ -330,6 +330,17 @@ class GitRunner:
         code, out, _err = self.run(["cat-file", "-t", expression])
         return out.strip() if code == 0 else None
 
+    def close_folders(self, commit: str, subpath: str) -> list[str]:
+        """Folders next to a missing ``subpath`` whose names are close to its last part (at most three)."""
+        import difflib
+
+        parent, _, leaf = subpath.strip("/").rpartition("/")
+        code, out, _err = self.run(["ls-tree", "-d", "--name-only", f"{commit}:{parent}" if parent else commit])
+        if code != 0:
+            return []
+        close = difflib.get_close_matches(leaf, out.splitlines(), n=3, cutoff=0.6)
+        return [f"{parent}/{name}" if parent else name for name in close]
+
     def fetch_commit(self, ref: str | None) -> tuple[str, bool]:
         """Fetch ``ref`` (branch, tag, full/short SHA, or ``None`` for the default branch).
 
@@ -443,7 +454,9 @@ def fetch_tree(
         commit, is_tag = runner.fetch_commit(ref)
         treeish = commit if not subpath else f"{commit}:{subpath}"
         if subpath and runner.object_type(treeish) != "tree":
-            raise SourceError(f"{setup.label} has no folder {subpath!r} at {ref or 'its default branch'}")
+            close = runner.close_folders(commit, subpath)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise SourceError(f"{setup.label} has no folder {subpath!r} at {ref or 'its default branch'}{hint}")
         if progress is not None:
             progress("unpacking", setup.label)
         files, size, links = runner.extract(treeish, work / "tree", limits)

@@ -28,6 +28,7 @@ from kiroclaw import (
     AddonInfo,
     FetchContext,
     Fetched,
+    KiroclawError,
     NotFoundError,
     PolicyBlockedError,
     Ref,
@@ -131,12 +132,56 @@ class KirohubSource(Source):
         return parse_model(model, body, what, self.client.display)
 
     async def _skill(self, conn: Connection, slug: str, owner: str | None) -> SkillInfoResponse:
-        info: SkillInfoResponse = await self._json(
-            conn, f"api/v1/skills/{quote(slug, safe='')}", {"ownerHandle": owner}, SkillInfoResponse, slug
-        )
+        try:
+            info: SkillInfoResponse = await self._json(
+                conn, f"api/v1/skills/{quote(slug, safe='')}", {"ownerHandle": owner}, SkillInfoResponse, slug
+            )
+        except NotFoundError as exc:
+            raise NotFoundError(exc.user_message + await self._close_names(conn, slug)) from None
         if info.skill is None:
-            raise NotFoundError(f"{slug} was not found in the registry {self.client.display}")
+            hint = await self._close_names(conn, slug)
+            raise NotFoundError(f"{slug} was not found in the registry {self.client.display}{hint}")
         return info
+
+    async def _close_names(self, conn: Connection, slug: str) -> str:
+        """``"; did you mean x?"`` when the registry's search for a word of ``slug`` (at most three
+        searches: a registry search needs every word to occur) finds a close name, else ``""``."""
+        import difflib
+
+        names: list[str] = []
+        for word in [w for w in re.split(r"[-_.]", slug) if len(w) >= 2][:3]:
+            try:
+                resp: SearchResponse = await self._json(
+                    conn, "api/v1/search", {"q": word, "limit": "20"}, SearchResponse, "search"
+                )
+            except KiroclawError:
+                break
+            names += [row.slug for row in resp.results if row.slug and SPEC_RE.match(row.slug)]
+        close = difflib.get_close_matches(slug, list(dict.fromkeys(names)), n=3, cutoff=0.6)
+        return f"; did you mean {' or '.join(close)}?" if close else ""
+
+    async def _versions(self, conn: Connection, slug: str, owner: str | None) -> tuple[str, ...]:
+        """The versions the registry lists for ``slug`` (newest first; empty when it lists none: the
+        endpoint is optional, protocol §11.6). :raises SourceError: registry unreachable or invalid answer."""
+        try:
+            listed: VersionsResponse = await self._json(
+                conn,
+                f"api/v1/skills/{quote(slug, safe='')}/versions",
+                {"ownerHandle": owner, "limit": "100"},
+                VersionsResponse,
+                slug,
+            )
+        except NotFoundError:
+            return ()
+        return tuple(v.version for v in listed.items)
+
+    async def _no_such_version(self, conn: Connection, slug: str, owner: str | None, version: str) -> NotFoundError:
+        try:
+            versions = await self._versions(conn, slug, owner)
+        except KiroclawError:
+            versions = ()
+        known = f"; versions: {', '.join(versions[:10])}" if versions else ""
+        return NotFoundError(f"{slug} {version} was not found in the registry {self.client.display}{known}")
 
     # --- fetch --------------------------------------------------------------------------------
 
@@ -168,15 +213,18 @@ class KirohubSource(Source):
                 version = _check_version(info.latestVersion.version)
             # asked before anything is downloaded, bound to this exact version
             warnings = self._moderation_gate(slug, info.moderation, context, version)
-            detail: VersionDetailResponse = await self._json(
-                conn,
-                f"api/v1/skills/{quote(slug, safe='')}/versions/{quote(version, safe='')}",
-                {"ownerHandle": owner},
-                VersionDetailResponse,
-                f"{slug} {version}",
-            )
+            try:
+                detail: VersionDetailResponse = await self._json(
+                    conn,
+                    f"api/v1/skills/{quote(slug, safe='')}/versions/{quote(version, safe='')}",
+                    {"ownerHandle": owner},
+                    VersionDetailResponse,
+                    f"{slug} {version}",
+                )
+            except NotFoundError:
+                raise await self._no_such_version(conn, slug, owner, version) from None
             if detail.version is None:
-                raise NotFoundError(f"{slug} {version} was not found in the registry {self.client.display}")
+                raise await self._no_such_version(conn, slug, owner, version)
             warnings += self._security_gate(slug, version, detail.version.security, context)
             context.progress("downloading", f"{slug} {version}")
             try:
@@ -343,17 +391,7 @@ class KirohubSource(Source):
             owner = (info.owner.handle if info.owner and info.owner.handle else None) or owner
             latest = info.latestVersion.version if info.latestVersion else None
             versions: tuple[str, ...] = (latest,) if latest else ()
-            try:
-                listed: VersionsResponse = await self._json(
-                    conn,
-                    f"api/v1/skills/{quote(slug, safe='')}/versions",
-                    {"ownerHandle": owner, "limit": "100"},
-                    VersionsResponse,
-                    slug,
-                )
-                versions = tuple(v.version for v in listed.items) or versions
-            except NotFoundError:
-                pass  # optional endpoint (protocol §11.6)
+            versions = await self._versions(conn, slug, owner) or versions
             files: tuple[dict[str, object], ...] = ()
             if latest:
                 detail: VersionDetailResponse = await self._json(

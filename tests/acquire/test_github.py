@@ -262,6 +262,13 @@ async def test_unknown_ref_and_sub_path(acq_host: Host, git_base: GitBase, invar
     scope = Scope.user(USER)
     await expect_refusal(invariants, acq_host.addons.install("acme/tools@nope", scope), SourceError, "no branch")
     await expect_refusal(invariants, acq_host.addons.install("acme/tools/skills/zzz", scope), SourceError, "no folder")
+    # a misspelt sub-path names the close folders that exist
+    await expect_refusal(
+        invariants,
+        acq_host.addons.install("acme/tools/skills/skil-01", scope),
+        SourceError,
+        "did you mean skills/skill-01",
+    )
     await expect_refusal(invariants, acq_host.addons.install("acme/tools@abcdef12", scope), SourceError, "no commit")
 
 

@@ -28,6 +28,8 @@ async def test_addon_management(start_bot, hub) -> None:
     assert "Installed weather-api v1.0.0" in h.last(ALICE)
     await h.say(ALICE, "/addon update")
     assert "weather-api: pinned" in h.last(ALICE)
+    # the next step is named: the newer version and the command that moves to it
+    assert "1.1.0 exists, move to it with /addon install weather-api@1.1.0 --force" in h.last(ALICE)
     await h.say(ALICE, "/addon install --force weather-api")
     assert "Installed weather-api v1.1.0" in h.last(ALICE)
     write_version(hub.catalog, "weather-api", "1.2.0")
@@ -49,6 +51,8 @@ async def test_addon_management(start_bot, hub) -> None:
     assert "⏸ weather-api v1.2.0 · kirohub · disabled" in h.last(ALICE)
     await h.say(ALICE, "/addon enable weather-api")
     assert "Enabled weather-api" in h.last(ALICE)
+    await h.say(ALICE, "/addon enable weather-api")
+    assert "weather-api is already enabled; nothing changed." in h.last(ALICE)
     await h.say(ALICE, "/skills")
     assert "weather-api" in h.last(ALICE)
 

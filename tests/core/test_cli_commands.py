@@ -41,6 +41,9 @@ def test_info_update_and_search(cli_env, tmp_path: Path) -> None:
     assert info["installed"] is True and info["addon"]["version"] == "1.0.0"
     text = run_kiroclaw("addon", "info", "tracked", "--user", "42", env=cli_env).stdout
     assert text.startswith("tracked 1.0.0 (skill, 1 skill, from local)")
+    # formatted for people: no Python dicts, lists or raw booleans
+    assert "{" not in text and "[" not in text and "True" not in text and "False" not in text
+    assert "  pinned: no" in text and "  enabled: yes" in text
 
     update = _ok(run_kiroclaw("addon", "update", "--user", "42", "--json", env=cli_env))
     assert update["results"] == [
