@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 #: subcommand → "module:attribute" of its click command, imported on first use.
 LAZY_COMMANDS: dict[str, str] = {
     "addon": "kiroclaw.cli_addons:addon",
-    "skills": "kiroclaw.cli_addons:skills",
-    "recipes": "kiroclaw.cli_addons:recipes",
-    "plugins": "kiroclaw.cli_addons:plugins",
+    "skills": "kiroclaw.cli_views:skills",
+    "recipes": "kiroclaw.cli_views:recipes",
+    "plugins": "kiroclaw.cli_views:plugins",
     "hub": "kiroclaw.hub.cli:hub",
     "ask": "kiroclaw.agent.cli:ask",
     "doctor": "kiroclaw.agent.cli:doctor",
