@@ -15,7 +15,12 @@ project; ``owner+name/repo`` or ``owner+name.git`` names it ``owner/name``):
 5. ``kiroclaw addon install owner/name --user N`` through the real console script with default
    settings (only ``WORKSPACE_BASE_PATH`` and ``GITHUB_BASE_URL`` set), timed; then
    ``kiroclaw skills --user N --json``: the skills the agent sees from that add-on;
-6. ``kiroclaw --version`` in the same run: the CLI's own start-up, subtracted from the install time.
+6. ``kiroclaw --version`` in the same run: the CLI's own start-up, subtracted from the install time;
+7. with ``--skills-cli``, the ``skills`` CLI's own install of the same checkout, end to end
+   (``skills add <dir> --skill '*' --agent kiro-cli --copy -y`` in a fresh project folder and home).
+
+kiroclaw runs as a user installed it: with Python's bytecode cache (``PYTHONDONTWRITEBYTECODE`` is
+dropped from its environment, so the first run writes the cache and later runs use it).
 
 Timings alternate between the candidates for ``--runs`` runs (a fresh user each run); the figures are
 medians with ranges, and ratios are install (less start-up) / ``git clone --depth 1``.
@@ -151,11 +156,35 @@ def independent_count(checkout: Path) -> tuple[int, list[str]]:
     return len(names), sorted(names)
 
 
-def skills_cli_count(cli_dir: Path, checkout: Path) -> int | None:
-    """Skills the ``skills`` npm CLI lists for ``checkout`` (``skills add <dir> --list``), or ``None``."""
+def _cli_env(cli_dir: Path) -> dict[str, str]:
     node_bin = cli_dir / "node_modules" / ".bin"
     env = {**os.environ, "PATH": f"{node_bin}:{os.environ.get('PATH', '')}", "NO_COLOR": "1", "CI": "1"}
     env["DISABLE_TELEMETRY"] = "1"
+    return env
+
+
+def skills_cli_install(cli_dir: Path, checkout: Path, project: Path) -> float | None:
+    """Seconds the ``skills`` CLI takes to install every skill of ``checkout`` for kiro-cli into the new
+    folder ``project`` (copies, no prompts; its own home inside ``project``), or ``None`` if it failed."""
+    home = project / ".home"
+    home.mkdir(parents=True)
+    env = {**_cli_env(cli_dir), "HOME": str(home)}
+    args = [str(cli_dir / "node_modules" / ".bin" / "skills"), "add", str(checkout), "--skill", "*"]
+    args += ["--agent", "kiro-cli", "--copy", "-y"]
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            args, env=env, cwd=project, capture_output=True, timeout=300, stdin=subprocess.DEVNULL, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return time.perf_counter() - start if done.returncode == 0 else None
+
+
+def skills_cli_count(cli_dir: Path, checkout: Path) -> int | None:
+    """Skills the ``skills`` npm CLI lists for ``checkout`` (``skills add <dir> --list``), or ``None``."""
+    node_bin = cli_dir / "node_modules" / ".bin"
+    env = _cli_env(cli_dir)
     try:
         done = subprocess.run(
             [str(node_bin / "skills"), "add", str(checkout), "--list"],
@@ -189,6 +218,7 @@ class RepoResult:
     install_seconds: list[float] = field(default_factory=list)
     clone_seconds: list[float] = field(default_factory=list)
     version_seconds: list[float] = field(default_factory=list)
+    skills_cli_install_seconds: list[float] = field(default_factory=list)
     missing_names: list[str] = field(default_factory=list)
 
 
@@ -221,6 +251,7 @@ def run_repo(
     cli = skills_cli_count(cli_dir, checkout) if cli_dir else None
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIROCLAW_", "MAX_", "WORKSPACE_", "GITHUB_"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update({"WORKSPACE_BASE_PATH": str(work / "ws"), "GITHUB_BASE_URL": base.as_uri(), **(extra_env or {})})
     result = RepoResult(f"{owner}/{name}", files, missing, counted, cli, 0, False)
     for run in range(runs):
@@ -235,6 +266,10 @@ def run_repo(
             [str(KIROCLAW), "addon", "install", f"{owner}/{name}", "--user", user, "--json", "--yes"], env, work
         )
         result.install_seconds.append(seconds)
+        if cli_dir:
+            cli_seconds = skills_cli_install(cli_dir, checkout, work / f"skills-cli-{run}")
+            if cli_seconds is not None:
+                result.skills_cli_install_seconds.append(cli_seconds)
         if run == 0:
             try:
                 outcome = json.loads(done.stdout)["results"][0]
@@ -258,10 +293,15 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def _range(values: list[float]) -> str:
+    return f"[{min(values):.2f}–{max(values):.2f}]" if len(values) > 1 else ""
+
+
 def report(results: list[RepoResult]) -> str:
     lines = [
-        "| repository | files | counted | skills CLI | visible | visible/counted | install s | clone s | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| repository | files | counted | skills CLI | visible | visible/counted | install s | start-up s "
+        "| install less start-up s | clone s | ratio | skills CLI install s | end-to-end ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         startup = median(r.version_seconds)
@@ -269,9 +309,13 @@ def report(results: list[RepoResult]) -> str:
         clone = median(r.clone_seconds)
         share = f"{r.visible / r.counted:.0%}" if r.counted else "–"
         visible = str(r.visible) if r.installed else f"failed: {r.error[:60]}"
+        whole = median(r.install_seconds)
+        cli_install = median(r.skills_cli_install_seconds)
         lines.append(
             f"| {r.repo} | {r.files} | {r.counted} | {'–' if r.skills_cli is None else r.skills_cli} | {visible} | "
-            f"{share} | {install:.2f} | {clone:.2f} | {install / clone:.1f}× |"
+            f"{share} | {whole:.2f} {_range(r.install_seconds)} | {startup:.2f} {_range(r.version_seconds)} | "
+            f"{install:.2f} | {clone:.2f} {_range(r.clone_seconds)} | {install / clone:.1f}× | "
+            f"{cli_install:.2f} {_range(r.skills_cli_install_seconds)} | {whole / cli_install:.2f}× |"
         )
     counted = sum(r.counted for r in results)
     visible = sum(min(r.visible, r.counted) for r in results)
