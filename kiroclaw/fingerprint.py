@@ -39,15 +39,26 @@ _ORDER = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789abcdefghijklmnopqrstuvwxy
 _RANK = {c: i for i, c in enumerate(_ORDER)}
 
 
-def js_locale_key(path: str) -> tuple[tuple[int, ...], tuple[bool, ...], str]:
+#: ``str.translate`` tables for ASCII paths (the fast path of :func:`js_locale_key`): each character to the
+#: character whose code is its primary rank (all below 256), and to ``\x01``/``\x00`` for upper case.
+_PRIMARY_ASCII = {i: chr(_RANK.get(chr(i).lower(), len(_ORDER) + i)) for i in range(128)}
+_UPPER_ASCII = {i: "\x01" if chr(i).isupper() else "\x00" for i in range(128)}
+
+
+def js_locale_key(path: str) -> tuple[tuple[int, ...], tuple[int, ...], str]:
     """Sort key equal to JS ``localeCompare`` order for printable-ASCII strings.
 
     Characters outside the table sort after it by code point (an approximation; ICU would be exact).
-    Lowercase sorts before uppercase on a tie, as in ICU's tertiary level.
+    Lowercase sorts before uppercase on a tie, as in ICU's tertiary level (``1`` for an upper-case character).
     """
-    primary = tuple(_RANK.get(c.lower(), len(_ORDER) + ord(c)) for c in path)
-    tertiary = tuple(c.isupper() for c in path)
-    return primary, tertiary, path
+    if path.isascii():  # the same numbers, computed in C
+        primary = tuple(path.translate(_PRIMARY_ASCII).encode("latin-1"))
+        return primary, tuple(path.translate(_UPPER_ASCII).encode("ascii")), path
+    return (
+        tuple(_RANK.get(c.lower(), len(_ORDER) + ord(c)) for c in path),
+        tuple(int(c.isupper()) for c in path),
+        path,
+    )
 
 
 def covered(path: str) -> bool:
