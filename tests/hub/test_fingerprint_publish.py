@@ -191,3 +191,21 @@ def test_publish_refusals_leave_the_catalog_unchanged(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         publish(src, catalog)
     assert sorted(p.as_posix() for p in catalog.rglob("*")) == before
+
+
+def test_ascii_fast_path_gives_the_per_character_ranks() -> None:
+    from kiroclaw.fingerprint import _ORDER, _RANK
+
+    def by_character(path: str) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+        return (
+            tuple(_RANK.get(c.lower(), len(_ORDER) + ord(c)) for c in path),
+            tuple(int(c.isupper()) for c in path),
+            path,
+        )
+
+    rng = random.Random(7)
+    alphabet = string.printable + "\x00\x7féÉ\u212a€😀"
+    paths = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
+    for path in paths:
+        assert js_locale_key(path) == by_character(path)
+    assert sorted(paths, key=js_locale_key) == sorted(paths, key=by_character)
