@@ -145,6 +145,26 @@ def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
     return data
 
 
+def _spec_failed(spec: str, exc: KiroclawError, as_json: bool) -> dict[str, Any]:
+    """Print one spec's failure (headline, the source's detail, the policy hint) and return its JSON entry."""
+    if not as_json:
+        click.echo(f"error: {spec}: {exc.user_message}", err=True)
+        detail = detail_line(exc)
+        if detail:
+            click.echo(f"  detail: {detail}", err=True)
+        if _from_policy(exc):
+            click.echo(f"  {POLICY_HINT}", err=True)
+    return _error_json(spec, exc)
+
+
+def _finish(outcomes: list[dict[str, Any]], as_json: bool) -> None:
+    """End a multi-spec command: the ``results`` JSON, and exit 1 when any spec failed."""
+    if as_json:
+        _dump({"results": outcomes})
+    if any(not o["ok"] for o in outcomes):
+        sys.exit(1)
+
+
 def _describe(record: Any) -> str:
     version = f" {record.version}" if record.version else ""
     contents = []
@@ -235,14 +255,7 @@ def install(
                         raise
                     result = await host.addons.install(spec, replace(request, confirmed=asked.inspected))
             except KiroclawError as exc:
-                outcomes.append(_error_json(spec, exc))
-                if not as_json:
-                    click.echo(f"error: {spec}: {exc.user_message}", err=True)
-                    detail = detail_line(exc)
-                    if detail:
-                        click.echo(f"  detail: {detail}", err=True)
-                    if _from_policy(exc):
-                        click.echo(f"  {POLICY_HINT}", err=True)
+                outcomes.append(_spec_failed(spec, exc, as_json))
                 continue
             record = result.record
             verb = "reinstalled" if result.replaced else "installed"
@@ -266,11 +279,7 @@ def install(
                     click.echo(f"  warning: {line}")
         return outcomes
 
-    outcomes = _run(run_all, host)
-    if as_json:
-        _dump({"results": outcomes})
-    if any(not o["ok"] for o in outcomes):
-        sys.exit(1)
+    _finish(_run(run_all, host), as_json)
 
 
 def discovery_json(spec: str, found: Any) -> dict[str, Any]:
@@ -295,12 +304,7 @@ def _list_specs(host: Any, specs: tuple[str, ...], scope: Scope, as_json: bool) 
             try:
                 found = await host.addons.inspect(spec, scope)
             except KiroclawError as exc:
-                outcomes.append(_error_json(spec, exc))
-                if not as_json:
-                    click.echo(f"error: {spec}: {exc.user_message}", err=True)
-                    detail = detail_line(exc)
-                    if detail:
-                        click.echo(f"  detail: {detail}", err=True)
+                outcomes.append(_spec_failed(spec, exc, as_json))
                 continue
             outcomes.append(discovery_json(spec, found))
             if not as_json:
@@ -315,11 +319,7 @@ def _list_specs(host: Any, specs: tuple[str, ...], scope: Scope, as_json: bool) 
                     click.echo(f"  left out: {item.line()}")
         return outcomes
 
-    outcomes = _run(run_all, host)
-    if as_json:
-        _dump({"results": outcomes})
-    if any(not o["ok"] for o in outcomes):
-        sys.exit(1)
+    _finish(_run(run_all, host), as_json)
 
 
 @addon.command()
