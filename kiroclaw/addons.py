@@ -159,37 +159,19 @@ class AddonManager:
         return _find(load_registry(self._host.paths(scope)), name, scope)
 
     async def info(self, name: str, scope: Scope) -> AddonRecord | AddonInfo:
-        """The installed record of ``name``, or else what its source knows about it. ``name@version``
-        is the installed record when that version is installed, else the source's description of that
-        version.
-
-        :raises NotFoundError: neither installed nor known to the source; an unknown version (the
-            source's message lists the versions that exist).
-        :raises NotSupportedError: not installed and its source cannot describe add-ons.
-        """
+        """The installed record of ``name`` (of ``name@version``: when that version is installed), or else
+        what its source knows about it (that version; an unknown one names those that exist).
+        :raises NotFoundError: neither installed nor known to the source.
+        :raises NotSupportedError: not installed and its source cannot describe add-ons."""
         try:
             return self.get(name, scope)
         except NotFoundError:
-            pass
-        base, at, wanted = name.rpartition("@")
-        installed = None
-        if at and base and not base.endswith("/"):
-            try:
-                installed = self.get(base, scope)
-            except NotFoundError:
-                pass
-            if installed is not None and (installed.version or "").removeprefix("v") == wanted.removeprefix("v"):
-                return installed
+            base, _, wanted = name.rpartition("@")
+            for record in self.list(scope) if base else ():
+                if record.name == base and (record.version or "").removeprefix("v") == wanted.removeprefix("v"):
+                    return record
         source, rest = self._host.source_for(name)
-        try:
-            return await source.info(rest)
-        except NotSupportedError:
-            if installed is None:
-                raise
-            raise NotFoundError(
-                f"{installed.name} is installed at {installed.version or 'no version'}, not {wanted}; "
-                f"its source ({installed.source}) cannot describe other versions"
-            ) from None
+        return await source.info(rest)
 
     async def search(self, query: str, *, source: str | None = None, limit: int = 10) -> builtins.list[SearchHit]:
         """Search one named source, or every source that can search (interleaved, at most ``limit`` hits).

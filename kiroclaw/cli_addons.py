@@ -95,7 +95,11 @@ def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def record_json(record: Any) -> dict[str, Any]:
-    """The ``addon list`` shape of one record (plus ``path``, ``origin`` and ``skipped``)."""
+    """The ``addon list`` shape of one record (plus ``path``, ``origin`` and ``skipped``); ``risk`` is
+    ``"suspicious"`` or ``null``, the flag kept from install time (:func:`kiroclaw.risk.record_risk`)."""
+    from .risk import record_risk
+
+    risk, reasons = record_risk(record)
     return {
         "name": record.name,
         "version": record.version,
@@ -114,6 +118,8 @@ def record_json(record: Any) -> dict[str, Any]:
         "size_bytes": record.size_bytes,
         "skipped": list(record.skipped),
         "warnings": list(record.warnings),
+        "risk": risk,
+        "risk_reasons": list(reasons),
     }
 
 
@@ -173,7 +179,13 @@ def _describe(record: Any) -> str:
     if record.recipes:
         contents.append(f"{len(record.recipes)} recipe{'s' if len(record.recipes) != 1 else ''}")
     state = "" if record.enabled else " [disabled]"
-    return f"{record.name}{version} ({record.kind}, {', '.join(contents) or 'empty'}, from {record.source}){state}"
+    from .risk import icon, record_risk
+
+    risk, reasons = record_risk(record)
+    flag = f" {icon(risk)}installed although: {'; '.join(reasons)}" if risk else ""
+    return (
+        f"{record.name}{version} ({record.kind}, {', '.join(contents) or 'empty'}, from {record.source}){state}{flag}"
+    )
 
 
 # --- addon group ---------------------------------------------------------------------------------
@@ -373,12 +385,46 @@ def info(name: str, user: str | None, global_: bool, as_json: bool) -> None:
         "owner": found.owner,
         "homepage": found.homepage,
         "moderation": dict(found.moderation),
+        "version": found.version,
+        "changelog": found.changelog,
+        "published_at": found.published_at.isoformat() if found.published_at else None,
+        "security": found.security,
+        "downloads": found.downloads,
+        "stars": found.stars,
+        "risk": found.risk,
+        "risk_reasons": list(found.risk_reasons),
+        "files": [dict(f) for f in found.files],
     }
     if as_json:
         _dump({"installed": False, "addon": data})
         return
-    click.echo(f"{found.name} (not installed; from {found.source})")
-    _echo_fields(data)
+    _echo_info(found)
+
+
+def _echo_info(found: Any) -> None:
+    """``addon info`` of a name that is not installed, for people: the version shown (the one asked for,
+    else the latest) and what the source says of it, one ``key: value`` line each."""
+    from .risk import icon
+
+    shown = found.version or found.latest_version
+    latest = f"; latest {found.latest_version}" if found.latest_version and found.latest_version != shown else ""
+    click.echo(
+        f"{icon(found.risk)}{found.name}{f' {shown}' if shown else ''} (not installed; from {found.source}{latest})"
+    )
+    fields: dict[str, Any] = {
+        "description": found.description,
+        "owner": found.owner,
+        "downloads": found.downloads,
+        "stars": found.stars,
+        "published": found.published_at.strftime("%Y-%m-%d %H:%M UTC") if found.published_at else None,
+        "security scan": found.security,
+        "risk": f"{found.risk}: {'; '.join(found.risk_reasons)}" if found.risk else None,
+        "changelog": found.changelog.strip(),
+        "files": [f"{f.get('path')} ({f.get('size')} bytes)" for f in found.files],
+        "versions": list(found.versions),
+        "homepage": found.homepage,
+    }
+    _echo_fields(fields)
 
 
 def _human(value: Any) -> str:
@@ -512,7 +558,18 @@ def search(query: str, source: str | None, limit: int, as_json: bool) -> None:
         return
     if not hits:
         click.echo("no matches")
+    from .risk import BLOCKED, icon
+
     for hit in hits:
         version = f" {hit.version}" if hit.version else ""
         summary = f" — {hit.summary}" if hit.summary else ""
-        click.echo(f"{hit.spec or hit.name}{version} [{hit.source}]{summary}")
+        counts = "".join(
+            f" {mark} {n:,}"
+            for mark, n in (("⬇", hit.downloads), ("★", hit.stars))
+            if n is not None and (n or mark == "⬇")
+        )
+        click.echo(f"{icon(hit.risk)}{hit.spec or hit.name}{version} [{hit.source}]{counts}{summary}")
+        if hit.risk:
+            why = "; ".join(hit.risk_reasons)
+            tail = "cannot be installed" if hit.risk == BLOCKED else "installing asks first (--yes to accept)"
+            click.echo(f"    {hit.risk}: {why}; {tail}")

@@ -109,9 +109,7 @@ class SkillJson(BaseModel):
     moderation: Moderation | None = None
     changelogs: dict[str, str] = Field(default_factory=dict)
     stats: dict[str, int] = Field(default_factory=dict)
-    security: dict[str, Literal["clean", "suspicious", "malicious", "pending", "error"]] = Field(
-        default_factory=dict
-    )
+    security: dict[str, Literal["clean", "suspicious", "malicious", "pending", "error"]] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -211,6 +209,21 @@ def _content_type(path: str) -> str:
     if path.lower().endswith(".md"):
         return "text/markdown"
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def _moderation_json(mod: Moderation | None) -> dict[str, Any] | None:
+    """ClawHub's ``moderation`` object of a flagged skill, ``None`` for an unflagged one."""
+    if mod is None or not (mod.isSuspicious or mod.isMalwareBlocked):
+        return None
+    return {
+        "isSuspicious": mod.isSuspicious,
+        "isMalwareBlocked": mod.isMalwareBlocked,
+        "verdict": "malicious" if mod.isMalwareBlocked else "suspicious",
+        "reasonCodes": list(mod.reasonCodes),
+        "summary": mod.summary,
+        "engineVersion": "kirohub-catalog",
+        "updatedAt": 0,
+    }
 
 
 def _owner_json(handle: str | None) -> dict[str, Any] | None:
@@ -396,6 +409,9 @@ class Catalog:
         if "stars" in skill.meta.stats:
             row["stars"] = stats["stars"]
         row["stats"] = stats
+        moderation = _moderation_json(skill.meta.moderation)
+        if moderation is not None:  # the flags and reasons, as skill info gives them (clients ignore it)
+            row["moderation"] = moderation
         # the canonical row's ``trust`` block, complete: the clawhub CLI validates each of its keys
         row["trust"] = {
             "visibility": "public",
@@ -446,24 +462,12 @@ class Catalog:
         skill = self.skill(slug, owner)
         latest = skill.latest
         assert latest is not None
-        moderation = None
-        mod = skill.meta.moderation
-        if mod and (mod.isSuspicious or mod.isMalwareBlocked):
-            moderation = {
-                "isSuspicious": mod.isSuspicious,
-                "isMalwareBlocked": mod.isMalwareBlocked,
-                "verdict": "malicious" if mod.isMalwareBlocked else "suspicious",
-                "reasonCodes": list(mod.reasonCodes),
-                "summary": mod.summary,
-                "engineVersion": "kirohub-catalog",
-                "updatedAt": 0,
-            }
         return {
             "skill": self._skill_json(skill),
             "latestVersion": self._version_json(latest),
             "metadata": None,
             "owner": _owner_json(skill.owner),
-            "moderation": moderation,
+            "moderation": _moderation_json(skill.meta.moderation),
         }
 
     def versions_response(self, slug: str, owner: str | None = None, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
