@@ -232,3 +232,16 @@ def test_documented_json_shapes_match_the_code(tmp_path: Path) -> None:
     for heading, keys in cases.items():
         documented = _documented_keys(heading)
         assert documented == keys, f"{heading}: documented only {documented - keys}, printed only {keys - documented}"
+
+
+def test_hub_skill_json_sample_is_what_the_catalog_reads() -> None:
+    """docs/hub.md's ``skill.json`` example validates, and names only keys the catalog knows."""
+    import json
+
+    from kiroclaw.hub.catalog import SkillJson
+
+    text = (ROOT / "docs" / "hub.md").read_text(encoding="utf-8")
+    sample = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+    assert set(sample) <= set(SkillJson.model_fields), set(sample) - set(SkillJson.model_fields)
+    meta = SkillJson.model_validate(sample)
+    assert meta.security and meta.stats and meta.moderation is not None
