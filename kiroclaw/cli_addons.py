@@ -398,33 +398,9 @@ def info(name: str, user: str | None, global_: bool, as_json: bool) -> None:
     if as_json:
         _dump({"installed": False, "addon": data})
         return
-    _echo_info(found)
+    from .cli_market import echo_info
 
-
-def _echo_info(found: Any) -> None:
-    """``addon info`` of a name that is not installed, for people: the version shown (the one asked for,
-    else the latest) and what the source says of it, one ``key: value`` line each."""
-    from .risk import icon
-
-    shown = found.version or found.latest_version
-    latest = f"; latest {found.latest_version}" if found.latest_version and found.latest_version != shown else ""
-    click.echo(
-        f"{icon(found.risk)}{found.name}{f' {shown}' if shown else ''} (not installed; from {found.source}{latest})"
-    )
-    fields: dict[str, Any] = {
-        "description": found.description,
-        "owner": found.owner,
-        "downloads": found.downloads,
-        "stars": found.stars,
-        "published": found.published_at.strftime("%Y-%m-%d %H:%M UTC") if found.published_at else None,
-        "security scan": found.security,
-        "risk": f"{found.risk}: {'; '.join(found.risk_reasons)}" if found.risk else None,
-        "changelog": found.changelog.strip(),
-        "files": [f"{f.get('path')} ({f.get('size')} bytes)" for f in found.files],
-        "versions": list(found.versions),
-        "homepage": found.homepage,
-    }
-    _echo_fields(fields)
+    echo_info(found)
 
 
 def _human(value: Any) -> str:
@@ -548,28 +524,17 @@ def _ask(asked: Any) -> bool:
 @click.argument("query")
 @click.option("--source", "source", metavar="NAME", help="Search only this source.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--user", "user", metavar="ID", help="Also say which hits this user has installed.")
 @json_option
-def search(query: str, source: str | None, limit: int, as_json: bool) -> None:
-    """Search the sources that can search (e.g. the KiroHub registry)."""
+def search(query: str, source: str | None, limit: int, user: str | None, as_json: bool) -> None:
+    """Search the sources that can search (e.g. the KiroHub registry): downloads, stars and the registry's
+    risk per hit (⚠️ suspicious, ⛔ blocked); with --user, what that user already has."""
+    from .cli_market import echo_hits, hit_json
+
     host = _host()
     hits = _run(lambda: host.addons.search(query, source=source, limit=limit), host)
+    mine = {r.name: r for r in _list_records(Scope.user(user))[1]} if user is not None else None
     if as_json:
-        _dump({"hits": [hit.__dict__ for hit in hits]})
+        _dump({"hits": [hit_json(hit, mine) for hit in hits]})
         return
-    if not hits:
-        click.echo("no matches")
-    from .risk import BLOCKED, icon
-
-    for hit in hits:
-        version = f" {hit.version}" if hit.version else ""
-        summary = f" — {hit.summary}" if hit.summary else ""
-        counts = "".join(
-            f" {mark} {n:,}"
-            for mark, n in (("⬇", hit.downloads), ("★", hit.stars))
-            if n is not None and (n or mark == "⬇")
-        )
-        click.echo(f"{icon(hit.risk)}{hit.spec or hit.name}{version} [{hit.source}]{counts}{summary}")
-        if hit.risk:
-            why = "; ".join(hit.risk_reasons)
-            tail = "cannot be installed" if hit.risk == BLOCKED else "installing asks first (--yes to accept)"
-            click.echo(f"    {hit.risk}: {why}; {tail}")
+    echo_hits(hits, mine, user)

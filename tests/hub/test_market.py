@@ -164,3 +164,21 @@ def test_confirmed_policy_warning_is_kept_as_a_flag(tmp_path: Path, cli_env: dic
         r"^warned-skill \(skill, 1 skill, from local\) ⚠️ installed although: .*\[curl-pipe-shell\]", human, re.M
     )
     assert re.search(r"^uv-user \(skill, 1 skill, from local\)$", human, re.M)
+
+
+def test_cli_search_for_a_user_says_what_they_have(catalog: Path, served: ServedHub, cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "KIROHUB_REGISTRY_URL": served.url}
+    assert run_kiroclaw("addon", "install", "weather-api@1.0.0", "--user", "42", env=env).returncode == 0
+    pinned = run_kiroclaw("addon", "search", "weather", "--user", "42", env=env).stdout.splitlines()
+    at = pinned.index(next(line for line in pinned if line.startswith("weather-api 1.1.0")))
+    assert pinned[at + 1] == "    installed 1.0.0, pinned: kiroclaw addon install weather-api@1.1.0 --force --user 42"
+    assert run_kiroclaw("addon", "install", "weather-api", "--force", "--user", "42", env=env).returncode == 0
+    write_version(catalog, "weather-api", "1.2.0")
+    text = run_kiroclaw("addon", "search", "weather", "--user", "42", env=env).stdout
+    assert "    installed 1.1.0, update to 1.2.0: kiroclaw addon update weather-api --user 42" in text
+    hits = json.loads(run_kiroclaw("addon", "search", "weather", "--user", "42", "--json", env=env).stdout)["hits"]
+    assert {h["name"]: h["installed_version"] for h in hits} == {"weather-api": "1.1.0"}
+    other = json.loads(run_kiroclaw("addon", "search", "weather", "--user", "7", "--json", env=env).stdout)["hits"]
+    assert other[0]["installed_version"] is None
+    plain = json.loads(run_kiroclaw("addon", "search", "weather", "--json", env=env).stdout)["hits"]
+    assert "installed_version" not in plain[0]  # without --user the shape is unchanged
