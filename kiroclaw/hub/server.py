@@ -74,6 +74,11 @@ def create_app(catalog_dir: Path) -> web.Application:
     """The aiohttp application serving ``catalog_dir`` (see module docstring for the routes)."""
     app = web.Application(client_max_size=64 * 1024, middlewares=[_errors])
     app[CATALOG_KEY] = Catalog(catalog_dir)
+
+    async def close_counts(app: web.Application) -> None:
+        app[CATALOG_KEY].downloads.close()
+
+    app.on_cleanup.append(close_counts)
     app.router.add_get("/.well-known/clawhub.json", well_known)
     app.router.add_get("/.well-known/clawdhub.json", well_known)
     app.router.add_get("/api/v1/{tail:.*}", api)

@@ -43,16 +43,20 @@ class DownloadCounts:
         self._lock = threading.Lock()
         self._memory: Counter[tuple[str, str]] = Counter()  # used when the database cannot be written
         self._failed = False
+        self._conn: sqlite3.Connection | None = None  # opened once the database exists, kept open
 
     def _connect(self, *, create: bool) -> sqlite3.Connection | None:
-        if not create and not self.path.exists():
-            return None
+        """The open connection (call with the lock held); ``None`` when there is no database and
+        ``create`` is false."""
+        if self._conn is None:
+            if not create and not self.path.exists():
+                return None
+            if create:
+                self.path.parent.mkdir(mode=0o755, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
         if create:
-            self.path.parent.mkdir(mode=0o755, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=5.0)
-        if create:
-            conn.execute(_SCHEMA)
-        return conn
+            self._conn.execute(_SCHEMA)
+        return self._conn
 
     def record(self, slug: str, version: str) -> None:
         """Count one download of ``slug`` ``version`` (never raises: a full disk must not fail a download)."""
@@ -67,7 +71,6 @@ class DownloadCounts:
                             "ON CONFLICT (slug, version) DO UPDATE SET count = count + 1",
                             (slug, version),
                         )
-                    conn.close()
                     return
                 except (OSError, sqlite3.Error) as exc:
                     self._failed = True
@@ -87,8 +90,6 @@ class DownloadCounts:
                 return [(str(s), str(v), int(n)) for s, v, n in conn.execute(query, args).fetchall()]
             except sqlite3.Error:  # a database without the table yet (created by another process)
                 return []
-            finally:
-                conn.close()
 
     def totals(self) -> dict[str, int]:
         """``{slug: downloads of every version}`` served so far."""
@@ -106,6 +107,9 @@ class DownloadCounts:
             result[version] += count
         return dict(result)
 
-    def total(self, slug: str) -> int:
-        """Downloads of every version of ``slug`` served so far."""
-        return sum(self.per_version(slug).values())
+    def close(self) -> None:
+        """Close the database connection (it reopens on the next use)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -182,3 +182,19 @@ def test_cli_search_for_a_user_says_what_they_have(catalog: Path, served: Served
     assert other[0]["installed_version"] is None
     plain = json.loads(run_kiroclaw("addon", "search", "weather", "--json", env=env).stdout)["hits"]
     assert "installed_version" not in plain[0]  # without --user the shape is unchanged
+
+
+async def test_a_catalog_it_cannot_write_to_still_serves_and_counts_in_memory(hub, caplog) -> None:  # type: ignore[no-untyped-def]
+    import aiohttp
+
+    (hub.catalog / ".kirohub").write_text("not a folder")  # the database cannot be created
+    async with aiohttp.ClientSession() as session:
+        for _ in range(2):
+            async with session.get(f"{hub.url}/api/v1/download", params={"slug": "weather-api"}) as resp:
+                assert resp.status == 200 and (await resp.read()).startswith(b"PK")
+        async with session.get(f"{hub.url}/api/v1/skills/weather-api") as resp:
+            assert (await resp.json())["skill"]["stats"] == {"downloads": 14, "stars": 3}
+        async with session.get(f"{hub.url}/api/v1/skills/weather-api/versions/1.1.0") as resp:
+            assert (await resp.json())["version"]["stats"] == {"downloads": 2}
+    assert [r.getMessage() for r in caplog.records if "counting in memory" in r.getMessage()]
+    assert (hub.catalog / ".kirohub").read_text() == "not a folder"
