@@ -49,6 +49,11 @@ async def test_search_shows_counts_and_risk_and_blocked_gets_no_button(start_bot
     assert "⛔ <b>storm-watch</b> v1.0.0" in results.raw
     assert "⛔ blocked as malicious: flagged as malicious by the registry; it cannot be installed" in (results.text)
     assert [b["text"] for row in results.buttons for b in row] == ["📦 Install weather-api"], "no button for ⛔"
+    await h.say(ALICE, "/addon info storm-watch")
+    blocked = h.fake.last_bot(ALICE.id)
+    assert blocked.text.startswith("📦 ⛔ storm-watch v1.0.0 (kirohub, not installed)"), blocked.text
+    assert "⛔ blocked as malicious: the registry's security scan of this version: malicious" in blocked.text
+    assert blocked.buttons == [], "no Install button for what the registry blocks"
 
     await h.say(ALICE, "/addon search shady")
     shady = h.fake.last_bot(ALICE.id)
