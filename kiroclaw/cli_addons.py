@@ -374,7 +374,9 @@ def info(name: str, user: str | None, global_: bool, as_json: bool) -> None:
             _dump({"installed": True, "addon": record_json(found)})
             return
         click.echo(_describe(found))
-        _echo_fields(record_json(found))
+        from .cli_market import echo_fields
+
+        echo_fields(record_json(found))
         return
     data = {
         "name": found.name,
@@ -401,25 +403,6 @@ def info(name: str, user: str | None, global_: bool, as_json: bool) -> None:
     from .cli_market import echo_info
 
     echo_info(found)
-
-
-def _human(value: Any) -> str:
-    """One field of ``addon info`` for people: lists joined, mappings as ``key: value`` pairs, booleans as
-    yes/no (never a Python repr)."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_human(v) for v in value)
-    if isinstance(value, dict):
-        return "; ".join(f"{k.replace('_', ' ')}: {_human(v)}" for k, v in value.items() if v not in (None, "", [], {}))
-    return str(value)
-
-
-def _echo_fields(data: dict[str, Any]) -> None:
-    """The ``key: value`` lines of ``addon info`` (name and empty fields left out)."""
-    for key, value in data.items():
-        if key != "name" and value not in (None, [], {}, ""):
-            click.echo(f"  {key.replace('_', ' ')}: {_human(value)}")
 
 
 def _toggle(name: str, user: str | None, global_: bool, as_json: bool, enabled: bool) -> None:

@@ -61,8 +61,6 @@ def echo_hits(hits: list[Any], mine: dict[str, Any] | None, user: str | None) ->
 def echo_info(found: Any) -> None:
     """``addon info`` of a name that is not installed, for people: the version shown (the one asked for,
     else the latest) and what the source says of it, one ``key: value`` line each."""
-    from .cli_addons import _echo_fields
-
     shown = found.version or found.latest_version
     latest = f"; latest {found.latest_version}" if found.latest_version and found.latest_version != shown else ""
     click.echo(
@@ -81,4 +79,23 @@ def echo_info(found: Any) -> None:
         "versions": list(found.versions),
         "homepage": found.homepage,
     }
-    _echo_fields(fields)
+    echo_fields(fields)
+
+
+def human(value: Any) -> str:
+    """One field of ``addon info`` for people: lists joined, mappings as ``key: value`` pairs, booleans as
+    yes/no (never a Python repr)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(human(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')}: {human(v)}" for k, v in value.items() if v not in (None, "", [], {}))
+    return str(value)
+
+
+def echo_fields(data: dict[str, Any]) -> None:
+    """The ``key: value`` lines of ``addon info`` (name and empty fields left out)."""
+    for key, value in data.items():
+        if key != "name" and value not in (None, [], {}, ""):
+            click.echo(f"  {key.replace('_', ' ')}: {human(value)}")
