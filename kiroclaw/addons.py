@@ -48,6 +48,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The operator's fix of a workspace folder that cannot be written (``{}``: ``WORKSPACE_BASE_PATH``).
+WORKSPACE_FIX = (
+    "give the bot's OS user write access to WORKSPACE_BASE_PATH ({}), or point it at a writable folder; "
+    "`kiroclaw doctor` checks it"
+)
+
 __all__ = [
     "AddonManager",
     "InstallRequest",
@@ -117,7 +123,12 @@ class AddonManager:
             try:
                 paths.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StorageError(f"cannot create the add-on folder of {scope.label}", detail=str(exc)) from exc
+                raise StorageError(
+                    f"cannot create the add-on folder of {scope.label}",
+                    detail=str(exc),
+                    fix=WORKSPACE_FIX.format(self._settings.workspace_base_path),
+                    server=True,
+                ) from exc
             import filelock  # not at module level: ``addon list`` and the bot's reads never lock
 
             flock = filelock.FileLock(

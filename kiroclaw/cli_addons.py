@@ -135,6 +135,8 @@ def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
     detail = detail_line(exc)
     if detail:
         data["detail"] = detail
+    if exc.fix:
+        data["fix"] = exc.fix
     if _from_policy(exc):
         data["hint"] = POLICY_HINT
     if isinstance(exc, ValidationError) and exc.problems:
@@ -146,12 +148,13 @@ def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
 
 
 def _spec_failed(spec: str, exc: KiroclawError, as_json: bool) -> dict[str, Any]:
-    """Print one spec's failure (headline, the source's detail, the policy hint) and return its JSON entry."""
+    """Print one spec's failure (headline, the source's detail — all of it and the policy's findings with
+    ``-v``, the operator's fix, the traceback with ``--debug`` — and the policy hint) and return its JSON entry."""
     if not as_json:
+        from .cli import explain
+
         click.echo(f"error: {spec}: {exc.user_message}", err=True)
-        detail = detail_line(exc)
-        if detail:
-            click.echo(f"  detail: {detail}", err=True)
+        explain(exc)
         if _from_policy(exc):
             click.echo(f"  {POLICY_HINT}", err=True)
     return _error_json(spec, exc)

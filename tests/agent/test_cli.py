@@ -45,10 +45,11 @@ def test_ask_reports_a_missing_agent_program_in_one_line(cli_env: dict[str, str]
     env = {**cli_env, "KIRO_CLI_PATH": str(tmp_path / "missing-kiro-cli")}
     out = run_kiroclaw("ask", "--user", "42", "hello", env=env, cwd=tmp_path)
     assert out.returncode == 1
-    assert (
-        out.stderr.strip()
-        == "error: the agent program (kiro-cli) is not installed on this server; run `kiroclaw doctor`"
-    )
+    assert out.stderr.strip().splitlines() == [
+        "error: the agent program (kiro-cli) is not installed on this server",
+        "  fix: install kiro-cli (curl -fsSL https://cli.kiro.dev/install | bash) or point KIRO_CLI_PATH at it; "
+        "`kiroclaw doctor` checks the set-up",
+    ]
 
 
 def test_doctor_passes_with_a_complete_setup(cli_env: dict[str, str], kiro_cli: Path, tmp_path: Path) -> None:
