@@ -169,7 +169,7 @@ def auth_error(spec: LaunchSpec, detail: str) -> AgentError:
     """The error for ``auth_required``/401: one line for the user, the fix for the operator's log."""
     error = AgentError(
         "the agent isn't set up on this server yet (it has no valid API key)",
-        detail=f"AGENT={spec.flavor} needs authentication. Agent said: {detail}",
+        detail=f"AGENT={spec.flavor} needs authentication: set {spec.auth_hint}. Agent said: {detail}",
         fix=f"set {spec.auth_hint}",
         server=True,
     )

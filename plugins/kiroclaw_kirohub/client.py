@@ -364,11 +364,11 @@ class _HttpConnection:
                         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                         text = clean_text(await _read_capped(resp, 4096, truncate=True))
                         if attempt >= attempts or (retry_after or 0) > MAX_RETRY_AFTER_SECONDS:
-                            raise StatusError(resp.status, text, retry_after, url=_shown(resp.url))
+                            raise StatusError(resp.status, text, retry_after, url=shown_url(resp.url))
                         wait = retry_after if retry_after is not None else backoff_seconds(attempt)
                     elif resp.status >= 300:
                         text = clean_text(await _read_capped(resp, 4096, truncate=True))
-                        raise StatusError(resp.status, text, url=_shown(resp.url))
+                        raise StatusError(resp.status, text, url=shown_url(resp.url))
                     elif sink is None:
                         return await _read_capped(resp, max_bytes)
                     else:
@@ -447,7 +447,7 @@ async def _stream_to(resp: Any, sink: Path, max_bytes: int) -> None:
         raise
 
 
-def _shown(url: Any) -> str:
+def shown_url(url: Any) -> str:
     """A response's URL without credentials or query (``https://host/api/v1/skills/x``)."""
     parts = urlsplit(str(url))
     return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"

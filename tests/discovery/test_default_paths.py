@@ -105,7 +105,9 @@ def test_chat_failure_text_keeps_gits_own_words_for_the_operator() -> None:
 def test_doctor_checks_the_workspace_and_a_git_fetch(tmp_path: Path, repo_base: GitBase) -> None:
     run = tmp_path / "bot"
     run.mkdir()
-    env = _env(tmp_path, repo_base, WORKSPACE_BASE_PATH="./workspaces")
+    (tmp_path / "catalog").mkdir()
+    registry = (tmp_path / "catalog").as_uri()
+    env = _env(tmp_path, repo_base, WORKSPACE_BASE_PATH="./workspaces", KIROHUB_REGISTRY_URL=registry)
 
     proc = run_kiroclaw("doctor", env=env, cwd=run)
     assert f"ok    workspace root {run / 'workspaces'} is writable" in proc.stdout
