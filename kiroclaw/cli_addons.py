@@ -474,6 +474,7 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
             click.echo(f"{result.status:>11}  {result.message}")
             for reason in result.reasons:
                 click.echo(f"{'':>11}    {reason}")
+            _explain_result(result)
             flag = "--global" if scope.kind == "global" else f"--user {scope.user_id}"
             if result.status == "confirm":
                 click.echo(f"{'':>11}    to accept: kiroclaw addon update {result.name} {flag} --yes")
@@ -482,6 +483,17 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
                 click.echo(f"{'':>11}    to move: {move}")
     if any(r.status in {"failed", "confirm"} for r in results):
         sys.exit(1)
+
+
+def _explain_result(result: Any) -> None:
+    """Under a failed update: the source's whole detail with ``-v``, and the operator's fix."""
+    from .cli import OUTPUT
+
+    if OUTPUT["verbose"] and result.detail:
+        for line in result.detail.strip().splitlines():
+            click.echo(f"{'':>11}    detail: {line}")
+    if result.fix:
+        click.echo(f"{'':>11}    fix: {result.fix}")
 
 
 def _update_json(result: Any) -> dict[str, Any]:

@@ -137,7 +137,7 @@ class KirohubSource(Source):
                 conn, f"api/v1/skills/{quote(slug, safe='')}", {"ownerHandle": owner}, SkillInfoResponse, slug
             )
         except NotFoundError as exc:
-            raise NotFoundError(exc.user_message + await self._close_names(conn, slug)) from None
+            raise NotFoundError(exc.user_message + await self._close_names(conn, slug), detail=exc.detail) from None
         if info.skill is None:
             hint = await self._close_names(conn, slug)
             raise NotFoundError(f"{slug} was not found in the registry {self.client.display}{hint}")
