@@ -47,7 +47,7 @@ from .addon_text import (
     version_text,
 )
 from .app import BotOptions
-from .chat_words import error_html
+from .chat_words import error_html, forced
 from .format import ago, esc, shorten
 from .middlewares import APOLOGY, REFUNDED_ERRORS, InstallGuard
 from .progress import ProgressMessage
@@ -243,8 +243,7 @@ class InstallRunner:
             log.info("install refused for user %s: %s", user_id, exc.user_message)
             if isinstance(exc, REFUNDED_ERRORS):
                 self.guard.refund(user_id)
-            glob = " -g" if scope.kind == "global" else ""
-            again = f"/addon install {retry['spec']} --force{glob}" if retry else None
+            again = forced("install", retry["spec"], scope.kind == "global") if retry else None
             await progress.done(failure_text(exc, again=again, user_id=user_id) + _admin_line(exc))
             return
         except Exception:
@@ -403,8 +402,8 @@ async def update(
             )
             return
         except KiroclawError as exc:
-            again = f"/addon update {name or ''} --force{' -g' if glob else ''}".replace("  ", " ")
-            await progress.done(failure_text(exc, again=again, user_id=user_id) + _admin_line(exc))
+            text = failure_text(exc, again=forced("update", name, glob), user_id=user_id)
+            await progress.done(text + _admin_line(exc))
             return
         if not results:
             await progress.done("Nothing to update: no add-ons installed.")

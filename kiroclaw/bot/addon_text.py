@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..errors import KiroclawError
 from ..models import AddonRecord
 from ..workspaces import Scope
-from .chat_words import error_html, message_html
+from .chat_words import error_html, forced, message_html
 from .format import ago, esc, shorten
 
 if TYPE_CHECKING:
@@ -166,5 +166,5 @@ def update_line(result: UpdateResult) -> str:
         line += "".join(f"\n   • {esc(shorten(r, 200))}" for r in reasons[:5] if r.strip())
     if result.message and result.status in ("failed", "unsupported", "skipped"):
         message = shorten(result.message.removeprefix(result.name + ": "), 200)
-        line += f": {message_html(message, again=f'/addon update {result.name} --force')}"
+        line += f": {message_html(message, again=forced('update', result.name))}"
     return line

@@ -122,6 +122,11 @@ def error_html(exc: KiroclawError, *, icon: str = "❌", again: str | None = Non
     return "\n".join(lines)
 
 
+def forced(sub: str, target: str | None, is_global: bool = False) -> str:
+    """The chat command that repeats ``/addon <sub> [target]`` with ``--force`` (``-g`` for the global scope)."""
+    return " ".join(w for w in ("/addon", sub, target, "--force", "-g" if is_global else None) if w)
+
+
 def message_html(text: str, *, again: str | None = None) -> str:
     """A core status line (an update result's message) in chat words, as escaped HTML."""
     words, forced = plain(text)

@@ -44,6 +44,7 @@ from ..errors import (
     SpecError,
 )
 from ..shared.state import MemoryState, SharedState, StateUnavailableError
+from .chat_words import error_html, headline_text, is_server_problem
 from .rates import parse_rate  # re-exported: tests and plugins import it from here
 
 log = logging.getLogger(__name__)
@@ -191,8 +192,6 @@ class ErrorMiddleware(BaseMiddleware):
         try:
             return await handler(event, data)
         except KiroclawError as exc:
-            from .chat_words import error_html, headline_text, is_server_problem
-
             user = data.get("event_from_user")
             if not is_server_problem(exc):
                 log.info("expected error: %s (%s)", exc.user_message, exc.detail or exc.code)
