@@ -88,7 +88,7 @@ def headline_and_reasons(exc: KiroclawError) -> tuple[str, list[str]]:
     message = exc.user_message
     cut = min((i for i in (message.find(r) for r in reasons) if i > 0), default=-1)
     if cut > 0:
-        message = message[:cut].rstrip(" :;,")
+        message = message[:cut].rstrip(" :;,(")
     unique = [r for r in dict.fromkeys(reasons) if r.strip() != message.strip()]
     return message, unique
 

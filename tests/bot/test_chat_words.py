@@ -177,3 +177,22 @@ async def test_the_rate_limit_speaks_plainly(start_bot, tmp_path: Path) -> None:
     await h.say(ADMIN, f"/addon install {src / 'other-skill'}")
     assert h.last(ADMIN).startswith("⚠️ install limit reached (1 per hour); try again in ")
     assert_user_words(h, typed=(str(src / "ok-skill"), str(src / "other-skill")))
+
+
+def test_one_headline_plus_reasons_each_once() -> None:
+    from kiroclaw.bot.chat_words import error_html
+    from kiroclaw.errors import ConfirmationRequired, NotFoundError, PolicyBlockedError
+
+    asked = ConfirmationRequired(
+        "shady-tool is flagged as suspicious by the registry (suspicious.dynamic_code_execution, eval of input); "
+        "confirm to install it anyway",
+        reasons=["suspicious.dynamic_code_execution", "eval of input"],
+    )
+    assert error_html(asked, icon="⚠️") == (
+        "⚠️ shady-tool is flagged as suspicious by the registry\n• suspicious.dynamic_code_execution\n• eval of input"
+    )
+    found = ["SKILL.md:3: pipes a download into a shell [curl-pipe-shell]", "run.sh:1: same again [x]"]
+    blocked = PolicyBlockedError("x was blocked by the install policy: " + "; ".join(found), reasons=found + found)
+    assert error_html(blocked).splitlines() == ["❌ x was blocked by the install policy", *(f"• {f}" for f in found)]
+    gone = NotFoundError("'x' is not installed in user 42 (installed: a, b)")
+    assert error_html(gone) == "❌ 'x' is not installed (installed: a, b)"
