@@ -162,17 +162,15 @@ class AddonManager:
         return _find(load_registry(self._host.paths(scope)), name, scope)
 
     async def info(self, name: str, scope: Scope) -> AddonRecord | AddonInfo:
-        """The installed record of ``name`` (of ``name@version``: when that version is installed), or else
-        what its source knows about it (that version; an unknown one names those that exist).
-        :raises NotFoundError: neither installed nor known to the source.
-        :raises NotSupportedError: not installed and its source cannot describe add-ons."""
+        """The installed record of ``name`` (``name@version``: if that version is installed), else what its
+        source knows of it (of that version). :raises NotFoundError: neither installed nor known (an unknown
+        version's message lists those that exist). :raises NotSupportedError: the source cannot describe."""
         try:
             return self.get(name, scope)
-        except NotFoundError:
-            base, _, wanted = name.rpartition("@")
-            for record in self.list(scope) if base else ():
-                if record.name == base and (record.version or "").removeprefix("v") == wanted.removeprefix("v"):
-                    return record
+        except NotFoundError:  # name@version: the installed record when it is at that version
+            for r in self.list(scope) if "@" in name.lstrip("@") else ():
+                if r.version and name.strip() in (f"{r.name}@{r.version}", f"{r.name}@{r.version.removeprefix('v')}"):
+                    return r
         source, rest = self._host.source_for(name)
         return await source.info(rest)
 
