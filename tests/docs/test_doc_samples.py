@@ -12,6 +12,8 @@ A sample is a fenced ``console`` block (the mechanism is described in ``docs/CON
   folder holding a copy of ``tests/fixtures/demo-package``, with its own empty workspace; the lines below
   it, up to the next ``$``, are its expected output (stdout and stderr, in order);
 * ``<!-- before: COMMAND -->`` lines right above the fence run first (they must succeed; output unchecked);
+* ``<!-- lines match: REGEX -->`` (for output that depends on the machine, such as ``kiroclaw doctor``'s):
+  every documented and every printed line must fully match REGEX instead of each other;
 * a ``...`` line stands for any number of lines; a line ending in ``…`` matches any line it begins;
 * volatile values are normalised on both sides: hex digests, ISO times, the temporary folder, and
   ``127.0.0.1:PORT`` (a sample that names ``http://127.0.0.1:8787`` gets a real ``kiroclaw hub serve``
@@ -35,8 +37,9 @@ from tests.conftest import KIROCLAW_BIN
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 DOC_PORT = "127.0.0.1:8787"
-_BLOCK = re.compile(r"((?:^<!-- before: .*? -->\n)*)^```console\n(.*?)^```", re.M | re.S)
+_BLOCK = re.compile(r"((?:^<!-- (?:before|lines match): .*? -->\n)*)^```console\n(.*?)^```", re.M | re.S)
 _BEFORE = re.compile(r"^<!-- before: (.*?) -->$", re.M)
+_LINES = re.compile(r"^<!-- lines match: (.*?) -->$", re.M)
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
 
@@ -45,6 +48,7 @@ class Sample:
     doc: str
     line: int
     before: list[str]
+    lines_match: str | None = None  # a grammar every output line follows, for machine-specific output
     steps: list[tuple[str, list[str]]] = field(default_factory=list)  # (command, expected lines)
 
     @property
@@ -57,7 +61,13 @@ def samples() -> list[Sample]:
     for doc in DOCS:
         text = doc.read_text(encoding="utf-8")
         for match in _BLOCK.finditer(text):
-            sample = Sample(doc.name, text.count("\n", 0, match.start(2)), _BEFORE.findall(match.group(1)))
+            grammar = _LINES.findall(match.group(1))
+            sample = Sample(
+                doc.name,
+                text.count("\n", 0, match.start(2)),
+                _BEFORE.findall(match.group(1)),
+                grammar[0] if grammar else None,
+            )
             for line in match.group(2).splitlines():
                 if line.startswith("$ "):
                     sample.steps.append((line[2:], []))
@@ -138,6 +148,8 @@ def test_sample_output_matches_the_code(sample: Sample, tmp_path: Path) -> None:
         k: v for k, v in os.environ.items() if not k.startswith(("KIROCLAW_", "KIROHUB_", "MAX_ADDON", "WORKSPACE_"))
     }
     env.update(WORKSPACE_BASE_PATH=str(tmp_path / "workspaces"), PYTHONDONTWRITEBYTECODE="1", NO_COLOR="1")
+    env["KIROHUB_REGISTRY_URL"] = (cwd / "catalog").as_uri()  # never the public registry: loopback only
+    env.pop("BOT_TOKEN", None)
     for command in sample.before:
         done = _run(command, cwd, env, None)
         assert done.returncode == 0, f"{sample.id}: before: {command}\n{done.stdout}"
@@ -149,6 +161,11 @@ def test_sample_output_matches_the_code(sample: Sample, tmp_path: Path) -> None:
             done = _run(command, cwd, env, url if server else None)
             actual = normalise(done.stdout, tmp_path).splitlines()
             want = [normalise(line, tmp_path) for line in expected]
+            if sample.lines_match is not None:  # output of a particular machine: both follow the grammar
+                grammar = re.compile(sample.lines_match)
+                odd = [line for line in want + actual if not grammar.fullmatch(line)]
+                assert actual and not odd, f"{sample.id}: $ {command}: lines off the grammar: {odd or actual}"
+                continue
             assert matches(want, actual), (
                 f"{sample.id}: $ {command}\n--- documented\n" + "\n".join(want) + "\n--- printed\n" + "\n".join(actual)
             )
@@ -210,15 +227,16 @@ def test_documented_json_shapes_match_the_code(tmp_path: Path) -> None:
         KIROHUB_REGISTRY_URL=(cwd / "catalog").as_uri(),
         PYTHONDONTWRITEBYTECODE="1",
     )
+    env.pop("BOT_TOKEN", None)  # doctor: no Bot API request leaves the machine
     for command in (
         "kiroclaw addon install ./tests/fixtures/demo-package --user 42",
         "kiroclaw hub publish ./tests/fixtures/demo-package/skills/sql-explain --catalog ./catalog --owner demo",
     ):
         assert _run(command, cwd, env, None).returncode == 0
 
-    def printed(command: str) -> set[str]:
+    def printed(command: str, ok: tuple[int, ...] = (0,)) -> set[str]:
         done = _run(command + " --json", cwd, env, None)
-        assert done.returncode == 0, done.stdout
+        assert done.returncode in ok, done.stdout
         return _keys(json.loads(done.stdout))
 
     cases = {
@@ -228,6 +246,7 @@ def test_documented_json_shapes_match_the_code(tmp_path: Path) -> None:
         "skills": printed("kiroclaw skills --user 42") | {"shadowed_by", "shadowed_by_layer"},  # none shadowed here
         "plugins": printed("kiroclaw plugins"),
         "addon update": printed("kiroclaw addon update --user 42"),
+        "doctor": printed("kiroclaw doctor", ok=(0, 1)),  # 1: no BOT_TOKEN here
     }
     for heading, keys in cases.items():
         documented = _documented_keys(heading)
