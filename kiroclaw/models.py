@@ -12,8 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Version of the ``addons.json`` schema this code writes; older files are migrated on read.
-REGISTRY_SCHEMA_VERSION = 1
+from .registry_read import REGISTRY_SCHEMA_VERSION
 
 AddonKind = Literal["skill", "plugin"]
 

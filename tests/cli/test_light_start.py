@@ -1,6 +1,7 @@
-"""The CLI's read-only commands start light: ``kiroclaw addon list`` imports neither pydantic-settings
-(with asyncio), pluggy nor any plugin; it reads the storage paths exactly as the settings model does.
-Speed itself is measured in ``python -m bench cli_startup``."""
+"""The CLI's read-only commands start light: ``kiroclaw addon list`` imports neither pydantic (the settings
+nor the registry's models), asyncio, pluggy, any plugin, the registry client, the install policy, semver,
+GitPython, PyYAML nor the network stacks; it reads the storage paths exactly as the settings model does
+and the registry with the standard library. Speed itself is measured in ``python -m bench cli_startup``."""
 
 from __future__ import annotations
 
@@ -21,8 +22,12 @@ try:
     main(sys.argv[1:])
 except SystemExit as exc:
     assert not exc.code, exc.code
-heavy = ("pydantic_settings", "asyncio", "pluggy", "aiogram", "acp", "importlib_metadata", "semver", "yaml")
-loaded = sorted({m.split(".")[0] for m in sys.modules} & set(heavy))
+heavy = (
+    "pydantic", "pydantic_core", "pydantic_settings", "asyncio", "pluggy", "aiogram", "acp", "aiohttp", "httpx",
+    "importlib_metadata", "semver", "yaml", "git", "filelock", "jinja2", "markdown_it", "redis", "yara_x",
+)
+core = ("kiroclaw.config", "kiroclaw.models", "kiroclaw.registry", "kiroclaw.host", "kiroclaw.plugins")
+loaded = sorted({m.split(".")[0] for m in sys.modules} & set(heavy)) + sorted(set(core) & set(sys.modules))
 plugins = sorted(m for m in sys.modules if m.startswith("kiroclaw_"))
 print("HEAVY", loaded, plugins, file=sys.stderr)
 """
