@@ -11,6 +11,10 @@ Cases, each a real subprocess, interleaved round by round (the order rotates eve
 - ``kiroclaw addon install <demo package> --user N``: a whole local install (4 skills, 3 recipes) into a
   fresh user each round.
 
+Then the host build in-process, as phases (one fresh interpreter per round): importing and reading the
+settings, discovering the ``kiroclaw`` entry points with their distributions' versions, and the rest of
+``Host(settings)`` (importing and registering the plugins, collecting sources and layers).
+
 With ``--before PATH`` (another checkout's ``kiroclaw`` executable, e.g. a venv of the previous release)
 every kiroclaw case also runs with that executable in the same rounds, so before and after are measured
 under the same load. Wall time and CPU time (user+system of the child, ``os.wait4``) are both reported as
@@ -26,6 +30,7 @@ warm-up round writes the cache). Not a test: run it by hand::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -55,6 +60,41 @@ def run_once(argv: list[str], env: dict[str, str], cwd: str, expect: int = 0) ->
     return wall, usage.ru_utime + usage.ru_stime
 
 
+#: Runs in the checkout's own interpreter; prints the phases' seconds as JSON.
+PHASES_PROBE = """
+import json, time
+t0 = time.perf_counter()
+from kiroclaw.config import load_settings
+settings = load_settings()
+t1 = time.perf_counter()
+from kiroclaw import plugins
+from kiroclaw.host import Host
+spent = {"entry points and versions": 0.0}
+def timed(function):
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent["entry points and versions"] += time.perf_counter() - start
+    return wrapper
+plugins.discover_entry_points = timed(plugins.discover_entry_points)
+plugins._own_version = timed(plugins._own_version)
+t2 = time.perf_counter()
+Host(settings)
+t3 = time.perf_counter()
+spent["settings (import, read)"] = t1 - t0
+spent["plugins (import, register)"] = t3 - t2 - spent["entry points and versions"]
+spent["host build (entry points, plugins)"] = t3 - t2
+print(json.dumps(spent))
+"""
+
+
+def phases(python: str, env: dict[str, str], cwd: str) -> dict[str, float]:
+    done = subprocess.run([python, "-c", PHASES_PROBE], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
 def kiroclaw_cases(exe: str, label: str, users: count[int]) -> dict[str, tuple[object, int]]:
     """Case name → (argv or a function giving a fresh argv, expected exit status)."""
     tag = f" [{label}]" if label else ""
@@ -70,6 +110,7 @@ def kiroclaw_cases(exe: str, label: str, users: count[int]) -> dict[str, tuple[o
 
 
 def main(rounds: int, before: str | None) -> None:
+    print("load average at the start: " + " / ".join(f"{x:.1f}" for x in os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KIROCLAW_", "WORKSPACE_", "GLOBAL_"))}
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: with the bytecode cache
@@ -92,6 +133,25 @@ def main(rounds: int, before: str | None) -> None:
                 sample = run_once(argv() if callable(argv) else argv, env, tmp, expect)  # type: ignore[operator]
                 if round_no:
                     samples[name].append(sample)
+        pythons = {"before": str(Path(before).parent / "python")} if before else {}
+        pythons["after" if before else "this checkout"] = sys.executable
+        phase_samples: dict[str, dict[str, list[float]]] = {label: {} for label in pythons}
+        for _ in range(rounds):
+            for label, python in pythons.items():
+                for phase, seconds in phases(python, env, tmp).items():
+                    phase_samples[label].setdefault(phase, []).append(seconds * 1000)
+    report(samples, rounds)
+    print(f"\nhost build in-process, {rounds} rounds (ms, median and min-max):")
+    print(f"{'phase':36} " + " ".join(f"{label:>20}" for label in pythons))
+    for phase in next(iter(phase_samples.values())):
+        cells = []
+        for label in pythons:
+            values = phase_samples[label][phase]
+            cells.append(f"{statistics.median(values):7.1f} ({min(values):.0f}-{max(values):.0f})")
+        print(f"{phase:36} " + " ".join(f"{cell:>20}" for cell in cells))
+
+
+def report(samples: dict[str, list[tuple[float, float]]], rounds: int) -> None:
     base_wall = statistics.median(s[0] for s in samples[BASELINE])
     base_cpu = statistics.median(s[1] for s in samples[BASELINE])
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
