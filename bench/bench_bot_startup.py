@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import socket
 import statistics
 import sys
@@ -33,8 +34,10 @@ KIROCLAW = str(Path(sys.executable).parent / "kiroclaw")
 TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ_abc"
 
 
-async def first_line_seconds(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, str, int, int]:
-    """(seconds from exec to the first stderr line or exit, that line, exit status, stderr line count)."""
+async def first_line_seconds(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, str, int, int, float]:
+    """(seconds from exec to the first stderr line or exit, that line, exit status, stderr line count, the
+    process's CPU seconds: user+system, from the children's rusage around this one child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         *argv, env=env, cwd=cwd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
@@ -44,7 +47,9 @@ async def first_line_seconds(argv: list[str], env: dict[str, str], cwd: str) -> 
     elapsed = time.perf_counter() - start
     _, rest = await proc.communicate()
     lines = (1 if line else 0) + len(rest.decode().splitlines())
-    return elapsed, line, proc.returncode or 0, lines
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, line, proc.returncode or 0, lines, cpu
 
 
 def closed_port() -> int:
@@ -77,6 +82,7 @@ async def main(rounds: int, before: str | None) -> None:
         for name, extra in settings.items():
             cases[f"{name} [{label}]" if label else name] = ([exe, "run"], base | extra)
     results: dict[str, list[float]] = {name: [] for name in cases}
+    cpus: dict[str, list[float]] = {name: [] for name in cases}
     lines: dict[str, str] = {}
     shapes: dict[str, set[tuple[int, int]]] = {name: set() for name in cases}
     print(f"load average at the start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -84,23 +90,29 @@ async def main(rounds: int, before: str | None) -> None:
         with tempfile.TemporaryDirectory() as cwd:
             for round_no in range(rounds + 1):  # round 0 warms the bytecode cache and is not counted
                 for name, (argv, env) in cases.items():
-                    seconds, line, status, count = await first_line_seconds(argv, env, cwd)
+                    seconds, line, status, count, cpu = await first_line_seconds(argv, env, cwd)
                     if round_no:
                         results[name].append(seconds)
+                        cpus[name].append(cpu)
                         lines[name] = line
                         shapes[name].add((status, count))
             leftovers = os.listdir(cwd)
     finally:
         await fake.stop()
     baseline = statistics.median(results["python -c pass (baseline)"])
+    cpu_baseline = statistics.median(cpus["python -c pass (baseline)"])
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{rounds} rounds; Python {sys.version.split()[0]}; {os.cpu_count()} CPUs; load at the end {load}")
-    print(f"{'case':38} {'median s':>9} {'min-max s':>13} {'×base':>6} {'exit/lines':>10}  first line")
+    head = f"{'case':38} {'median s':>9} {'min-max s':>13} {'×base':>6} {'CPU s':>6} {'×':>5} {'exit/lines':>10}"
+    print(f"{head}  first line")
     for name, samples in results.items():
-        median = statistics.median(samples)
+        median, cpu = statistics.median(samples), statistics.median(cpus[name])
         spread = f"{min(samples):.3f}-{max(samples):.3f}"
         shape = ",".join(f"{status}/{count}" for status, count in sorted(shapes[name]))
-        print(f"{name:38} {median:9.3f} {spread:>13} {median / baseline:6.1f} {shape:>10}  {lines[name][:60]}")
+        print(
+            f"{name:38} {median:9.3f} {spread:>13} {median / baseline:6.1f} {cpu:6.3f} {cpu / cpu_baseline:5.1f} "
+            f"{shape:>10}  {lines[name][:50]}"
+        )
     print(f"files left in the working folder: {leftovers or 'none'}")
 
 
