@@ -60,29 +60,30 @@ def run_once(argv: list[str], env: dict[str, str], cwd: str, expect: int = 0) ->
     return wall, usage.ru_utime + usage.ru_stime
 
 
-#: Runs in the checkout's own interpreter; prints the phases' seconds as JSON.
+#: Runs in the checkout's own interpreter; prints the phases' CPU seconds (``time.process_time``: steadier
+#: than wall time on a shared machine) as JSON.
 PHASES_PROBE = """
 import json, time
-t0 = time.perf_counter()
+t0 = time.process_time()
 from kiroclaw.config import load_settings
 settings = load_settings()
-t1 = time.perf_counter()
+t1 = time.process_time()
 from kiroclaw import plugins
 from kiroclaw.host import Host
 spent = {"entry points and versions": 0.0}
 def timed(function):
     def wrapper(*args, **kwargs):
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             return function(*args, **kwargs)
         finally:
-            spent["entry points and versions"] += time.perf_counter() - start
+            spent["entry points and versions"] += time.process_time() - start
     return wrapper
 plugins.discover_entry_points = timed(plugins.discover_entry_points)
 plugins._own_version = timed(plugins._own_version)
-t2 = time.perf_counter()
+t2 = time.process_time()
 Host(settings)
-t3 = time.perf_counter()
+t3 = time.process_time()
 spent["settings (import, read)"] = t1 - t0
 spent["plugins (import, register)"] = t3 - t2 - spent["entry points and versions"]
 spent["host build (entry points, plugins)"] = t3 - t2
@@ -141,7 +142,7 @@ def main(rounds: int, before: str | None) -> None:
                 for phase, seconds in phases(python, env, tmp).items():
                     phase_samples[label].setdefault(phase, []).append(seconds * 1000)
     report(samples, rounds)
-    print(f"\nhost build in-process, {rounds} rounds (ms, median and min-max):")
+    print(f"\nhost build in-process, {rounds} rounds (CPU ms, median and min-max):")
     print(f"{'phase':36} " + " ".join(f"{label:>20}" for label in pythons))
     for phase in next(iter(phase_samples.values())):
         cells = []
