@@ -136,6 +136,8 @@ class EffectiveSet(BaseModel):
     :ivar shadowed_recipes: the same for recipes.
     """
 
+    model_config = ConfigDict(defer_build=True)
+
     skills: list[SkillEntry] = Field(default_factory=list)
     recipes: list[RecipeEntry] = Field(default_factory=list)
     shadowed_skills: list[ShadowedEntry] = Field(default_factory=list)
