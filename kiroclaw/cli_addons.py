@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 import click
 
 from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError, detail_line
-from .policy import is_policy_refusal
 from .workspaces import Scope
 
 T = TypeVar("T")
@@ -33,14 +32,21 @@ def _host() -> Any:
 
 def _list_records(scope: Scope) -> tuple[Path, list[Any]]:
     """The scope's root and its registry records sorted by name, read without a host: ``addon list`` loads
-    no plugin code (the same read as :meth:`AddonManager.list`)."""
-    from .registry import load_registry
+    no plugin code (the same read as :meth:`AddonManager.list`). A plain registry is read with the standard
+    library (:mod:`kiroclaw.registry_read`); anything it does not vouch for goes through the models, which
+    report or repair a corrupt file."""
+    from .registry_read import read_listing
     from .storage_paths import storage_roots
     from .workspaces import ScopePaths, scope_root
 
     workspace, global_root = storage_roots()  # not load_settings(): pydantic-settings is slow to import
     paths = ScopePaths(scope_root(workspace, global_root, scope))
-    return paths.root, sorted(load_registry(paths).addons, key=lambda r: r.name)
+    records: list[Any] | None = read_listing(paths.registry_file)
+    if records is None:
+        from .registry import load_registry
+
+        records = list(load_registry(paths).addons)
+    return paths.root, sorted(records, key=lambda r: r.name)
 
 
 def _folder_missing(root: Path, record: Any) -> bool:
@@ -128,6 +134,8 @@ POLICY_HINT = "the install policy's verdicts are set per rule by the POLICY_RULE
 
 
 def _from_policy(exc: KiroclawError) -> bool:
+    from .policy import is_policy_refusal
+
     return is_policy_refusal(exc.code, exc.user_message)
 
 
