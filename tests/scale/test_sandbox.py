@@ -8,6 +8,7 @@ import ast
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from kiroclaw.shared.launch import cap_cgroup, cap_report
 from kiroclaw.shared.settings import load_scale_settings
 from kiroclaw.workspaces import Scope
 from tests.agent.conftest import STANDIN
+from tests.bot.conftest import ALICE, BOB, start_bot  # noqa: F401  (the in-process bot harness)
 from tests.scale.conftest import REPO, need, write_skill
 
 #: a uid range no account uses (tests check it: :func:`uid_switch` refuses a taken range)
@@ -227,3 +229,41 @@ def test_caps_report_says_why_they_are_unavailable() -> None:
         unprivileged = ast.literal_eval(out.stdout)
         assert unprivileged["uid"][0] is False and "user namespace" in unprivileged["uid"][1]
         assert unprivileged["pids"][0] == report["memory"][0]  # no RLIMIT_NPROC without a uid of its own
+
+
+def sandboxed_agent(home: Path) -> int:
+    """The pid of the agent itself (not its bwrap parents) whose KIRO_HOME is ``home``."""
+    found = [pid for pid in agent_processes(home) if Path(f"/proc/{pid}/comm").read_text().strip() != "bwrap"]
+    assert len(found) == 1, found
+    return found[0]
+
+
+async def test_agent_killed_mid_turn_is_stopped_alone(start_bot, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """What a user sees when the kernel stops their agent (the memory cap's OOM kill, or any signal)
+    mid-turn: "your agent stopped unexpectedly"; another user's agent keeps running and answering, and the
+    next message starts a fresh agent. Needs no cgroup: the test SIGKILLs the sandboxed agent itself."""
+    need("bwrap")
+    monkeypatch.setenv("AGENT_SANDBOX", "bwrap")
+    monkeypatch.setenv("AGENT_SANDBOX_RO_PATHS", ",".join(sorted({str(REPO), sys.prefix, sys.base_prefix})))
+    h = await start_bot(as_tasks=True)
+    workspace = h.settings.workspace_base_path
+    await h.say(BOB, "echo hello")
+    await h.fake.wait_for(lambda: any("hello" in t for t in h.fake.bot_texts(BOB.id)), timeout=60)
+    bob = sandboxed_agent(workspace / str(BOB.id) / ".kiro")
+
+    h.fake.send_text(ALICE, "slow " + " ".join(f"w{i}" for i in range(40)))
+    await h.fake.wait_for(lambda: bool(h.fake.drafts.get((ALICE.id, None))), timeout=60)
+    alice = sandboxed_agent(workspace / str(ALICE.id) / ".kiro")
+    os.kill(alice, signal.SIGKILL)  # what the OOM killer does to an agent over its memory cap
+    await h.fake.wait_for(lambda: any("stopped unexpectedly" in t for t in h.fake.bot_texts(ALICE.id)), timeout=60)
+    died = next(t for t in h.fake.bot_texts(ALICE.id) if "stopped unexpectedly" in t)
+    assert "your agent stopped unexpectedly" in died and "w39" not in died
+
+    os.kill(bob, 0)  # Bob's agent was not touched …
+    seen = len(h.fake.bot_texts(BOB.id))
+    await h.say(BOB, "echo still here")
+    await h.fake.wait_for(lambda: any("still here" in t for t in h.fake.bot_texts(BOB.id)[seen:]), timeout=60)
+    assert sandboxed_agent(workspace / str(BOB.id) / ".kiro") == bob  # … and still answers, the same process
+    seen = len(h.fake.bot_texts(ALICE.id))
+    await h.say(ALICE, "echo fresh start")  # Alice's next message starts a new agent
+    await h.fake.wait_for(lambda: any("fresh start" in t for t in h.fake.bot_texts(ALICE.id)[seen:]), timeout=60)
