@@ -65,8 +65,8 @@ class StoredSession:
 class SessionStore:
     """A small SQLite table; safe to share between coroutines (one connection behind a lock).
 
-    :param path: the database file (``SESSION_DB_PATH``, default ``WORKSPACE_BASE_PATH/sessions.db``);
-        its folder is created.
+    :param path: the database file (``SESSION_DB_PATH``; earlier releases' default was
+        ``WORKSPACE_BASE_PATH/sessions.db``); its folder is created.
     :raises StorageError: the file cannot be opened or written.
     """
 
