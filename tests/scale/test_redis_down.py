@@ -52,7 +52,7 @@ async def test_redis_down_mid_run(tmp_path: Path) -> None:
         assert "Installed maps" in fake.bot_texts(ALICE.id)[-1], fake.bot_texts(ALICE.id)[seen:]
         assert (Path(c.env["WORKSPACE_BASE_PATH"]) / str(ALICE.id) / ".kiro" / "skills" / "notes").is_dir()
     finally:
-        c.stop_all()
+        await c.stop_all()
         await fake.stop()
         server.stop()
 
