@@ -18,8 +18,9 @@ why (``kiroclaw doctor`` prints it, the cap tests skip with it):
   writes still belong to the bot's uid on disk and its processes count against the bot's uid.
 * **processes (``RLIMIT_NPROC``)** — with a uid of its own, ``AGENT_PIDS_MAX`` is also set as the
   agent's ``RLIMIT_NPROC`` (``prlimit``): the kernel then refuses a fork once the uid has that many
-  processes and threads, i.e. it bounds all agents of that user together. The limit does not apply to
-  root, so without ``AGENT_UID_BASE`` it is not set.
+  processes and threads, i.e. it bounds all agents of that user together (Node alone runs 11 threads:
+  give a Node agent at least 64). The limit does not apply to root, so without ``AGENT_UID_BASE`` it is
+  not set.
 """
 
 from __future__ import annotations
