@@ -22,8 +22,9 @@ from kiroclaw.shared.caps import uid_switch
 from kiroclaw.shared.launch import cap_cgroup, cap_report
 from kiroclaw.shared.settings import load_scale_settings
 from kiroclaw.workspaces import Scope
-from tests.agent.conftest import STANDIN
+from tests.agent.conftest import STANDIN, make_launcher
 from tests.bot.conftest import ALICE, BOB, start_bot  # noqa: F401  (the in-process bot harness)
+from tests.conftest import run_kiroclaw
 from tests.scale.conftest import REPO, need, write_skill
 
 #: a uid range no account uses (tests check it: :func:`uid_switch` refuses a taken range)
@@ -267,3 +268,30 @@ async def test_agent_killed_mid_turn_is_stopped_alone(start_bot, monkeypatch: py
     seen = len(h.fake.bot_texts(ALICE.id))
     await h.say(ALICE, "echo fresh start")  # Alice's next message starts a new agent
     await h.fake.wait_for(lambda: any("fresh start" in t for t in h.fake.bot_texts(ALICE.id)[seen:]), timeout=60)
+
+
+def test_doctor_says_which_caps_are_unavailable_and_why(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """``kiroclaw doctor`` with the sandbox caps asked for: one line per cap, the reason when unavailable,
+    and a failing check for each cap that was asked for and cannot be applied."""
+    need("bwrap")
+    env = {
+        **cli_env,
+        "KIRO_CLI_PATH": str(make_launcher(tmp_path / "bin")),
+        "AGENT_SANDBOX": "bwrap",
+        "AGENT_UID_BASE": str(UID_BASE),
+        "AGENT_MEMORY_MAX_MB": "256",
+        "AGENT_PIDS_MAX": "64",
+    }
+    out = run_kiroclaw("doctor", env=env, timeout=120)
+    lines = {
+        cap: line for line in out.stdout.splitlines() for cap in ("memory", "pids", "uid") if f"agent {cap}" in line
+    }
+    assert set(lines) == {"memory", "pids", "uid"}, out.stdout
+    scale = load_scale_settings(
+        agent_sandbox="bwrap", agent_uid_base=UID_BASE, agent_memory_max_mb=256, agent_pids_max=64
+    )
+    for cap, available, why in cap_report(scale):
+        assert why in lines[cap]
+        assert lines[cap].startswith("ok") == available, lines[cap]
+    if not all(available for _, available, _ in cap_report(scale)):
+        assert out.returncode == 1  # a cap asked for and unavailable is a problem, not a footnote
