@@ -4,7 +4,8 @@ What the machine allows decides what is applied; :func:`cap_report` says which c
 why (``kiroclaw doctor`` prints it, the cap tests skip with it):
 
 * **memory, pids (cgroup v2)** — ``AGENT_MEMORY_MAX_MB`` / ``AGENT_PIDS_MAX`` put each agent into its own
-  cgroup (``memory.max``, ``memory.swap.max=0``, ``pids.max``) where the bot's cgroup v2 is writable
+  cgroup (``memory.max``, ``memory.swap.max=0``, ``memory.oom.group=1`` so an agent over its cap is stopped
+  whole and alone, ``pids.max``) where the bot's cgroup v2 is writable
   (systemd ``Delegate=yes``). Address-space limits (``RLIMIT_AS``) are never used as memory caps: Node
   agents reserve far more address space than they use and fail to start under them.
 * **uid (``AGENT_UID_BASE``)** — user ``U``'s agent runs as uid ``AGENT_UID_BASE + U % 50000`` (and the
@@ -155,6 +156,8 @@ def cap_cgroup(scale: ScaleSettings, user_id: int, thread_id: int) -> Path | Non
         if scale.agent_memory_max_mb is not None and "memory" in available:
             (group / "memory.max").write_text(str(scale.agent_memory_max_mb * 1024 * 1024))
             (group / "memory.swap.max").write_text("0")
+            # over the cap the kernel stops the whole agent (its tools too), not just its largest process
+            (group / "memory.oom.group").write_text("1")
         if scale.agent_pids_max is not None and "pids" in available:
             (group / "pids.max").write_text(str(scale.agent_pids_max))
     except OSError as exc:

@@ -137,6 +137,7 @@ def test_memory_cap_needs_a_writable_cgroup() -> None:
     assert group is not None
     try:
         assert (group / "memory.max").read_text().strip() == str(256 * 1024 * 1024)
+        assert (group / "memory.oom.group").read_text().strip() == "1"  # the whole agent stops, alone
         assert (group / "pids.max").read_text().strip() == "64"
     finally:
         group.rmdir()
