@@ -7,6 +7,9 @@ other name (settings, hook markers, models, the sources' toolbox, the host) is i
 
 from typing import TYPE_CHECKING, Any
 
+#: The distribution's version (``pyproject.toml`` reads it from here); ``kiroclaw --version`` prints it.
+__version__ = "0.1.0"
+
 from .errors import (
     AddonError,
     AgentError,

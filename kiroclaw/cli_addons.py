@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 import click
 
 from .errors import ConfirmationRequired, KiroclawError, SpecError, ValidationError, detail_line
-from .policy import is_policy_refusal
 from .workspaces import Scope
 
 T = TypeVar("T")
@@ -33,14 +32,21 @@ def _host() -> Any:
 
 def _list_records(scope: Scope) -> tuple[Path, list[Any]]:
     """The scope's root and its registry records sorted by name, read without a host: ``addon list`` loads
-    no plugin code (the same read as :meth:`AddonManager.list`)."""
-    from .registry import load_registry
+    no plugin code (the same read as :meth:`AddonManager.list`). A plain registry is read with the standard
+    library (:mod:`kiroclaw.registry_read`); anything it does not vouch for goes through the models, which
+    report or repair a corrupt file."""
+    from .registry_read import read_listing
     from .storage_paths import storage_roots
     from .workspaces import ScopePaths, scope_root
 
     workspace, global_root = storage_roots()  # not load_settings(): pydantic-settings is slow to import
     paths = ScopePaths(scope_root(workspace, global_root, scope))
-    return paths.root, sorted(load_registry(paths).addons, key=lambda r: r.name)
+    records: list[Any] | None = read_listing(paths.registry_file)
+    if records is None:
+        from .registry import load_registry
+
+        records = list(load_registry(paths).addons)
+    return paths.root, sorted(records, key=lambda r: r.name)
 
 
 def _folder_missing(root: Path, record: Any) -> bool:
@@ -122,6 +128,8 @@ POLICY_HINT = "the install policy's verdicts are set per rule by the POLICY_RULE
 
 
 def _from_policy(exc: KiroclawError) -> bool:
+    from .policy import is_policy_refusal
+
     return is_policy_refusal(exc.code, exc.user_message)
 
 
@@ -135,6 +143,8 @@ def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
     detail = detail_line(exc)
     if detail:
         data["detail"] = detail
+    if exc.fix:
+        data["fix"] = exc.fix
     if _from_policy(exc):
         data["hint"] = POLICY_HINT
     if isinstance(exc, ValidationError) and exc.problems:
@@ -146,12 +156,13 @@ def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
 
 
 def _spec_failed(spec: str, exc: KiroclawError, as_json: bool) -> dict[str, Any]:
-    """Print one spec's failure (headline, the source's detail, the policy hint) and return its JSON entry."""
+    """Print one spec's failure (headline, the source's detail — all of it and the policy's findings with
+    ``-v``, the operator's fix, the traceback with ``--debug`` — and the policy hint) and return its JSON entry."""
     if not as_json:
+        from .cli import explain
+
         click.echo(f"error: {spec}: {exc.user_message}", err=True)
-        detail = detail_line(exc)
-        if detail:
-            click.echo(f"  detail: {detail}", err=True)
+        explain(exc)
         if _from_policy(exc):
             click.echo(f"  {POLICY_HINT}", err=True)
     return _error_json(spec, exc)
@@ -471,6 +482,7 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
             click.echo(f"{result.status:>11}  {result.message}")
             for reason in result.reasons:
                 click.echo(f"{'':>11}    {reason}")
+            _explain_result(result)
             flag = "--global" if scope.kind == "global" else f"--user {scope.user_id}"
             if result.status == "confirm":
                 click.echo(f"{'':>11}    to accept: kiroclaw addon update {result.name} {flag} --yes")
@@ -481,12 +493,27 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
         sys.exit(1)
 
 
+def _explain_result(result: Any) -> None:
+    """Under a failed update: the source's whole detail with ``-v``, and the operator's fix."""
+    from .cli import OUTPUT
+
+    if OUTPUT["verbose"] and result.detail:
+        for line in result.detail.strip().splitlines():
+            click.echo(f"{'':>11}    detail: {line}")
+    if result.fix:
+        click.echo(f"{'':>11}    fix: {result.fix}")
+
+
 def _update_json(result: Any) -> dict[str, Any]:
-    """One ``addon update --json`` result: the :class:`UpdateResult` fields (``inspected`` as a dict)."""
+    """One ``addon update --json`` result: the :class:`UpdateResult` fields (``inspected`` as a dict);
+    ``inspected``, ``detail`` and ``fix`` only where they are set (``confirm``, ``failed``)."""
     data = dict(result.__dict__)
     inspected = data.pop("inspected")
     if inspected is not None:  # added for ``confirm`` results only; the other fields keep their shape
         data["inspected"] = asdict(inspected)
+    for key in ("detail", "fix"):  # added for ``failed`` results that have them
+        if data[key] is None:
+            del data[key]
     return data
 
 

@@ -12,8 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Version of the ``addons.json`` schema this code writes; older files are migrated on read.
-REGISTRY_SCHEMA_VERSION = 1
+from .registry_read import REGISTRY_SCHEMA_VERSION
 
 AddonKind = Literal["skill", "plugin"]
 
@@ -136,6 +135,8 @@ class EffectiveSet(BaseModel):
     :ivar shadowed_skills: skills hidden by a same-named skill of higher precedence.
     :ivar shadowed_recipes: the same for recipes.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     skills: list[SkillEntry] = Field(default_factory=list)
     recipes: list[RecipeEntry] = Field(default_factory=list)

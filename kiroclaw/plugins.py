@@ -77,22 +77,26 @@ class EntryPointSpec:
 def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> list[EntryPointSpec]:
     """Every entry point in ``group`` from the installed distributions, sorted by (distribution, name).
 
-    Sorting makes loading order independent of ``sys.path`` order (pluggy calls impls LIFO).
+    Sorting makes loading order independent of ``sys.path`` order (pluggy calls impls LIFO). Uses the
+    standard library's :mod:`importlib.metadata` (pydantic imports it anyway, so it costs nothing more) and
+    reads each distribution's metadata once, not once per entry point: parsing ``METADATA`` is most of the
+    cost of discovery (``docs/performance.md``).
     """
-    import importlib_metadata
+    import importlib.metadata
 
     found: list[EntryPointSpec] = []
-    for ep in importlib_metadata.entry_points(group=group):
+    identities: dict[int, tuple[str, str]] = {}
+    for ep in importlib.metadata.entry_points(group=group):
         dist = ep.dist
-        found.append(
-            EntryPointSpec(
-                name=ep.name,
-                value=ep.value,
-                distribution=dist.name if dist is not None else "?",
-                version=dist.version if dist is not None else "?",
-                entry_point=ep,
-            )
-        )
+        if dist is None:
+            name, version = "?", "?"
+        elif id(dist) in identities:
+            name, version = identities[id(dist)]
+        else:
+            metadata = dist.metadata  # one parse of METADATA; dist.name and dist.version each parse it again
+            name, version = metadata["Name"] or "?", metadata["Version"] or "?"
+            identities[id(dist)] = name, version
+        found.append(EntryPointSpec(name=ep.name, value=ep.value, distribution=name, version=version, entry_point=ep))
     # One distribution installed twice on sys.path shows up twice with identical values: keep one.
     unique = {(s.distribution, s.name, s.value): s for s in found}
     return sorted(unique.values(), key=lambda s: (s.distribution.lower(), s.name))
@@ -125,13 +129,13 @@ def build_plugin_manager(
     infos: dict[str, PluginInfo] = {}
     blocked = {name.strip() for name in disabled if name.strip()}
 
-    own_version = _own_version() if DEFAULT_PLUGINS else ""
+    specs = list(discover_entry_points() if entry_points is None else entry_points)
+    own_version = _own_version(specs) if DEFAULT_PLUGINS else ""
     for module_name in DEFAULT_PLUGINS:
         module = importlib.import_module(module_name)
         pm.register(module, name=module_name)
         infos[module_name] = _info(pm, module_name, module, "kiroclaw", own_version, builtin=True)
 
-    specs = list(discover_entry_points() if entry_points is None else entry_points)
     seen: dict[str, EntryPointSpec] = {}
     for spec in specs:
         if spec.name in seen:
@@ -172,12 +176,16 @@ def build_plugin_manager(
     return pm, infos
 
 
-def _own_version() -> str:
-    import importlib_metadata
+def _own_version(specs: Sequence[EntryPointSpec] = ()) -> str:
+    """The ``kiroclaw`` distribution's version: from its discovered entry points, else looked up."""
+    for spec in specs:
+        if spec.distribution == "kiroclaw" and spec.entry_point is not None:
+            return spec.version
+    import importlib.metadata
 
     try:
-        return importlib_metadata.version("kiroclaw")
-    except importlib_metadata.PackageNotFoundError:
+        return importlib.metadata.version("kiroclaw")
+    except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
 
 

@@ -16,19 +16,19 @@ Callers hold the scope's lock (see :mod:`kiroclaw.addons`) around read-modify-wr
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pydantic
 
 from .errors import RegistryCorruptError, StorageError
 from .faults import checkpoint
-from .models import REGISTRY_SCHEMA_VERSION, AddonRecord, RegistryDocument
+from .models import AddonRecord, RegistryDocument
+from .registry_read import MAX_REGISTRY_BYTES, check_records, raw_document, record_path_problem
 from .workspaces import ScopePaths
 
 log = logging.getLogger(__name__)
@@ -37,27 +37,6 @@ log = logging.getLogger(__name__)
 MARKER_FILE = ".kiroclaw.json"
 #: Names starting with this prefix are KiroClaw's control files; add-on content may not contain them.
 CONTROL_PREFIX = ".kiroclaw"
-#: Largest ``addons.json`` we read, in bytes (20 add-ons take a few KiB; this is a sanity cap).
-MAX_REGISTRY_BYTES = 16 * 1024 * 1024
-
-
-def record_path_problem(path: str) -> str | None:
-    """Why a record's ``path`` is not a safe folder under the scope root (``None``: it is safe).
-
-    A safe path is relative, POSIX, without ``.``/``..`` segments or backslashes, and lies under
-    ``.kiro/skills/``, ``.kiro/plugins/`` or ``.kiro/recipes/`` (one segment below).
-    """
-    if not path or "\\" in path or "\x00" in path:
-        return "empty or malformed path"
-    pure = PurePosixPath(path)
-    if pure.is_absolute():
-        return "absolute path"
-    parts = pure.parts
-    if any(part in {"", ".", ".."} for part in parts) or path != pure.as_posix():
-        return "path with '.' or '..' segments"
-    if len(parts) != 3 or parts[0] != ".kiro" or parts[1] not in {"skills", "plugins", "recipes"}:
-        return "path outside .kiro/skills, .kiro/plugins or .kiro/recipes"
-    return None
 
 
 def utc_stamp() -> str:
@@ -86,31 +65,12 @@ def parse_registry(data: bytes) -> RegistryDocument:
 
     :raises ValueError: with a short reason (not JSON, wrong schema, duplicate names, unsafe paths).
     """
-    try:
-        raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ValueError(f"not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("addons", []), list):
-        raise ValueError("not a registry document")
-    version = raw.get("schema_version")
-    if not isinstance(version, int) or not 1 <= version <= REGISTRY_SCHEMA_VERSION:
-        raise ValueError(f"unknown schema_version {version!r}")
+    raw = raw_document(data)
     try:
         doc = RegistryDocument.model_validate(raw)
     except pydantic.ValidationError as exc:
         raise ValueError(f"wrong schema ({exc.error_count()} errors)") from None
-    names: set[str] = set()
-    paths: set[str] = set()
-    for record in doc.addons:
-        problem = record_path_problem(record.path)
-        if problem:
-            raise ValueError(f"add-on {record.name!r} has an unsafe path ({problem})")
-        if record.name in names:
-            raise ValueError(f"add-on {record.name!r} is listed twice")
-        if record.path in paths:
-            raise ValueError(f"two add-ons share the folder {record.path!r}")
-        names.add(record.name)
-        paths.add(record.path)
+    check_records(doc.addons)
     return doc
 
 

@@ -16,7 +16,7 @@ Short = Annotated[str, Field(max_length=256)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)  # schemas built on first use
 
 
 class OwnerModel(_Model):
