@@ -129,7 +129,7 @@ def cap_report(scale: ScaleSettings) -> list[tuple[str, bool, str]]:
             why += "; address-space limits are not used instead (they break Node agents)"
         elif cap == "pids" and not ok:
             if uid_ok:
-                ok, why = True, "RLIMIT_NPROC of the agent's own uid (all of one user's agents together)"
+                ok, why = True, "RLIMIT_NPROC of the agent's own uid, counting all of one user's agents together"
             elif scale.agent_uid_base is None:
                 why += "; RLIMIT_NPROC needs AGENT_UID_BASE (it does not apply to root)"
             else:

@@ -275,8 +275,10 @@ def test_doctor_says_which_caps_are_unavailable_and_why(tmp_path: Path, cli_env:
     """``kiroclaw doctor`` with the sandbox caps asked for: one line per cap, the reason when unavailable,
     and a failing check for each cap that was asked for and cannot be applied."""
     need("bwrap")
+    (tmp_path / "catalog").mkdir()
     env = {
-        **cli_env,
+        **{k: v for k, v in cli_env.items() if not k.startswith(("BOT_", "TELEGRAM_", "KIRO", "AGENT"))},
+        "KIROHUB_REGISTRY_URL": (tmp_path / "catalog").as_uri(),  # a local catalog: doctor asks the registry
         "KIRO_CLI_PATH": str(make_launcher(tmp_path / "bin")),
         "AGENT_SANDBOX": "bwrap",
         "AGENT_UID_BASE": str(UID_BASE),
