@@ -25,14 +25,13 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import context
 from .archives import DOCUMENT_SUFFIXES, archive_kind, native_kind, peek_archive
 from .normalize import normalise
+from .rulecache import load_or_compile
 from .rules import MAX_FINDINGS_PER_FILE, RULES, Finding
 from .unicode import hidden_unicode
 
@@ -50,13 +49,16 @@ _TEXT_NAMES = re.compile(
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,65536}={0,2}(?![A-Za-z0-9+/=])")
 
 
-@lru_cache(maxsize=1)
-def compiled_rules() -> Any:
-    """The signatures, compiled once per process (YARA-X refuses slow patterns here)."""
-    import yara_x
+_RULES: list[Any] = []
 
-    source = resources.files(__package__).joinpath("signatures.yar").read_text(encoding="utf-8")
-    return yara_x.compile(source)
+
+def compiled_rules(cache_folder: Path | None = None) -> Any:
+    """The signatures, compiled once per process (YARA-X refuses slow patterns here); the first call
+    with a ``cache_folder`` loads them from there when a checked copy is there, and leaves one for the
+    next process (:mod:`kiroclaw_policy.rulecache`)."""
+    if not _RULES:
+        _RULES.append(load_or_compile(cache_folder))
+    return _RULES[0]
 
 
 def _decode(data: bytes, *, textual: bool) -> tuple[str, str | None]:
