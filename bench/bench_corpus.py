@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -226,12 +227,30 @@ class RepoResult:
     missing_names: list[str] = field(default_factory=list)
     baseline_install_seconds: list[float] = field(default_factory=list)
     baseline_version_seconds: list[float] = field(default_factory=list)
+    clone_cpu: list[float] = field(default_factory=list)
+    install_cpu: list[float] = field(default_factory=list)
+    version_cpu: list[float] = field(default_factory=list)
+    baseline_install_cpu: list[float] = field(default_factory=list)
+    baseline_version_cpu: list[float] = field(default_factory=list)
     load_average: list[float] = field(default_factory=list)
 
 
+#: CPU seconds (user + system) of the last :func:`timed` command and every process it waited for: less
+#: sensitive than wall time to other work on a shared machine.
+LAST_CPU = [0.0]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Wall seconds and the finished process; its CPU seconds go to :data:`LAST_CPU`."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=900)
+    LAST_CPU[0] = _children_cpu() - cpu
     return time.perf_counter() - start, done
 
 
@@ -266,16 +285,19 @@ def run_repo(
         clone_dir = work / f"clone-{run}"
         seconds, _ = timed(["git", "clone", "-q", "--depth", "1", url, str(clone_dir)], {**GIT_ENV}, work)
         result.clone_seconds.append(seconds)
+        result.clone_cpu.append(LAST_CPU[0])
         shutil.rmtree(clone_dir, ignore_errors=True)
         user = str(user_base + run)
         if baseline is not None and run % 2 == 1:
             _baseline_run(baseline, f"{owner}/{name}", user, env, work, result)
         seconds, _ = timed([str(KIROCLAW), "--version"], env, work)
         result.version_seconds.append(seconds)
+        result.version_cpu.append(LAST_CPU[0])
         seconds, done = timed(
             [str(KIROCLAW), "addon", "install", f"{owner}/{name}", "--user", user, "--json", "--yes"], env, work
         )
         result.install_seconds.append(seconds)
+        result.install_cpu.append(LAST_CPU[0])
         if baseline is not None and run % 2 == 0:
             _baseline_run(baseline, f"{owner}/{name}", user, env, work, result)
         if cli_dir:
@@ -307,10 +329,12 @@ def _baseline_run(baseline: Path, spec: str, user: str, env: dict[str, str], wor
     env = {**env, "WORKSPACE_BASE_PATH": str(work / "ws-baseline")}
     seconds, _ = timed([str(baseline), "--version"], env, work)
     result.baseline_version_seconds.append(seconds)
+    result.baseline_version_cpu.append(LAST_CPU[0])
     seconds, done = timed([str(baseline), "addon", "install", spec, "--user", user, "--json", "--yes"], env, work)
     if done.returncode != 0:
         print(f"baseline install of {spec} failed: {(done.stderr or done.stdout)[-300:]}", file=sys.stderr)
     result.baseline_install_seconds.append(seconds)
+    result.baseline_install_cpu.append(LAST_CPU[0])
 
 
 def median(values: list[float]) -> float:
@@ -360,6 +384,19 @@ def report(results: list[RepoResult]) -> str:
                 f"{before / clone:.1f}× | {after:.2f} | {after / clone:.1f}× | "
                 f"{median(r.baseline_install_seconds):.2f} → {median(r.install_seconds):.2f} |"
             )
+    lines += ["", "CPU seconds (user + system of the command and what it waited for), medians:"]
+    for r in results:
+        cpu = (
+            f"{r.repo}: git clone {median(r.clone_cpu):.2f}, kiroclaw --version {median(r.version_cpu):.2f}, "
+            f"install {median(r.install_cpu):.2f} (less start-up {median(r.install_cpu) - median(r.version_cpu):.2f})"
+        )
+        if r.baseline_install_cpu:
+            cpu += (
+                f"; baseline --version {median(r.baseline_version_cpu):.2f}, install "
+                f"{median(r.baseline_install_cpu):.2f} (less start-up "
+                f"{median(r.baseline_install_cpu) - median(r.baseline_version_cpu):.2f})"
+            )
+        lines.append(cpu)
     loads = [x for r in results for x in r.load_average]
     if loads:
         lines += [
