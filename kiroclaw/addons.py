@@ -40,7 +40,7 @@ from .naming import check_addon_name, package_dir_for, short_version
 from .registry import MARKER_FILE, atomic_write_bytes, load_registry, marker_bytes, save_registry
 from .sources import AddonInfo, ProgressCallback, Ref, SearchHit, Source
 from .staging import remove_tree
-from .workspaces import Scope, ScopePaths
+from .workspaces import Scope, ScopePaths, unwritable
 
 if TYPE_CHECKING:
     from .discovery import Discovery
@@ -74,6 +74,7 @@ class UpdateResult:
     :ivar old: the version (or short commit/fingerprint) before, or ``None``.
     :ivar new: the version after (``updated``) or available, or ``None``.
     :ivar message: one line for the user.
+    :ivar detail, fix: for ``failed``: the source's own words (git's stderr, HTTP status) and the operator's fix.
     """
 
     name: str
@@ -83,6 +84,8 @@ class UpdateResult:
     message: str = ""
     reasons: tuple[str, ...] = ()
     inspected: Confirmation | None = None
+    detail: str | None = None
+    fix: str | None = None
 
 
 class AddonManager:
@@ -117,7 +120,7 @@ class AddonManager:
             try:
                 paths.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StorageError(f"cannot create the add-on folder of {scope.label}", detail=str(exc)) from exc
+                raise unwritable(scope, self._host.workspace_root, exc) from exc
             import filelock  # not at module level: ``addon list`` and the bot's reads never lock
 
             flock = filelock.FileLock(
@@ -498,7 +501,7 @@ class AddonManager:
         except UpdateSkippedError as exc:
             return UpdateResult(record.name, "skipped", old, None, f"{record.name}: {exc.user_message}")
         except KiroclawError as exc:
-            return UpdateResult(record.name, "failed", old, None, exc.user_message)
+            return UpdateResult(record.name, "failed", old, None, exc.user_message, detail=exc.detail, fix=exc.fix)
         if latest is None or latest in {record.version, record.origin.get("commit"), record.origin.get("resolved")}:
             return UpdateResult(record.name, "current", old, old, f"{record.name} is up to date ({old})")
         if not request.force:
@@ -527,7 +530,7 @@ class AddonManager:
         except ConfirmationRequired:
             raise  # the caller asks the user (CLI --yes, the bot's button) and runs the update again
         except KiroclawError as exc:
-            return UpdateResult(record.name, "failed", old, latest, exc.user_message)
+            return UpdateResult(record.name, "failed", old, latest, exc.user_message, detail=exc.detail, fix=exc.fix)
         new = short_version(result.record)
         return UpdateResult(record.name, "updated", old, new, f"{record.name} updated {old} → {new}")
 

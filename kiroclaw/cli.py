@@ -214,11 +214,11 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
-        _explain(exc)
+        explain(exc)
         sys.exit(2)
     except KiroclawError as exc:
         click.echo(f"error: {exc.user_message}", err=True)
-        _explain(exc)
+        explain(exc)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
@@ -227,9 +227,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(status)
 
 
-def _explain(exc: KiroclawError) -> None:
-    """After the one-line error: a source's own reason (one ``detail:`` line, always), its whole detail
-    with ``-v``, and the traceback with ``--debug``."""
+def explain(exc: KiroclawError) -> None:
+    """After the one-line error, on stderr: a source's own reason (one ``detail:`` line, always), its whole
+    detail (git's stderr, ``HTTP <status> <url>``) and each policy finding on its own line with ``-v``, the
+    operator's ``fix:`` when the error names one, and the traceback with ``--debug``."""
     if OUTPUT["verbose"] and exc.detail:
         for line in exc.detail.strip().splitlines():
             click.echo(f"  detail: {line}", err=True)
@@ -237,6 +238,12 @@ def _explain(exc: KiroclawError) -> None:
         click.echo(f"  detail: {type(exc.__cause__).__name__}: {exc.__cause__}", err=True)
     elif (detail := detail_line(exc)) is not None:
         click.echo(f"  detail: {detail}", err=True)
+    if OUTPUT["verbose"]:
+        for finding in getattr(exc, "reasons", None) or getattr(exc, "problems", None) or []:
+            if finding != exc.user_message:
+                click.echo(f"  finding: {finding}", err=True)
+    if exc.fix:
+        click.echo(f"  fix: {exc.fix}", err=True)
     if OUTPUT["debug"]:
         import traceback
 

@@ -135,6 +135,8 @@ def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
     detail = detail_line(exc)
     if detail:
         data["detail"] = detail
+    if exc.fix:
+        data["fix"] = exc.fix
     if _from_policy(exc):
         data["hint"] = POLICY_HINT
     if isinstance(exc, ValidationError) and exc.problems:
@@ -146,12 +148,13 @@ def _error_json(spec: str, exc: KiroclawError) -> dict[str, Any]:
 
 
 def _spec_failed(spec: str, exc: KiroclawError, as_json: bool) -> dict[str, Any]:
-    """Print one spec's failure (headline, the source's detail, the policy hint) and return its JSON entry."""
+    """Print one spec's failure (headline, the source's detail — all of it and the policy's findings with
+    ``-v``, the operator's fix, the traceback with ``--debug`` — and the policy hint) and return its JSON entry."""
     if not as_json:
+        from .cli import explain
+
         click.echo(f"error: {spec}: {exc.user_message}", err=True)
-        detail = detail_line(exc)
-        if detail:
-            click.echo(f"  detail: {detail}", err=True)
+        explain(exc)
         if _from_policy(exc):
             click.echo(f"  {POLICY_HINT}", err=True)
     return _error_json(spec, exc)
@@ -471,6 +474,7 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
             click.echo(f"{result.status:>11}  {result.message}")
             for reason in result.reasons:
                 click.echo(f"{'':>11}    {reason}")
+            _explain_result(result)
             flag = "--global" if scope.kind == "global" else f"--user {scope.user_id}"
             if result.status == "confirm":
                 click.echo(f"{'':>11}    to accept: kiroclaw addon update {result.name} {flag} --yes")
@@ -481,12 +485,27 @@ def update(name: str | None, user: str | None, global_: bool, force: bool, assum
         sys.exit(1)
 
 
+def _explain_result(result: Any) -> None:
+    """Under a failed update: the source's whole detail with ``-v``, and the operator's fix."""
+    from .cli import OUTPUT
+
+    if OUTPUT["verbose"] and result.detail:
+        for line in result.detail.strip().splitlines():
+            click.echo(f"{'':>11}    detail: {line}")
+    if result.fix:
+        click.echo(f"{'':>11}    fix: {result.fix}")
+
+
 def _update_json(result: Any) -> dict[str, Any]:
-    """One ``addon update --json`` result: the :class:`UpdateResult` fields (``inspected`` as a dict)."""
+    """One ``addon update --json`` result: the :class:`UpdateResult` fields (``inspected`` as a dict);
+    ``inspected``, ``detail`` and ``fix`` only where they are set (``confirm``, ``failed``)."""
     data = dict(result.__dict__)
     inspected = data.pop("inspected")
     if inspected is not None:  # added for ``confirm`` results only; the other fields keep their shape
         data["inspected"] = asdict(inspected)
+    for key in ("detail", "fix"):  # added for ``failed`` results that have them
+        if data[key] is None:
+            del data[key]
     return data
 
 

@@ -1,8 +1,10 @@
 """The one exception tree of KiroClaw.
 
 Every expected failure is a :class:`KiroclawError`. Its ``user_message`` is one line that is safe to
-show in chat and on the CLI: it never holds a server path, a token or a traceback. Anything that is not a
-``KiroclawError`` is a bug: the CLI and the bot log its traceback and show a short apology.
+show on the CLI: it never holds a token or a traceback. The chat shows it through the bot's renderer
+(:mod:`kiroclaw.bot.chat_words`), which speaks to a chat user: a problem of the server's set-up
+(``server``) becomes "the admin has been told" and its ``fix`` goes to the operator's log. Anything that
+is not a ``KiroclawError`` is a bug: the CLI and the bot log its traceback and show a short apology.
 """
 
 from __future__ import annotations
@@ -14,17 +16,30 @@ from dataclasses import dataclass
 class KiroclawError(Exception):
     """Base class of every expected KiroClaw error.
 
-    :param user_message: one line for the person (chat or terminal), no paths or secrets.
-    :param detail: optional extra text for the operator's log only.
+    :param user_message: one line for the person (chat or terminal), no secrets.
+    :param detail: optional extra text for the operator: the source's own words (git's stderr, ``HTTP
+        <status> <url>``); shown by ``-v`` and in the log, never in chat.
+    :param fix: what the operator does about it (``install kiro-cli …``, ``set KIROHUB_TOKEN``); printed
+        by the CLI as a ``fix:`` line and logged by the bot, never shown in chat.
+    :param server: the server's set-up is at fault (an agent program missing, a workspace not writable,
+        a registry misconfigured), not what the person asked: the chat says the admin has been told and
+        the log gets a WARNING with ``fix``. Defaults to the class's :attr:`server`.
     """
 
     #: short machine-readable code, stable across releases (``--json`` output, audit log).
     code: str = "error"
+    #: whether errors of this class are problems of the server's set-up (see ``server`` above).
+    server: bool = False
 
-    def __init__(self, user_message: str, *, detail: str | None = None) -> None:
+    def __init__(
+        self, user_message: str, *, detail: str | None = None, fix: str | None = None, server: bool | None = None
+    ) -> None:
         super().__init__(user_message)
         self.user_message = user_message
         self.detail = detail
+        self.fix = fix
+        if server is not None:
+            self.server = server
 
     def __str__(self) -> str:
         return self.user_message
@@ -37,6 +52,7 @@ class PluginError(KiroclawError):
     """A plugin could not be loaded, conflicts with another, or has bad configuration."""
 
     code = "plugin"
+    server = True
 
 
 class PluginLoadError(PluginError):
@@ -70,9 +86,17 @@ class ConfigError(KiroclawError):
     """
 
     code = "config"
+    server = True
 
-    def __init__(self, user_message: str, *, detail: str | None = None, problems: list[str] | None = None) -> None:
-        super().__init__(user_message, detail=detail)
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        detail: str | None = None,
+        problems: list[str] | None = None,
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(user_message, detail=detail, fix=fix)
         self.problems = list(problems or [user_message])
 
 
@@ -232,9 +256,17 @@ class ChoiceRequired(AddonError):
 
 
 class PolicyBlockedError(AddonError):
-    """An install policy (``check_addon`` hook) or registry moderation refused the add-on."""
+    """An install policy (``check_addon`` hook) or registry moderation refused the add-on.
+
+    :param reasons: the findings that blocked it, one line each (``file:line: reason [rule]``), when the
+        install policy refused; empty for a registry's flag.
+    """
 
     code = "blocked"
+
+    def __init__(self, user_message: str, *, reasons: list[str] | None = None) -> None:
+        super().__init__(user_message)
+        self.reasons = list(reasons or [])
 
 
 class PermissionDeniedError(AddonError):
@@ -265,6 +297,11 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/]+/)+(?=[^\s'\"/]*)")
 DETAIL_LINE_CHARS = 300
 
 
+def hide_server_paths(text: str) -> str:
+    """``text`` with absolute server paths shortened to their last segment (``/srv/git/org/r.git`` → ``…/r.git``)."""
+    return _ABSOLUTE_PATH.sub("…/", text)
+
+
 def detail_line(exc: BaseException, *, hide_paths: bool = False) -> str | None:
     """The one line of a source's own reason to show under an error message, or ``None``.
 
@@ -282,7 +319,7 @@ def detail_line(exc: BaseException, *, hide_paths: bool = False) -> str | None:
     reasons = [line for line in lines if line.lower().startswith(("fatal:", "error:"))]
     line = reasons[0] if reasons else lines[-1]
     if hide_paths:
-        line = _ABSOLUTE_PATH.sub("…/", line)
+        line = hide_server_paths(line)
     if len(line) > DETAIL_LINE_CHARS:
         line = line[: DETAIL_LINE_CHARS - 1] + "…"
     return line

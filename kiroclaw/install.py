@@ -435,7 +435,9 @@ class InstallPipeline:
                 reason = f"{decision.action}: {decision.describe()}"
                 self._emit(AddonEvent("policy", outcome, request.scope, record=record, reason=reason))
         if blocks:
-            raise PolicyBlockedError(f"{record.name} was blocked by the install policy: " + "; ".join(blocks))
+            raise PolicyBlockedError(
+                f"{record.name} was blocked by the install policy: " + "; ".join(blocks), reasons=blocks
+            )
         seen = Confirmation(resolved=fetched.resolved_ref, fingerprint=checked.fingerprint)
         confirmed = request.confirmed
         if isinstance(confirmed, Confirmation):

@@ -362,6 +362,15 @@ class Source:
         """
         raise NotImplementedError
 
+    async def doctor(self, *, timeout_seconds: float) -> list[tuple[bool, str, str]]:
+        """``kiroclaw doctor``'s checks of this source's set-up: is what it talks to reachable and what it
+        claims to be (a registry answering its API, a git server), each within ``timeout_seconds``.
+
+        :returns: ``(passed, what, the operator's fix)`` lines; ``[]`` (the default) for nothing to check.
+            Never raises for a failed check: a failure is a line.
+        """
+        return []
+
     async def search(self, query: str, *, limit: int = 10) -> list[SearchHit]:
         """Search the source; at most ``limit`` hits, best first.
 

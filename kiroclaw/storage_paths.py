@@ -33,6 +33,21 @@ def _value(name: str, environ: Mapping[str, str], dotenv: Mapping[str, str | Non
     return None
 
 
+def setting_text(
+    name: str, env_file: Path | None = Path(".env"), environ: Mapping[str, str] | None = None
+) -> str | None:
+    """A setting's text as given (the environment first, then ``env_file``), or ``None`` when unset."""
+    return _value(name, os.environ if environ is None else environ, _dotenv(env_file))
+
+
+def _dotenv(env_file: Path | None) -> Mapping[str, str | None]:
+    if env_file is None or not env_file.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return dotenv_values(env_file, encoding="utf-8")
+
+
 def storage_roots(env_file: Path | None = Path(".env"), environ: Mapping[str, str] | None = None) -> tuple[Path, Path]:
     """(workspace root, global scope root) as :class:`~kiroclaw.config.Settings` would read them.
 
@@ -41,11 +56,7 @@ def storage_roots(env_file: Path | None = Path(".env"), environ: Mapping[str, st
     :returns: ``WORKSPACE_BASE_PATH`` (default ``workspaces``) and ``GLOBAL_ADDONS_PATH`` (default
         ``WORKSPACE_BASE_PATH/_global``), made absolute against the working folder as the settings are.
     """
-    dotenv: Mapping[str, str | None] = {}
-    if env_file is not None and env_file.is_file():
-        from dotenv import dotenv_values
-
-        dotenv = dotenv_values(env_file, encoding="utf-8")
+    dotenv = _dotenv(env_file)
     env = os.environ if environ is None else environ
     workspace = _value("WORKSPACE_BASE_PATH", env, dotenv)
     global_path = _value("GLOBAL_ADDONS_PATH", env, dotenv)

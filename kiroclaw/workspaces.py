@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import SpecError
+from .errors import SpecError, StorageError
 
 _USER_ID = re.compile(r"^[1-9][0-9]{0,19}\Z")
 
@@ -129,3 +129,15 @@ def scope_root(base: Path, global_root: Path, scope: Scope) -> Path:
     if scope.kind == "global":
         return global_root
     return base / str(scope.user_id)
+
+
+def unwritable(scope: Scope, workspace: Path, exc: OSError) -> StorageError:
+    """The error of a scope's folder under ``workspace`` (``WORKSPACE_BASE_PATH``) that cannot be created:
+    a problem of the server's set-up, with the operator's fix."""
+    return StorageError(
+        f"cannot create the add-on folder of {scope.label}",
+        detail=str(exc),
+        fix=f"give the bot's OS user write access to WORKSPACE_BASE_PATH ({workspace}), or point it at a "
+        "writable folder; `kiroclaw doctor` checks it",
+        server=True,
+    )

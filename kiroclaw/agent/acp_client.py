@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from ..errors import AgentError
 from .protocol import (
+    DOCTOR_FIX,
     AgentDiedError,
     AgentUpdate,
     LaunchSpec,
@@ -43,6 +44,7 @@ from .protocol import (
     UpdateCallback,
     auth_error,
     build_env,
+    install_fix,
     process_home,
     session_info,
     with_changes,
@@ -205,11 +207,15 @@ class AgentProcess:
         except (FileNotFoundError, PermissionError) as exc:
             program = "kiro-cli" if self.spec.flavor == "kiro" else Path(self.spec.argv[0]).name
             raise AgentError(
-                f"the agent program ({program}) is not installed on this server; run `kiroclaw doctor`",
+                f"the agent program ({program}) is not installed on this server",
                 detail=f"{self.spec.argv[0]}: {exc}",
+                fix=install_fix(program, "KIRO_CLI_PATH" if self.spec.flavor == "kiro" else "AGENT_COMMAND"),
+                server=True,
             ) from exc
         except OSError as exc:
-            raise AgentError("the agent could not be started", detail=str(exc)) from exc
+            raise AgentError(
+                "the agent could not be started", detail=str(exc), fix=DOCTOR_FIX, server=True
+            ) from exc
         self.pgid = self._proc.pid  # start_new_session: the child leads its own group
         if self.spec.token:
             self._cgroup = await asyncio.to_thread(join_cgroup, self.spec.token, self._proc.pid)
@@ -233,7 +239,9 @@ class AgentProcess:
             text = _error_text(exc)
             if exc.code == AUTH_REQUIRED:
                 raise auth_error(self.spec, text) from exc
-            raise AgentError("the agent could not be started", detail=f"initialize failed: {text}") from exc
+            raise AgentError(
+                "the agent could not be started", detail=f"initialize failed: {text}", fix=DOCTOR_FIX, server=True
+            ) from exc
         except BaseException:
             await self.stop()
             raise

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import AgentError, ConfigError
+from .protocol import install_fix
 
 if TYPE_CHECKING:
     import pluggy
@@ -135,9 +136,11 @@ def require_mode(flavor: str, policy: str, wanted: str, modes: Sequence[str]) ->
     if wanted in modes:
         return wanted
     raise AgentError(
-        "the agent is not set up on this server correctly; the admin has been told",
+        "the agent is not set up on this server correctly",
         detail=f"AGENT={flavor}: PERMISSION_POLICY={policy} needs the session mode {wanted!r}, "
         f"which the agent does not offer (modes: {', '.join(modes) or 'none'}); refusing to start it",
+        fix=f"choose another PERMISSION_POLICY, or an agent version that offers the mode {wanted!r}",
+        server=True,
     )
 
 
@@ -204,7 +207,10 @@ def resolve_command(argv: Sequence[str], *, what: str, program_name: str = "kiro
     """
     if not argv:
         raise AgentError(
-            "the agent isn't set up on this server yet; the admin has been told", detail=f"{what} is empty"
+            "the agent isn't set up on this server yet",
+            detail=f"{what} is empty",
+            fix=install_fix(program_name, what.split()[0]),
+            server=True,
         )
     program = argv[0]
     if os.sep in program:
@@ -216,9 +222,12 @@ def resolve_command(argv: Sequence[str], *, what: str, program_name: str = "kiro
         if found:
             return [found, *argv[1:]]
     raise AgentError(
-        f"the agent program ({program_name}) is not installed on this server; run `kiroclaw doctor`",
+        f"the agent program ({program_name}) is not installed on this server",
         detail=f"{what}={program!r} not found or not executable",
+        fix=install_fix(program_name, what.split()[0]),
+        server=True,
     )
+
 
 
 def command_for(flavor: AgentFlavor, settings: Settings, agent_command: str | None) -> list[str]:

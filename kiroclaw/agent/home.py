@@ -112,7 +112,12 @@ def atomic_write_text(path: Path, text: str) -> bool:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise StorageError("the agent's home folder cannot be written", detail=f"{path}: {exc}") from exc
+        raise StorageError(
+            "the agent's home folder cannot be written",
+            detail=f"{path}: {exc}",
+            fix="give the bot's OS user write access to WORKSPACE_BASE_PATH; `kiroclaw doctor` checks it",
+            server=True,
+        ) from exc
     return True
 
 

@@ -155,11 +155,23 @@ def process_home(pid: int) -> str | None:
     return process_env(pid).get("KIRO_HOME")
 
 
+#: The operator's fix of an agent that would not start for a reason ``kiroclaw doctor`` finds.
+DOCTOR_FIX = "run `kiroclaw doctor` on the server: it starts the agent once and says what is wrong"
+
+
+def install_fix(program: str, setting: str) -> str:
+    """The operator's fix of a missing agent program: install it, or point ``setting`` at it."""
+    how = "curl -fsSL https://cli.kiro.dev/install | bash" if program == "kiro-cli" else "see docs/agent.md"
+    return f"install {program} ({how}) or point {setting} at it; `kiroclaw doctor` checks the set-up"
+
+
 def auth_error(spec: LaunchSpec, detail: str) -> AgentError:
     """The error for ``auth_required``/401: one line for the user, the fix for the operator's log."""
     error = AgentError(
-        "the agent isn't set up on this server yet (it has no valid API key); the admin has been told",
+        "the agent isn't set up on this server yet (it has no valid API key)",
         detail=f"AGENT={spec.flavor} needs authentication: set {spec.auth_hint}. Agent said: {detail}",
+        fix=f"set {spec.auth_hint}",
+        server=True,
     )
     error.code = "agent_auth_required"
     return error

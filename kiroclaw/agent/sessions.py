@@ -68,7 +68,12 @@ class SessionStore:
                 db.execute(_SCHEMA)
                 db.commit()
             except (OSError, sqlite3.Error) as exc:
-                raise StorageError("the session store cannot be opened", detail=f"{self.path}: {exc}") from exc
+                raise StorageError(
+                    "the session store cannot be opened",
+                    detail=f"{self.path}: {exc}",
+                    fix="give the bot's OS user write access to the session store's folder (SESSION_DB_PATH)",
+                    server=True,
+                ) from exc
             self._db = db
         return self._db
 

@@ -47,6 +47,7 @@ from .addon_text import (
     version_text,
 )
 from .app import BotOptions
+from .chat_words import error_html, forced
 from .format import ago, esc, shorten
 from .middlewares import APOLOGY, REFUNDED_ERRORS, InstallGuard
 from .progress import ProgressMessage
@@ -217,8 +218,7 @@ class InstallRunner:
             await choose.ask(progress, self.actions.local, user_id, (retry or {}).get("spec", ""), exc, scope)
             return
         except ConfirmationRequired as exc:
-            reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
-            text = f"⚠️ {esc(exc.user_message)}{reasons}{_admin_line(exc)}"
+            text = error_html(exc, icon="⚠️") + _admin_line(exc)
             if retry is None:
                 await progress.done(text + "\n\nNot installed.")
                 return
@@ -243,7 +243,8 @@ class InstallRunner:
             log.info("install refused for user %s: %s", user_id, exc.user_message)
             if isinstance(exc, REFUNDED_ERRORS):
                 self.guard.refund(user_id)
-            await progress.done(failure_text(exc) + _admin_line(exc))
+            again = forced("install", retry["spec"], scope.kind == "global") if retry else None
+            await progress.done(failure_text(exc, again=again, user_id=user_id) + _admin_line(exc))
             return
         except Exception:
             log.exception("install failed unexpectedly for user %s", user_id)
@@ -388,23 +389,21 @@ async def update(
             )
             results = await host.addons.update(name, request)
         except ConfirmationRequired as exc:
-            reasons = "".join(f"\n• {esc(shorten(r, 200))}" for r in exc.reasons[:5])
+            asked = error_html(exc, icon="⚠️")
             if name is None:
                 # a bulk update that stopped at one add-on: no button, it could not say which one to confirm
-                await progress.done(
-                    f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate it by name to confirm: "
-                    "<code>/addon update NAME</code>"
-                )
+                await progress.done(f"{asked}\n\nUpdate it by name to confirm: <code>/addon update NAME</code>")
                 return
             yes = await actions.put(user_id, _update_payload(name, glob, force, exc.inspected))
             no = await actions.put(user_id, {"op": "dismiss", "text": "👍 Not updated."})
             await progress.done(
-                f"⚠️ {esc(exc.user_message)}{reasons}\n\nUpdate anyway?",
+                f"{asked}\n\nUpdate anyway?",
                 keyboard([("⚠️ Update anyway", PREFIX + yes), ("Cancel", PREFIX + no)]),
             )
             return
         except KiroclawError as exc:
-            await progress.done(failure_text(exc) + _admin_line(exc))
+            text = failure_text(exc, again=forced("update", name, glob), user_id=user_id)
+            await progress.done(text + _admin_line(exc))
             return
         if not results:
             await progress.done("Nothing to update: no add-ons installed.")

@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import KiroclawError, ValidationError, detail_line
+from ..errors import KiroclawError
 from ..models import AddonRecord
 from ..workspaces import Scope
+from .chat_words import error_html, forced, message_html
 from .format import ago, esc, shorten
 
 if TYPE_CHECKING:
@@ -107,15 +108,10 @@ def installed_text(record: AddonRecord, root: Path, *, scope: Scope, warnings: l
     return "\n".join(lines)
 
 
-def failure_text(exc: KiroclawError) -> str:
-    text = f"❌ {esc(exc.user_message)}"
-    detail = detail_line(exc, hide_paths=True)
-    if detail:
-        text += f"\n<i>detail: {esc(detail)}</i>"
-    if isinstance(exc, ValidationError) and exc.problems:
-        extra = [p for p in exc.problems if p != exc.user_message][:4]
-        text += "".join(f"\n• {esc(shorten(p, 200))}" for p in extra)
-    return text
+def failure_text(exc: KiroclawError, *, again: str | None = None, user_id: int | None = None) -> str:
+    """A failed operation in chat words (:func:`~kiroclaw.bot.chat_words.error_html`); ``again`` is the
+    chat command that repeats it with ``--force``."""
+    return error_html(exc, again=again, user_id=user_id)
 
 
 def list_text(host: Host, user_id: int) -> str:
@@ -169,5 +165,6 @@ def update_line(result: UpdateResult) -> str:
         reasons = [r for r in getattr(result, "reasons", ()) if r.strip()] or [result.message or ""]
         line += "".join(f"\n   • {esc(shorten(r, 200))}" for r in reasons[:5] if r.strip())
     if result.message and result.status in ("failed", "unsupported", "skipped"):
-        line += f": {esc(shorten(result.message.removeprefix(result.name + ': '), 200))}"
+        message = shorten(result.message.removeprefix(result.name + ": "), 200)
+        line += f": {message_html(message, again=forced('update', result.name))}"
     return line

@@ -38,9 +38,13 @@ _TOKEN = re.compile(r"^[0-9]{3,20}:[A-Za-z0-9_-]{20,}\Z")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}\Z")
 
 
-def check_config(settings: Settings, *, webhook: bool = False) -> tuple[list[str], list[str]]:
+def check_config(
+    settings: Settings, *, webhook: bool = False, agent_and_workspace: bool = True
+) -> tuple[list[str], list[str]]:
     """Check the bot's settings without connecting anywhere.
 
+    :param agent_and_workspace: also check ``KIRO_CLI_PATH`` and ``WORKSPACE_BASE_PATH`` (``kiroclaw
+        doctor`` passes ``False``: it checks both more deeply itself).
     :returns: (problems that stop start-up, warnings), one line each naming the environment variable.
     """
     problems: list[str] = []
@@ -82,6 +86,8 @@ def check_config(settings: Settings, *, webhook: bool = False) -> tuple[list[str
     not_allowed = sorted(set(settings.admin_telegram_ids) - set(settings.allowed_telegram_ids))
     if not_allowed:
         warnings.append(f"ADMIN_TELEGRAM_IDS {', '.join(map(str, not_allowed))} are not in ALLOWED_TELEGRAM_IDS")
+    if not agent_and_workspace:
+        return problems, warnings
     cli_path = settings.kiro_cli_path
     if not shutil.which(cli_path):
         warnings.append(

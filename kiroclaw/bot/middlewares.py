@@ -42,10 +42,9 @@ from ..errors import (
     QuotaExceededError,
     SourceUnavailableError,
     SpecError,
-    detail_line,
 )
 from ..shared.state import MemoryState, SharedState, StateUnavailableError
-from .format import esc
+from .chat_words import error_html, headline_text, is_server_problem
 from .rates import parse_rate  # re-exported: tests and plugins import it from here
 
 log = logging.getLogger(__name__)
@@ -127,7 +126,7 @@ class AllowlistMiddleware(BaseMiddleware):
             self._noticed.popitem(last=False)
         await message.answer(
             f"🔒 This bot is private. Your Telegram id is <code>{user.id}</code>; "
-            "send it to the bot's admin to be added to ALLOWED_TELEGRAM_IDS."
+            "send it to the bot's admin, who can let you in."
         )
         return None
 
@@ -193,10 +192,11 @@ class ErrorMiddleware(BaseMiddleware):
         try:
             return await handler(event, data)
         except KiroclawError as exc:
-            log.info("expected error: %s (%s)", exc.user_message, exc.detail or exc.code)
-            detail = detail_line(exc, hide_paths=True)
-            extra = f"\n<i>detail: {esc(detail)}</i>" if detail else ""
-            await self._tell(event, f"⚠️ {esc(exc.user_message)}{extra}", exc.user_message)
+            user = data.get("event_from_user")
+            if not is_server_problem(exc):
+                log.info("expected error: %s (%s)", exc.user_message, exc.detail or exc.code)
+            html = error_html(exc, icon="⚠️", user_id=user.id if user is not None else None)
+            await self._tell(event, html, headline_text(exc))
         except Exception:
             log.exception("unexpected error while handling update %s", getattr(event, "update_id", "?"))
             await self._tell(event, APOLOGY, "Sorry, something went wrong on our side.")

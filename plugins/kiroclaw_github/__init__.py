@@ -204,7 +204,12 @@ class GitHubSource(Source):
 
         base = urlsplit(self.base_url)
         if base.scheme not in {"https", "http", "file"}:
-            raise SourceError("GITHUB_BASE_URL must be an https://, http:// or file:// URL")
+            raise SourceError(
+                "GitHub installs are not set up on this server",
+                detail=f"GITHUB_BASE_URL {self.base_url!r} is not an https://, http:// or file:// URL",
+                fix="set GITHUB_BASE_URL to an https://, http:// or file:// URL (or unset it for github.com)",
+                server=True,
+            )
         org, repo = locator.split("/", 1)
         token = self.own.token.get_secret_value() if self.own.token else None
         return GitSetup(

@@ -291,9 +291,9 @@ class GitRunner:
             )
         ):
             return SourceError(
-                f"GitHub repository {label} was not found or is private "
-                "(private repositories need GITHUB_TOKEN on the server)",
+                f"GitHub repository {label} was not found or is private",
                 detail=stderr[-2000:],
+                fix="private repositories need GITHUB_TOKEN on the server",
             )
         if "could not resolve host" in text or "failed to connect" in text or "connection refused" in text:
             return SourceError(f"cannot reach the git server for {label}", detail=stderr[-2000:])

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from kiroclaw import (
+    KiroclawError,
     LimitExceededError,
     NotFoundError,
     PolicyBlockedError,
@@ -89,21 +90,31 @@ def backoff_seconds(attempt: int) -> float:
 
 
 class StatusError(Exception):
-    """A non-2xx answer (after retries): ``status`` and the cleaned plain-text ``text``."""
+    """A non-2xx answer (after retries): ``status``, the cleaned plain-text ``text`` and the ``url`` asked
+    (``""`` for a local catalog)."""
 
-    def __init__(self, status: int, text: str, retry_after: float | None = None) -> None:
+    def __init__(self, status: int, text: str, retry_after: float | None = None, *, url: str = "") -> None:
         super().__init__(f"HTTP {status}: {text}")
         self.status = status
         self.text = text
         self.retry_after = retry_after
+        self.url = url
 
 
 def status_error(exc: StatusError, what: str, registry: str) -> Exception:
-    """Turn a registry status into the KiroClaw error the user sees (one line, no secrets).
+    """Turn a registry status into the KiroClaw error the user sees (one line, no secrets); its ``detail``
+    is ``HTTP <status> <url>: <text>`` (``-v`` and the log).
 
     :param what: the thing asked for (``weather-api``, ``weather-api 1.2.0``, ``search``).
     :param registry: how to name the registry (host, never credentials).
     """
+    error = _status_error(exc, what, registry)
+    if isinstance(error, KiroclawError):
+        error.detail = " ".join(f"HTTP {exc.status} {exc.url}".split()) + (f": {exc.text}" if exc.text else "")
+    return error
+
+
+def _status_error(exc: StatusError, what: str, registry: str) -> Exception:
     status, text = exc.status, exc.text
     detail = f": {text}" if text else ""
     if status == 404:
@@ -113,7 +124,11 @@ def status_error(exc: StatusError, what: str, registry: str) -> Exception:
     if status == 403 and text.lower().startswith("blocked"):
         return PolicyBlockedError(f"{what} is blocked by the registry{detail}")
     if status in (401, 403):
-        return SourceError(f"the registry {registry} refused access (HTTP {status}){detail}; check KIROHUB_TOKEN")
+        return SourceError(
+            f"the registry {registry} refused access (HTTP {status}){detail}",
+            fix="check KIROHUB_TOKEN (a token the registry accepts, or none for a public registry)",
+            server=True,
+        )
     if status == 409:
         return SourceError(f"{what} is ambiguous in the registry {registry}; name it as @owner/slug{detail}")
     if status == 423:
@@ -228,7 +243,12 @@ class RegistryClient:
             yield _FileConnection(self._local_catalog(base))
             return
         if scheme not in ("http", "https"):
-            raise SourceError("KIROHUB_REGISTRY_URL must be an http(s):// URL or a file: URL of a catalog folder")
+            raise SourceError(
+                "the registry is not set up on this server",
+                detail=f"KIROHUB_REGISTRY_URL {self.display} is not an http(s):// or file: URL",
+                fix="set KIROHUB_REGISTRY_URL to an http(s):// URL or a file: URL of a catalog folder",
+                server=True,
+            )
         import aiohttp
 
         headers = {"Accept": "application/json", "User-Agent": "kiroclaw-kirohub/1"}
@@ -243,10 +263,19 @@ class RegistryClient:
         if self._catalog is None or self._catalog_url != url:
             parts = urlsplit(url)
             if parts.netloc not in ("", "localhost"):
-                raise SourceError("a file: registry URL must name a local folder (file:///path/to/catalog)")
+                raise SourceError(
+                    "the registry is not set up on this server",
+                    fix="a file: KIROHUB_REGISTRY_URL must name a local folder (file:///path/to/catalog)",
+                    server=True,
+                )
             folder = Path(unquote(parts.path))
             if not folder.is_dir():
-                raise SourceError("the local KiroHub catalog folder does not exist (check KIROHUB_REGISTRY_URL)")
+                raise SourceError(
+                    "the registry is not set up on this server (its catalog folder does not exist)",
+                    detail=str(folder),
+                    fix="create the catalog folder or correct KIROHUB_REGISTRY_URL",
+                    server=True,
+                )
             from kiroclaw import LocalRegistry  # the catalog code loads only for file: registries
 
             self._catalog, self._catalog_url = LocalRegistry(folder), url
@@ -268,7 +297,10 @@ class RegistryClient:
                 await self.vet(base, trusted=site)
                 return base
         raise SourceError(
-            f"could not discover the registry from KIROHUB_SITE {self.display}: no usable /.well-known/clawhub.json"
+            f"could not discover the registry from {self.display}: no usable /.well-known/clawhub.json",
+            detail=str(last) if last is not None else None,
+            fix="correct KIROHUB_SITE, or unset it and set KIROHUB_REGISTRY_URL",
+            server=True,
         ) from last
 
     async def vet(self, url: str, *, trusted: str) -> None:
@@ -332,10 +364,11 @@ class _HttpConnection:
                         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                         text = clean_text(await _read_capped(resp, 4096, truncate=True))
                         if attempt >= attempts or (retry_after or 0) > MAX_RETRY_AFTER_SECONDS:
-                            raise StatusError(resp.status, text, retry_after)
+                            raise StatusError(resp.status, text, retry_after, url=shown_url(resp.url))
                         wait = retry_after if retry_after is not None else backoff_seconds(attempt)
                     elif resp.status >= 300:
-                        raise StatusError(resp.status, clean_text(await _read_capped(resp, 4096, truncate=True)))
+                        text = clean_text(await _read_capped(resp, 4096, truncate=True))
+                        raise StatusError(resp.status, text, url=shown_url(resp.url))
                     elif sink is None:
                         return await _read_capped(resp, max_bytes)
                     else:
@@ -412,6 +445,12 @@ async def _stream_to(resp: Any, sink: Path, max_bytes: int) -> None:
     except BaseException:
         sink.unlink(missing_ok=True)
         raise
+
+
+def shown_url(url: Any) -> str:
+    """A response's URL without credentials or query (``https://host/api/v1/skills/x``)."""
+    parts = urlsplit(str(url))
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 def _too_big(max_bytes: int) -> str:

@@ -39,7 +39,7 @@ from kiroclaw import (
     UnsafeContentError,
 )
 
-from .client import MAX_JSON_BYTES, RegistryClient, StatusError, parse_model, status_error
+from .client import MAX_JSON_BYTES, RegistryClient, StatusError, parse_model, shown_url, status_error
 from .schemas import (
     FileModel,
     ModerationModel,
@@ -137,7 +137,7 @@ class KirohubSource(Source):
                 conn, f"api/v1/skills/{quote(slug, safe='')}", {"ownerHandle": owner}, SkillInfoResponse, slug
             )
         except NotFoundError as exc:
-            raise NotFoundError(exc.user_message + await self._close_names(conn, slug)) from None
+            raise NotFoundError(exc.user_message + await self._close_names(conn, slug), detail=exc.detail) from None
         if info.skill is None:
             hint = await self._close_names(conn, slug)
             raise NotFoundError(f"{slug} was not found in the registry {self.client.display}{hint}")
@@ -331,6 +331,24 @@ class KirohubSource(Source):
         )
 
     # --- search / info ------------------------------------------------------------------------
+
+    async def doctor(self, *, timeout_seconds: float) -> list[tuple[bool, str, str]]:
+        """The registry answers: its base (discovered from ``KIROHUB_SITE``'s ``/.well-known/clawhub.json``
+        when set) serves ``GET /api/v1/search`` with a ClawHub-v1 answer, once, without retries."""
+        client = self.client
+        saved = client.timeout_seconds, client.retries
+        client.timeout_seconds, client.retries = min(client.timeout_seconds, timeout_seconds), 0
+        where = "KIROHUB_SITE" if client.settings.site else "KIROHUB_REGISTRY_URL"
+        try:
+            async with client.connect() as conn:
+                await self._json(conn, "api/v1/search", {"q": "skill", "limit": "1"}, SearchResponse, "search")
+        except KiroclawError as exc:
+            why = exc.detail.strip().splitlines()[-1] if exc.detail and exc.detail.strip() else exc.user_message
+            fix = exc.fix or f"check the network, or that {where} names a ClawHub-compatible registry"
+            return [(False, f"a registry answering the ClawHub API at {shown_url(client.registry_url)} ({why})", fix)]
+        finally:
+            client.timeout_seconds, client.retries = saved
+        return [(True, f"the registry at {shown_url(client.registry_url)} answers the ClawHub API", "")]
 
     async def search(self, query: str, *, limit: int = 10) -> list[SearchHit]:
         """Registry search (``GET /api/v1/search``), cached for ``KIROHUB_CACHE_TTL_SECONDS``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from kiroclaw.agent.sessions import SessionStore
@@ -45,15 +46,36 @@ def test_ask_reports_a_missing_agent_program_in_one_line(cli_env: dict[str, str]
     env = {**cli_env, "KIRO_CLI_PATH": str(tmp_path / "missing-kiro-cli")}
     out = run_kiroclaw("ask", "--user", "42", "hello", env=env, cwd=tmp_path)
     assert out.returncode == 1
-    assert (
-        out.stderr.strip()
-        == "error: the agent program (kiro-cli) is not installed on this server; run `kiroclaw doctor`"
-    )
+    assert out.stderr.strip().splitlines() == [
+        "error: the agent program (kiro-cli) is not installed on this server",
+        "  fix: install kiro-cli (curl -fsSL https://cli.kiro.dev/install | bash) or point KIRO_CLI_PATH at it; "
+        "`kiroclaw doctor` checks the set-up",
+    ]
 
 
-def test_doctor_passes_with_a_complete_setup(cli_env: dict[str, str], kiro_cli: Path, tmp_path: Path) -> None:
-    env = {**cli_env, "KIRO_CLI_PATH": str(kiro_cli)}
-    out = run_kiroclaw("doctor", env=env, cwd=tmp_path)
+def _local_registry(tmp_path: Path) -> str:
+    """A local catalog folder as KIROHUB_REGISTRY_URL: doctor checks the registry, and tests stay on this machine."""
+    (tmp_path / "catalog").mkdir(exist_ok=True)
+    return (tmp_path / "catalog").as_uri()
+
+
+async def test_doctor_passes_with_a_complete_setup(cli_env: dict[str, str], kiro_cli: Path, tmp_path: Path) -> None:
+    from tests.bot.fake_telegram import FakeTelegram
+
+    token = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ_abc"
+    fake = FakeTelegram(token)
+    await fake.start()
+    env = {
+        **cli_env,
+        "KIRO_CLI_PATH": str(kiro_cli),
+        "KIROHUB_REGISTRY_URL": _local_registry(tmp_path),
+        "BOT_TOKEN": token,
+        "TELEGRAM_API_BASE": fake.base,
+    }
+    try:
+        out = await asyncio.to_thread(run_kiroclaw, "doctor", env=env, cwd=tmp_path)
+    finally:
+        await fake.stop()
     assert out.returncode == 0, out.stdout
     assert "kiro-cli 2.12.2" in out.stdout
     assert "everything needed is in place" in out.stdout
@@ -67,20 +89,24 @@ def test_doctor_names_what_is_missing_and_the_fix(cli_env: dict[str, str], tmp_p
         "KIRO_CLI_PATH": "kiro-cli-that-does-not-exist",
         "KIRO_CONFIG_PATH": str(tmp_path / "no-template"),
         "WORKSPACE_BASE_PATH": str(blocker / "ws"),
+        "KIROHUB_REGISTRY_URL": _local_registry(tmp_path),
     }
+    env.pop("BOT_TOKEN", None)
     out = run_kiroclaw("doctor", env=env, cwd=tmp_path)
     assert out.returncode == 1
     assert "MISSING kiro-cli" in out.stdout and "https://cli.kiro.dev/install" in out.stdout
     assert "MISSING agent template folder" in out.stdout and "KIRO_CONFIG_PATH" in out.stdout
     assert "MISSING a writable workspace root" in out.stdout
-    assert "3 problem(s) found" in out.stdout
+    assert "MISSING BOT_TOKEN is not set" in out.stdout  # doctor checks the bot too (issue 13 point 4)
+    assert "4 problem(s) found" in out.stdout
 
 
 def test_doctor_flags_an_old_kiro_cli(cli_env: dict[str, str], tmp_path: Path) -> None:
     old = tmp_path / "kiro-cli"
     old.write_text("#!/bin/sh\necho 'kiro-cli 1.26.0'\n")
     old.chmod(0o755)
-    out = run_kiroclaw("doctor", env={**cli_env, "KIRO_CLI_PATH": str(old)}, cwd=tmp_path)
+    env = {**cli_env, "KIRO_CLI_PATH": str(old), "KIROHUB_REGISTRY_URL": _local_registry(tmp_path)}
+    out = run_kiroclaw("doctor", env=env, cwd=tmp_path)
     assert out.returncode == 1 and "kiro-cli 2.10 or newer" in out.stdout
 
 

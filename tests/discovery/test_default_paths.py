@@ -94,18 +94,20 @@ def test_detail_line_takes_gits_cause_and_hides_server_paths_in_chat() -> None:
     assert detail_line(SourceError("no detail")) is None
 
 
-def test_chat_failure_text_carries_the_detail_line() -> None:
+def test_chat_failure_text_keeps_gits_own_words_for_the_operator() -> None:
+    # issue 13 point 6: raw git output is the operator's (CLI detail line, -v, the log), never the chat's
     from kiroclaw.bot.addon_text import failure_text as _failure_text
 
     text = _failure_text(SourceError("git could not fetch org/repo", detail="fatal: '/srv/git/org/repo.git' gone"))
-    assert text.splitlines()[0] == "❌ git could not fetch org/repo"
-    assert text.splitlines()[1] == "<i>detail: fatal: '…/repo.git' gone</i>"
+    assert text == "❌ git could not fetch org/repo"
 
 
 def test_doctor_checks_the_workspace_and_a_git_fetch(tmp_path: Path, repo_base: GitBase) -> None:
     run = tmp_path / "bot"
     run.mkdir()
-    env = _env(tmp_path, repo_base, WORKSPACE_BASE_PATH="./workspaces")
+    (tmp_path / "catalog").mkdir()
+    registry = (tmp_path / "catalog").as_uri()
+    env = _env(tmp_path, repo_base, WORKSPACE_BASE_PATH="./workspaces", KIROHUB_REGISTRY_URL=registry)
 
     proc = run_kiroclaw("doctor", env=env, cwd=run)
     assert f"ok    workspace root {run / 'workspaces'} is writable" in proc.stdout

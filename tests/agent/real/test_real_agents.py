@@ -222,11 +222,22 @@ async def test_kiroclaw_ask_streams_the_real_agents_reply(real: Real) -> None:
 
 async def test_doctor_checks_the_chosen_flavor(real: Real) -> None:
     from tests.agent.real.conftest import agent_command
+    from tests.bot.fake_telegram import FakeTelegram
     from tests.conftest import run_kiroclaw
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIROCLAW_", "WORKSPACE_"))}
     env.update(WORKSPACE_BASE_PATH=str(real.workspace), AGENT=real.flavor, AGENT_COMMAND=agent_command(real.flavor))
-    good = await asyncio.to_thread(run_kiroclaw, "doctor", env=env, timeout=120)
+    # doctor also checks the bot (the fake Bot API on 127.0.0.1) and the registry (a local catalog folder)
+    token = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ_abc"
+    catalog = real.workspace.parent / "doctor-catalog"
+    catalog.mkdir(exist_ok=True)
+    fake = FakeTelegram(token)
+    await fake.start()
+    env.update(BOT_TOKEN=token, TELEGRAM_API_BASE=fake.base, KIROHUB_REGISTRY_URL=catalog.as_uri())
+    try:
+        good = await asyncio.to_thread(run_kiroclaw, "doctor", env=env, timeout=120)
+    finally:
+        await fake.stop()
     assert good.returncode == 0, good.stdout
     package = {
         "claude": "@agentclientprotocol/claude-agent-acp 0.101.0",
