@@ -17,15 +17,19 @@ project; ``owner+name/repo`` or ``owner+name.git`` names it ``owner/name``):
    ``kiroclaw skills --user N --json``: the skills the agent sees from that add-on;
 6. ``kiroclaw --version`` in the same run: the CLI's own start-up, subtracted from the install time;
 7. with ``--skills-cli``, the ``skills`` CLI's own install of the same checkout, end to end
-   (``skills add <dir> --skill '*' --agent kiro-cli --copy -y`` in a fresh project folder and home).
+   (``skills add <dir> --skill '*' --agent kiro-cli --copy -y`` in a fresh project folder and home);
+8. with ``--baseline``, another installation's ``kiroclaw`` (e.g. the main branch in its own virtual
+   environment) runs steps 5 and 6 in the same loop, in its own workspace: before/after side by side.
 
 kiroclaw runs as a user installed it: with Python's bytecode cache (``PYTHONDONTWRITEBYTECODE`` is
 dropped from its environment, so the first run writes the cache and later runs use it).
 
-Timings alternate between the candidates for ``--runs`` runs (a fresh user each run); the figures are
-medians with ranges, and ratios are install (less start-up) / ``git clone --depth 1``.
+Timings alternate between the candidates for ``--runs`` runs (a fresh user each run; with a baseline,
+which kiroclaw goes first alternates too); the figures are medians with ranges, and ratios are install
+(less start-up) / ``git clone --depth 1``. The 1-minute load average is recorded after every run.
 
-Usage: ``python -m bench corpus [--runs 3] [--skills-cli DIR] [--json OUT] [--env KEY=VALUE] SNAPSHOT…``
+Usage: ``python -m bench corpus [--runs 3] [--skills-cli DIR] [--baseline KIROCLAW] [--json OUT] [--env KEY=VALUE]
+SNAPSHOT…``
 (``--env`` sets a kiroclaw setting for a comparison run, e.g. ``KIROCLAW_DISABLE_PLUGINS=policy``).
 """
 
@@ -35,6 +39,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -220,11 +225,32 @@ class RepoResult:
     version_seconds: list[float] = field(default_factory=list)
     skills_cli_install_seconds: list[float] = field(default_factory=list)
     missing_names: list[str] = field(default_factory=list)
+    baseline_install_seconds: list[float] = field(default_factory=list)
+    baseline_version_seconds: list[float] = field(default_factory=list)
+    clone_cpu: list[float] = field(default_factory=list)
+    install_cpu: list[float] = field(default_factory=list)
+    version_cpu: list[float] = field(default_factory=list)
+    baseline_install_cpu: list[float] = field(default_factory=list)
+    baseline_version_cpu: list[float] = field(default_factory=list)
+    load_average: list[float] = field(default_factory=list)
+
+
+#: CPU seconds (user + system) of the last :func:`timed` command and every process it waited for: less
+#: sensitive than wall time to other work on a shared machine.
+LAST_CPU = [0.0]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Wall seconds and the finished process; its CPU seconds go to :data:`LAST_CPU`."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=900)
+    LAST_CPU[0] = _children_cpu() - cpu
     return time.perf_counter() - start, done
 
 
@@ -236,6 +262,7 @@ def run_repo(
     cli_dir: Path | None,
     user_base: int,
     extra_env: dict[str, str] | None = None,
+    baseline: Path | None = None,
 ) -> RepoResult:
     owner, name = repo_name(snapshot)
     (base / owner).mkdir(parents=True, exist_ok=True)
@@ -258,14 +285,21 @@ def run_repo(
         clone_dir = work / f"clone-{run}"
         seconds, _ = timed(["git", "clone", "-q", "--depth", "1", url, str(clone_dir)], {**GIT_ENV}, work)
         result.clone_seconds.append(seconds)
+        result.clone_cpu.append(LAST_CPU[0])
         shutil.rmtree(clone_dir, ignore_errors=True)
+        user = str(user_base + run)
+        if baseline is not None and run % 2 == 1:
+            _baseline_run(baseline, f"{owner}/{name}", user, env, work, result)
         seconds, _ = timed([str(KIROCLAW), "--version"], env, work)
         result.version_seconds.append(seconds)
-        user = str(user_base + run)
+        result.version_cpu.append(LAST_CPU[0])
         seconds, done = timed(
             [str(KIROCLAW), "addon", "install", f"{owner}/{name}", "--user", user, "--json", "--yes"], env, work
         )
         result.install_seconds.append(seconds)
+        result.install_cpu.append(LAST_CPU[0])
+        if baseline is not None and run % 2 == 0:
+            _baseline_run(baseline, f"{owner}/{name}", user, env, work, result)
         if cli_dir:
             cli_seconds = skills_cli_install(cli_dir, checkout, work / f"skills-cli-{run}")
             if cli_seconds is not None:
@@ -285,8 +319,22 @@ def run_repo(
             seen |= {s["name"] for s in listing["skills"] if s.get("addon") and "/" not in s["addon"]}
             result.visible = len(seen)
             result.missing_names = [n for n in names if n not in seen][:20]
+        result.load_average.append(os.getloadavg()[0])
     shutil.rmtree(work / "ws", ignore_errors=True)
     return result
+
+
+def _baseline_run(baseline: Path, spec: str, user: str, env: dict[str, str], work: Path, result: RepoResult) -> None:
+    """``--version`` and the install of ``spec`` by the baseline kiroclaw, in a workspace of its own."""
+    env = {**env, "WORKSPACE_BASE_PATH": str(work / "ws-baseline")}
+    seconds, _ = timed([str(baseline), "--version"], env, work)
+    result.baseline_version_seconds.append(seconds)
+    result.baseline_version_cpu.append(LAST_CPU[0])
+    seconds, done = timed([str(baseline), "addon", "install", spec, "--user", user, "--json", "--yes"], env, work)
+    if done.returncode != 0:
+        print(f"baseline install of {spec} failed: {(done.stderr or done.stdout)[-300:]}", file=sys.stderr)
+    result.baseline_install_seconds.append(seconds)
+    result.baseline_install_cpu.append(LAST_CPU[0])
 
 
 def median(values: list[float]) -> float:
@@ -317,6 +365,44 @@ def report(results: list[RepoResult]) -> str:
             f"{install:.2f} | {clone:.2f} {_range(r.clone_seconds)} | {install / clone:.1f}× | "
             f"{cli_install:.2f} {_range(r.skills_cli_install_seconds)} | {whole / cli_install:.2f}× |"
         )
+    if any(r.baseline_install_seconds for r in results):
+        lines += [
+            "",
+            "| repository | baseline install s | baseline start-up s | baseline less start-up s | ratio "
+            "| install less start-up s | ratio | end-to-end before → after |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in results:
+            if not r.baseline_install_seconds:
+                continue
+            clone = median(r.clone_seconds)
+            before = median(r.baseline_install_seconds) - median(r.baseline_version_seconds)
+            after = median(r.install_seconds) - median(r.version_seconds)
+            lines.append(
+                f"| {r.repo} | {median(r.baseline_install_seconds):.2f} {_range(r.baseline_install_seconds)} | "
+                f"{median(r.baseline_version_seconds):.2f} {_range(r.baseline_version_seconds)} | {before:.2f} | "
+                f"{before / clone:.1f}× | {after:.2f} | {after / clone:.1f}× | "
+                f"{median(r.baseline_install_seconds):.2f} → {median(r.install_seconds):.2f} |"
+            )
+    lines += ["", "CPU seconds (user + system of the command and what it waited for), medians:"]
+    for r in results:
+        cpu = (
+            f"{r.repo}: git clone {median(r.clone_cpu):.2f}, kiroclaw --version {median(r.version_cpu):.2f}, "
+            f"install {median(r.install_cpu):.2f} (less start-up {median(r.install_cpu) - median(r.version_cpu):.2f})"
+        )
+        if r.baseline_install_cpu:
+            cpu += (
+                f"; baseline --version {median(r.baseline_version_cpu):.2f}, install "
+                f"{median(r.baseline_install_cpu):.2f} (less start-up "
+                f"{median(r.baseline_install_cpu) - median(r.baseline_version_cpu):.2f})"
+            )
+        lines.append(cpu)
+    loads = [x for r in results for x in r.load_average]
+    if loads:
+        lines += [
+            "",
+            f"1-minute load average after each run: {min(loads):.1f}–{max(loads):.1f} (median {median(loads):.1f})",
+        ]
     counted = sum(r.counted for r in results)
     visible = sum(min(r.visible, r.counted) for r in results)
     installed = sum(r.installed for r in results)
@@ -335,6 +421,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skills-cli", type=Path, help="folder with node_modules/.bin/skills (and node ≥ 22)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument(
+        "--baseline", type=Path, help="another installation's kiroclaw script, timed side by side (before/after)"
+    )
+    parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="a setting for kiroclaw (default: none)"
     )
     args = parser.parse_args(argv)
@@ -346,7 +435,9 @@ def main(argv: list[str]) -> int:
             work = Path(tmp) / f"work-{index}"
             work.mkdir()
             extra = dict(item.split("=", 1) for item in args.env)
-            result = run_repo(snapshot, base, work, args.runs, args.skills_cli, 1000 + 100 * index, extra)
+            result = run_repo(
+                snapshot, base, work, args.runs, args.skills_cli, 1000 + 100 * index, extra, args.baseline
+            )
             results.append(result)
             print(
                 f"{result.repo}: counted {result.counted}, skills CLI {result.skills_cli}, visible {result.visible}"

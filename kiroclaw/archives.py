@@ -93,7 +93,8 @@ def check_member_name(raw: str, limits: ExtractLimits) -> tuple[str, ...] | None
         raise UnsafeContentError("the archive has a member with an empty name")
     if len(raw) > limits.max_path_chars:
         raise LimitExceededError(f"the archive has a path longer than {limits.max_path_chars} characters")
-    for char in raw:
+    plain = raw.isascii() and raw.isprintable()  # no surrogate, control or format character: skip the loop
+    for char in "" if plain else raw:
         if 0xD800 <= ord(char) <= 0xDFFF:
             raise UnsafeContentError(f"the archive has a member name that is not valid UTF-8: {shown!r}")
         if unicodedata.category(char) in {"Cc", "Cf", "Co", "Zl", "Zp"}:
@@ -117,7 +118,7 @@ def check_member_name(raw: str, limits: ExtractLimits) -> tuple[str, ...] | None
         return None
     if len(parts) > limits.max_depth or raw.count("/") > 4 * limits.max_depth:
         raise LimitExceededError(f"the archive has a path deeper than {limits.max_depth} folders")
-    normalised = tuple(unicodedata.normalize("NFC", p) for p in parts)
+    normalised = tuple(parts) if plain else tuple(unicodedata.normalize("NFC", p) for p in parts)
     for part in normalised:
         if part.lower().startswith(CONTROL_PREFIX):
             raise UnsafeContentError(f"the archive ships a reserved name ({part!r}; .kiroclaw* is ours)")
@@ -148,26 +149,32 @@ class _Writer:
         self.size_bytes = 0
         self.skipped: list[str] = []
         self._kinds: dict[str, str] = {}  # fold key → "file" | "dir"
-        self._resolved: dict[tuple[str, ...], Path] = {}
-        self._made: set[Path] = {self.root}
+        self._resolved: dict[tuple[str, ...], str] = {}
+        self._made: set[str] = {str(self.root)}
         self.links: list[tuple[str, str]] = []
 
-    def _target(self, parts: tuple[str, ...]) -> Path:
-        # Containment on resolved paths (never string prefixes). The parent folder's resolution is cached:
-        # nothing but plain folders is ever created under the root, so it cannot change between members.
+    def _target(self, parts: tuple[str, ...]) -> tuple[str, str]:
+        """(folder, path) of a member, both absolute strings.
+
+        Containment on resolved paths (never string prefixes). The parent folder's resolution is cached:
+        nothing but plain folders is ever created under the root, so it cannot change between members.
+        The last part is one checked segment (:func:`check_member_name`: never empty, ``.``, ``..`` or
+        holding a ``/``), so the path stays in that folder.
+        """
         parent_key = parts[:-1]
         parent = self._resolved.get(parent_key)
         if parent is None:
-            parent = self.root.joinpath(*parent_key).resolve()
-            if not parent.is_relative_to(self.root):
+            resolved = self.root.joinpath(*parent_key).resolve()
+            if not resolved.is_relative_to(self.root):
                 raise UnsafeContentError("the archive has a member outside destination")
-            self._resolved[parent_key] = parent
-        target = parent / parts[-1]
-        if target.parent != parent or not target.is_relative_to(self.root) or target == self.root:
+            parent = self._resolved[parent_key] = str(resolved)
+        name = parts[-1]
+        if not name or name in {".", ".."} or "/" in name:
             raise UnsafeContentError("the archive has a member outside destination")
-        if target.is_symlink():
+        target = os.path.join(parent, name)
+        if os.path.islink(target):
             raise UnsafeContentError("the archive has a member outside destination (through a link)")
-        return target
+        return parent, target
 
     def _count(self) -> None:
         self.entries += 1
@@ -200,9 +207,9 @@ class _Writer:
             f"{'/'.join(parts)[:80]!r}"
         )
 
-    def _mkdirs(self, folder: Path) -> None:
+    def _mkdirs(self, folder: str) -> None:
         if folder not in self._made:
-            folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+            os.makedirs(folder, mode=0o755, exist_ok=True)
             self._made.add(folder)
 
     def add_link(self, parts: tuple[str, ...], target: str) -> None:
@@ -215,8 +222,7 @@ class _Writer:
     def add_dir(self, parts: tuple[str, ...]) -> None:
         if self._claim(parts, "dir"):
             return
-        target = self._target(parts)
-        self._mkdirs(target)
+        self._mkdirs(self._target(parts)[1])
 
     def add_file(self, parts: tuple[str, ...], declared_size: int | None, mode: int | None, source: IO[bytes]) -> None:
         self._claim(parts, "file")
@@ -225,8 +231,8 @@ class _Writer:
             raise LimitExceededError(f"the archive has more than {self.limits.max_files} files")
         if declared_size is not None and self.size_bytes + declared_size > self.limits.max_bytes:
             raise QuotaExceededError(self._too_big())
-        target = self._target(parts)
-        self._mkdirs(target.parent)
+        folder, target = self._target(parts)
+        self._mkdirs(folder)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(target, flags, 0o600)
         os.fchmod(fd, _file_mode(mode))

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import kiroclaw
 from kiroclaw import PluginConfigError
 
-from .engine import MAX_SCAN_BYTES, scan_entries, scan_file, scan_tree
+from .engine import MAX_SCAN_BYTES, compiled_rules, scan_entries, scan_file, scan_tree
 from .rules import RULES, Action, Finding
 
 if TYPE_CHECKING:
     from kiroclaw import AddonRecord, PolicyDecision, Settings, StagedFile
 
-__all__ = ["check_addon", "decisions", "rule_actions", "scan_file", "scan_tree", "startup"]
+__all__ = ["check_addon", "decisions", "rule_actions", "rules_cache_folder", "scan_file", "scan_tree", "startup"]
 
 _ACTIONS = {"block", "warn", "note", "off"}
 
@@ -85,6 +85,12 @@ def _entries(files: tuple[StagedFile, ...]) -> Iterator[tuple[str, bytes, int]]:
         yield staged.path, data, staged.size_bytes
 
 
+def rules_cache_folder(settings: Settings) -> Path:
+    """Where the compiled signatures are kept between runs: ``cache`` beside the staging areas
+    (``WORKSPACE_BASE_PATH/.kiroclaw-staging``, bot-owned, out of every agent's reach)."""
+    return Path(settings.workspace_base_path) / ".kiroclaw-staging" / "cache"
+
+
 @kiroclaw.hookimpl
 def check_addon(
     addon: AddonRecord, staged_path: Path, settings: Settings, files: tuple[StagedFile, ...]
@@ -94,6 +100,7 @@ def check_addon(
 
     :returns: ``block``/``warn``/``note`` decisions (empty: nothing found), each naming file, line and rule.
     """
+    compiled_rules(rules_cache_folder(settings))
     if files:
         findings = scan_entries(_entries(files))
     else:

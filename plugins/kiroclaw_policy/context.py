@@ -115,6 +115,7 @@ _SCRIPT_SUFFIXES = frozenset(
 _DOC_SUFFIXES = frozenset({".md", ".markdown", ".mdx", ".txt", ".rst", ".html", ".htm", ".adoc", ".ipynb"})
 
 
+@lru_cache(maxsize=4096)
 def location(rel: str) -> Location:
     """Where a file sits in the add-on (``rel``: POSIX path from the add-on root)."""
     if _BUILD_NAMES.search(rel):
@@ -231,6 +232,7 @@ def _raw_ip(host: str) -> bool:
     return address.is_global or any(address in net for net in _DOC_NETS)
 
 
+@lru_cache(maxsize=4096)
 def target(text: str, *, bare_addresses: bool = False) -> tuple[Target, str]:
     """What a matched line points at, and a short reason (``raw IP address 203.0.113.7``).
 

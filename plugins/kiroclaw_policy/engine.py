@@ -24,14 +24,14 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator
-from functools import lru_cache
-from importlib import resources
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import context
 from .archives import DOCUMENT_SUFFIXES, archive_kind, native_kind, peek_archive
 from .normalize import normalise
+from .rulecache import load_or_compile
 from .rules import MAX_FINDINGS_PER_FILE, RULES, Finding
 from .unicode import hidden_unicode
 
@@ -49,13 +49,16 @@ _TEXT_NAMES = re.compile(
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,65536}={0,2}(?![A-Za-z0-9+/=])")
 
 
-@lru_cache(maxsize=1)
-def compiled_rules() -> Any:
-    """The signatures, compiled once per process (YARA-X refuses slow patterns here)."""
-    import yara_x
+_RULES: list[Any] = []
 
-    source = resources.files(__package__).joinpath("signatures.yar").read_text(encoding="utf-8")
-    return yara_x.compile(source)
+
+def compiled_rules(cache_folder: Path | None = None) -> Any:
+    """The signatures, compiled once per process (YARA-X refuses slow patterns here); the first call
+    with a ``cache_folder`` loads them from there when a checked copy is there, and leaves one for the
+    next process (:mod:`kiroclaw_policy.rulecache`)."""
+    if not _RULES:
+        _RULES.append(load_or_compile(cache_folder))
+    return _RULES[0]
 
 
 def _decode(data: bytes, *, textual: bool) -> tuple[str, str | None]:
@@ -94,7 +97,7 @@ class _FileScan:
         self.rel = rel
         self.where = context.location(rel)
         self.script = context.is_script(rel)
-        self.lines = text.split("\n")
+        self.lines = text.split("\n") if text else []
         self.evasive_file = evasive
         self.binary = False
         self.markdown = PurePosixPath(rel).suffix.lower() in {".md", ".markdown", ".mdx", ".txt"}
@@ -212,19 +215,35 @@ def _matched_lines(text: str) -> set[tuple[str, int]]:
     return {(identifier, lines[offset]) for identifier, offset in found}
 
 
-def _yara_findings(scan: _FileScan, normalised: str, source: str | None) -> None:
+def _yara_findings(scan: _FileScan, normalised: str, source: str | None, *, data: bytes | None = None) -> None:
     """Report the signatures' matches in ``normalised``; ``source`` (the text before normalisation, or
-    ``None`` when it was not normalised) tells which matches needed an evasion undone."""
-    data = normalised.encode("utf-8", errors="replace")
+    ``None`` when it was not normalised) tells which matches needed an evasion undone. ``data``: the bytes
+    to scan when they are at hand (a binary file's own bytes, ``normalised`` being their Latin-1 text);
+    by default ``normalised`` in UTF-8."""
+    codec = "utf-8" if data is None else "latin-1"
+    if data is None:
+        data = normalised.encode("utf-8", errors="replace")
     results = _scan(data)
     if not results.matching_rules:
         return
+    if not scan.lines and normalised:
+        scan.lines = normalised.split("\n")
     lines_at = _lines_at(
         data, (m.offset for match in results.matching_rules for p in match.patterns for m in p.matches)
     )
-    plain = normalise(source, evasions=False) if source is not None else normalised
-    plain_matches = _matched_lines(plain) if plain != normalised else None
-    norm_lines = normalised.split("\n")
+    # Which matches needed an evasion undone: the text normalised without undoing evasions is scanned
+    # once, and only when a match is about to become a finding (most matches, URLs to ordinary hosts,
+    # are dropped below without it).
+    plain_lines: list[set[tuple[str, int]] | None] = []
+
+    def needed_evasion(identifier: str, line: int) -> bool:
+        if not plain_lines:
+            plain = normalise(source, evasions=False) if source is not None else normalised
+            plain_lines.append(_matched_lines(plain) if plain != normalised else None)
+        found = plain_lines[0]
+        return found is not None and (identifier, line) not in found
+
+    norm_lines = scan.lines if normalised is source else normalised.split("\n")
     exec_lines: set[int] = set()
     for match in sorted(results.matching_rules, key=lambda m: m.identifier):
         meta = dict(match.metadata)
@@ -239,12 +258,11 @@ def _yara_findings(scan: _FileScan, normalised: str, source: str | None) -> None
             line = lines_at[offset]
             if line in reported or len(reported) >= MAX_FINDINGS_PER_FILE + 1:
                 continue
-            excerpt = data[offset : offset + min(length, 400)].decode("utf-8", errors="replace")
-            evasive = plain_matches is not None and (match.identifier, line) not in plain_matches
+            excerpt = data[offset : offset + min(length, 400)].decode(codec, errors="replace")
             if kind == "download":
                 target = _DOWNLOAD_TARGET.search(excerpt)
                 path = next((g for g in target.groups() if g), "") if target else ""
-                rest = normalised[len(data[: offset + length].decode("utf-8", errors="replace")) :]
+                rest = normalised[len(data[: offset + length].decode(codec, errors="replace")) :]
                 if not path or not _ran_later(path, rest):
                     continue
             elif kind == "package":
@@ -265,7 +283,7 @@ def _yara_findings(scan: _FileScan, normalised: str, source: str | None) -> None
                 rule,
                 line,
                 excerpt if kind != "combo" else norm_lines[line - 1],
-                evasive=evasive,
+                evasive=needed_evasion(match.identifier, line),
                 points=norm_lines[line - 1],
             )
 
@@ -286,8 +304,23 @@ def _typosquats(command: str) -> list[tuple[str, str]]:
     return found
 
 
+#: Base64 characters as ``A``, everything else (other ASCII, every byte of a non-ASCII character) as a
+#: space: a literal of :data:`_BASE64`'s minimum length is a run of ``A`` in the text's UTF-8 so mapped.
+_BASE64_RUN = bytes(
+    ord("A") if chr(b).isascii() and (chr(b).isalnum() or chr(b) in "+/") else ord(" ") for b in range(256)
+)
+
+
+def _may_hold_base64(text: str) -> bool:
+    """False when ``text`` has no run of 40 base64 characters: checked in C (a byte translation and a
+    substring search) instead of the token search, which looks at every position of every file."""
+    return b"A" * 40 in text.encode("utf-8", "surrogatepass").translate(_BASE64_RUN)
+
+
 def _base64_findings(scan: _FileScan, text: str) -> None:
     """Base64 literals decoded and scanned again, at most 20 per line; one finding per file."""
+    if not _may_hold_base64(text):
+        return
     done = {f.line for f in scan.found if f.rule == "base64-shell"}
     number, position, per_line = 1, 0, 0
     for match in _BASE64.finditer(text):  # tokens never span lines: the line is counted, not split off
@@ -357,11 +390,10 @@ def scan_file(rel: str, data: bytes, size: int | None = None) -> list[Finding]:
     text, encoding = _decode(data, textual=textual)
     if encoding == "binary" or (not textual and text.count("\ufffd") > 0.01 * max(1, len(text))):
         # a binary file of some other kind (image, font, model): only the raw-bytes signatures
-        raw = data.decode("latin-1")
-        scan = _FileScan(rel, raw, evasive=True)
+        scan = _FileScan(rel, "", evasive=True)
         scan.binary = True
         try:
-            _yara_findings(scan, raw, None)
+            _yara_findings(scan, data.decode("latin-1"), None, data=data)
         except ScanTimeout:
             scan.add("scan-incomplete", None, f"scanning took over {FILE_SCAN_SECONDS} s")
         return _capped(scan.found)
@@ -458,6 +490,14 @@ def iter_files(root: Path, *, max_files: int) -> Iterator[tuple[str, bytes, int]
                 yield path.relative_to(root).as_posix(), fh.read(MAX_SCAN_BYTES), stat.st_size
 
 
+def _context_key(rel: str) -> tuple[object, ...]:
+    """Everything of a file's path that :func:`scan_file` looks at besides reporting it."""
+    name = rel.rsplit("/", 1)[-1]
+    textual = _TEXT_NAMES.search(rel) is not None
+    suffix = PurePosixPath(name).suffix.lower()
+    return context.location(rel), context.is_script(rel), suffix, textual, name == "SKILL.md"
+
+
 def _regular(mode: int) -> bool:
     import stat
 
@@ -472,6 +512,7 @@ def scan_entries(entries: Iterable[tuple[str, bytes, int] | None], *, budget_sec
     findings: list[Finding] = []
     deadline = time.monotonic() + budget_seconds
     security = False
+    seen: dict[tuple[bytes, int, tuple[object, ...]], tuple[str, list[Finding]]] = {}
     for count, entry in enumerate(entries):
         if entry is None:
             findings.append(
@@ -490,10 +531,17 @@ def scan_entries(entries: Iterable[tuple[str, bytes, int] | None], *, budget_sec
                 )
             )
             break
-        rel, data, _size = entry
+        rel, data, size = entry
         if rel.rsplit("/", 1)[-1] == "SKILL.md" and _security_purpose(data):
             security = True
-        findings.extend(scan_file(*entry))
+        # A file whose bytes and context equal an earlier one's has its findings (real repositories
+        # ship the same schemas and fonts in several skills); the bytes themselves are the key, so a
+        # hash collision cannot make two different files share findings.
+        key = (data, size, _context_key(rel))
+        earlier = seen.get(key)
+        if earlier is None:
+            earlier = seen[key] = (rel, scan_file(rel, data, size))
+        findings.extend(f if f.file != earlier[0] else replace(f, file=rel) for f in earlier[1])
     if security:
         findings = [_quoted(f) for f in findings]
     return sorted(findings, key=lambda f: (f.file, f.line or 0, f.rule))

@@ -80,11 +80,10 @@ _WHICH = re.compile(
     r"\$\([ \t]*(?:which|command[ \t]+-v|type[ \t]+-p)[ \t]+([A-Za-z0-9_.-]+)[ \t]*\)"
     r"|`[ \t]*which[ \t]+([A-Za-z0-9_.-]+)[ \t]*`"
 )
-#: Lines that may continue on the next one, and text that uses a variable at all (fast checks first).
+#: Lines that may continue on the next one (a fast check first).
 _CONTINUED = re.compile(r"(?:\\|\||&&)[ \t]*$", re.M)
 #: The lines :func:`_continues` may accept (it strips any trailing white space, ``\r`` too).
 _MAY_CONTINUE = re.compile(r"(?:\\|\||&&)[^\S\n]*$", re.M)
-_USES_VARIABLE = re.compile(r"\$\{?[A-Za-z_]|%[A-Za-z_]\w*%")
 _ASSIGN = re.compile(
     r"(?<![\w$.-])([A-Za-z_][A-Za-z0-9_]{0,40})=(?!=)"
     r"(?:\"([^\"\n$`]{1,300})\"|'([^'\n]{1,300})'|([^\s\"'`;&|$()]{1,300}))"
@@ -139,6 +138,25 @@ def _fold(text: str) -> str:
     return folded if folded.count("\n") == text.count("\n") else stripped
 
 
+#: A variable's use: ``$NAME``, ``${NAME}`` (shell, PowerShell) or ``%NAME%`` (cmd); literal first
+#: characters, so the engine skips to candidates.
+_USE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)|%([A-Za-z_][A-Za-z0-9_]*)%")
+
+
+def _may_substitute(text: str) -> bool:
+    """False when :func:`_substitute` cannot change ``text``: no variable it uses is a built-in one or
+    assigned anywhere in it (``NAME=`` or PowerShell's ``$NAME =``). Substring checks in C instead of
+    the assignment search over the whole text, which most files never need."""
+    if "$" not in text and "%" not in text:
+        return False
+    for name in {a or b for a, b in _USE.findall(text)}:
+        if name in _BUILTIN or name + "=" in text:
+            return True
+        if re.search(r"\$" + name + r"\s*=", text):
+            return True
+    return False
+
+
 def _variables(text: str) -> dict[str, str]:
     found: dict[str, str] = {}
     if "=" not in text:
@@ -174,7 +192,8 @@ def _second(match: re.Match[str]) -> str:
 def _shell_words(line: str) -> str:
     if "${" in line or "$IFS" in line:
         line = _IFS.sub(" ", line)
-    line = _WHICH.sub(lambda m: m.group(1) or m.group(2), line)
+    if ("$(" in line and ("which" in line or "command" in line or "type" in line)) or ("`" in line and "which" in line):
+        line = _WHICH.sub(lambda m: m.group(1) or m.group(2), line)
     if "''" in line or '""' in line:
         line = _EMPTY_QUOTES.sub("", line)
     if "'" in line or '"' in line:
@@ -235,6 +254,6 @@ def normalise(text: str, *, evasions: bool = True) -> str:
     if evasions:
         text = _fold(text)
     text = _join_continued(text)
-    if _USES_VARIABLE.search(text):
+    if _may_substitute(text):
         text = _substitute(text, _variables(text))
     return _shell_words(text) if evasions else text
