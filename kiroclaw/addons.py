@@ -37,7 +37,7 @@ from .hookcall import call_all
 from .install import InstallPipeline, InstallRequest, InstallResult
 from .models import AddonRecord, RegistryDocument
 from .naming import check_addon_name, package_dir_for, short_version
-from .registry import MARKER_FILE, atomic_write_bytes, load_registry, marker_bytes, save_registry
+from .registry import MARKER_FILE, atomic_write_bytes, find_addon, load_registry, marker_bytes, save_registry
 from .sources import AddonInfo, ProgressCallback, Ref, SearchHit, Source
 from .staging import remove_tree
 from .workspaces import Scope, ScopePaths, unwritable
@@ -167,7 +167,7 @@ class AddonManager:
 
         :raises NotFoundError: not installed in ``scope``.
         """
-        return _find(load_registry(self._host.paths(scope)), name, scope)
+        return find_addon(load_registry(self._host.paths(scope)), name, scope)
 
     async def info(self, name: str, scope: Scope) -> AddonRecord | AddonInfo:
         """The installed record of ``name`` (``name@version``: if that version is installed), else what its
@@ -364,7 +364,7 @@ class AddonManager:
 
     def _remove_locked(self, paths: ScopePaths, name: str, scope: Scope) -> AddonRecord:
         doc = load_registry(paths)
-        record = _find(doc, name, scope)
+        record = find_addon(doc, name, scope)
         folder = paths.root / record.path
         paths.staging_dir.mkdir(parents=True, exist_ok=True)
         staging = paths.staging_dir / secrets.token_hex(8)
@@ -406,7 +406,7 @@ class AddonManager:
         try:
             async with self.locked(scope) as paths:
                 doc = load_registry(paths)
-                record = _find(doc, name, scope)
+                record = find_addon(doc, name, scope)
                 changed = record.enabled != enabled
                 if changed:
                     record = record.model_copy(update={"enabled": enabled})
@@ -584,18 +584,6 @@ def edited_files(folder: Path, record: AddonRecord) -> list[str]:
 
 def _no_progress(stage: str, detail: str | None = None) -> None:
     return None
-
-
-def _find(doc: RegistryDocument, name: str, scope: Scope) -> AddonRecord:
-    text = name.strip()
-    for record in doc.addons:
-        if record.name == text:
-            return record
-    for record in doc.addons:
-        if record.kind == "plugin" and Path(record.path).name == text:
-            return record
-    names = ", ".join(sorted(r.name for r in doc.addons)) or "none"
-    raise NotFoundError(f"{text!r} is not installed in {scope.label} (installed: {names})")
 
 
 def _rewrite_marker(paths: ScopePaths, record: AddonRecord) -> None:
