@@ -32,7 +32,7 @@ def _indented_block_after(marker: str) -> list[str]:
 def test_the_test_line_states_its_duration() -> None:
     line = next(line for line in README.splitlines() if "python -m pytest" in line and "pip install" in line)
     after = README.split(line, 1)[1].split("\n\n", 2)[1]
-    assert re.search(r"took \d+(?:[–-]\d+(?:\.\d+)?)? minutes", after), after
+    assert re.search(r"took\s+\d+(?:\.\d+)?(?:[–-]\d+(?:\.\d+)?)? minutes", after), after
     assert re.search(r"pytest's \d+ tests took", after), after
 
 
