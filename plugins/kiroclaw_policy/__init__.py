@@ -85,9 +85,19 @@ def _entries(files: tuple[StagedFile, ...]) -> Iterator[tuple[str, bytes, int]]:
         yield staged.path, data, staged.size_bytes
 
 
-def rules_cache_folder(settings: Settings) -> Path:
-    """Where the compiled signatures are kept between runs: ``cache`` beside the staging areas
-    (``WORKSPACE_BASE_PATH/.kiroclaw-staging``, bot-owned, out of every agent's reach)."""
+def rules_cache_folder(settings: Settings) -> Path | None:
+    """Where the compiled signatures are kept between runs, or ``None``: compile them in every process.
+
+    The cache is ``cache`` beside the staging areas (``WORKSPACE_BASE_PATH/.kiroclaw-staging``) and is
+    used only when agents are confined (``AGENT_SANDBOX=bwrap``): the sandbox binds only the user's folder,
+    so no agent can write the cache. With ``AGENT_SANDBOX=local`` (the default) or another launcher, an
+    agent may run as the bot's user, could plant a cache that passes every check, and would weaken every
+    later install's scan; then nothing is read from or written to the cache folder.
+    """
+    from .settings import LauncherView
+
+    if not kiroclaw.plugin_settings(LauncherView, settings).agents_confined:
+        return None
     return Path(settings.workspace_base_path) / ".kiroclaw-staging" / "cache"
 
 
@@ -100,7 +110,7 @@ def check_addon(
 
     :returns: ``block``/``warn``/``note`` decisions (empty: nothing found), each naming file, line and rule.
     """
-    compiled_rules(rules_cache_folder(settings))
+    compiled_rules(lambda: rules_cache_folder(settings))
     if files:
         findings = scan_entries(_entries(files))
     else:

@@ -232,12 +232,22 @@ def _raw_ip(host: str) -> bool:
     return address.is_global or any(address in net for net in _DOC_NETS)
 
 
-@lru_cache(maxsize=4096)
+#: Lines up to this many characters are cached by :func:`target` (a minified line of several MiB is not).
+CACHED_LINE = 4096
+
+
 def target(text: str, *, bare_addresses: bool = False) -> tuple[Target, str]:
-    """What a matched line points at, and a short reason (``raw IP address 203.0.113.7``).
+    """What a matched line points at, and a short reason (``raw IP address 203.0.113.7``); lines up to
+    :data:`CACHED_LINE` characters are answered from a per-process cache of 4096 lines.
 
     :param bare_addresses: also count addresses outside URLs (``nc 203.0.113.7 4444``).
     """
+    if len(text) > CACHED_LINE:
+        return _target(text, bare_addresses)
+    return _cached_target(text, bare_addresses)
+
+
+def _target(text: str, bare_addresses: bool) -> tuple[Target, str]:
     hosts = hosts_in(text)
     bare = [ip for ip in _BARE_IP.findall(text) if ip not in hosts] if bare_addresses else []
     for host in hosts + bare:
@@ -252,6 +262,9 @@ def target(text: str, *, bare_addresses: bool = False) -> tuple[Target, str]:
     if hosts and all(_vendor(h, text) for h in hosts):
         return "vendor", f"well-known installer host {hosts[0]}"
     return "other", (f"host {hosts[0]}" if hosts else "")
+
+
+_cached_target = lru_cache(maxsize=4096)(_target)
 
 
 def _vendor(host: str, text: str) -> bool:

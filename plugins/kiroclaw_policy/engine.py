@@ -20,10 +20,11 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import hashlib
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -52,12 +53,15 @@ _BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,65536}={0,2}(?![A-Za-z
 _RULES: list[Any] = []
 
 
-def compiled_rules(cache_folder: Path | None = None) -> Any:
-    """The signatures, compiled once per process (YARA-X refuses slow patterns here); the first call
-    with a ``cache_folder`` loads them from there when a checked copy is there, and leaves one for the
-    next process (:mod:`kiroclaw_policy.rulecache`)."""
+def compiled_rules(cache_folder: Callable[[], Path | None] | None = None) -> Any:
+    """The signatures, compiled once per process (YARA-X refuses slow patterns here).
+
+    :param cache_folder: asked on the first call only: the folder of the compiled-rules cache, or ``None``
+        to compile without one. With a folder, a checked copy there is loaded and a fresh one left for the
+        next process (:mod:`kiroclaw_policy.rulecache`).
+    """
     if not _RULES:
-        _RULES.append(load_or_compile(cache_folder))
+        _RULES.append(load_or_compile(cache_folder() if cache_folder is not None else None))
     return _RULES[0]
 
 
@@ -535,9 +539,9 @@ def scan_entries(entries: Iterable[tuple[str, bytes, int] | None], *, budget_sec
         if rel.rsplit("/", 1)[-1] == "SKILL.md" and _security_purpose(data):
             security = True
         # A file whose bytes and context equal an earlier one's has its findings (real repositories
-        # ship the same schemas and fonts in several skills); the bytes themselves are the key, so a
-        # hash collision cannot make two different files share findings.
-        key = (data, size, _context_key(rel))
+        # ship the same schemas and fonts in several skills). The key holds the SHA-256 of the scanned
+        # bytes, not the bytes: the scan keeps 32 bytes per distinct file, not the file.
+        key = (hashlib.sha256(data).digest(), size, _context_key(rel))
         earlier = seen.get(key)
         if earlier is None:
             earlier = seen[key] = (rel, scan_file(rel, data, size))

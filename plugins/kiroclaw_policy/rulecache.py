@@ -1,12 +1,17 @@
-"""The compiled signatures, kept on disk between runs.
+"""The compiled signatures, kept on disk between runs where no agent can write them.
 
 Compiling ``signatures.yar`` takes YARA-X about 0.1 s, a tenth of a CLI install; loading the compiled
 rules takes about 0.01 s. YARA-X's own warning applies to the file: rules must only be loaded from bytes
 it wrote, never from bytes someone else could change (``Rules.deserialize``). So the cache is treated
 as untrusted and used only when every check passes, and anything else means "compile again":
 
+- it is used only where no agent can write it: the policy passes a folder only when agents are confined
+  (``AGENT_SANDBOX=bwrap``, :func:`kiroclaw_policy.rules_cache_folder`). With ``AGENT_SANDBOX=local``
+  (the default) an agent runs as the bot's user and could write a file that passes every check below
+  (the digests are not keyed by a secret and the canary is public), so no folder is passed and nothing
+  is read or written;
 - it lives in a folder the bot owns, beside the staging areas (``WORKSPACE_BASE_PATH/.kiroclaw-staging/
-  cache``, mode 0700): an agent confined to its user's folder cannot reach it;
+  cache``, mode 0700), which the bwrap sandbox does not bind;
 - the folder and the file are owned by the bot's user, writable by nobody else, and the file is a regular
   file opened without following links, at most :data:`MAX_CACHE_BYTES`;
 - its name carries a SHA-256 of the rule source and the YARA-X version, so an edited rule or an upgrade

@@ -1,4 +1,5 @@
-"""The compiled signatures kept between runs are used only when they are ours and intact.
+"""The compiled signatures kept between runs are used only when agents cannot write them (AGENT_SANDBOX=bwrap)
+and only when they are ours and intact.
 
 A tampered cache must never weaken the policy: rules swapped for ones that match nothing, a file others
 can write, a link, a damaged file — each is ignored and the rules compiled again from the source.
@@ -125,3 +126,62 @@ def test_unwritable_cache_folder_still_compiles(tmp_path: Path, compiles: list[i
     blocker.write_text("not a folder")
     assert _fires(load_or_compile(blocker / "cache")) == FIRED
     assert compiles == [1]
+
+
+def _plant_forgery(workspace: Path) -> Path:
+    """A cache in the bot's cache folder whose every rule fires on the canary and on nothing else: what
+    an agent running as the bot's user could write there."""
+    source = rules_source()
+    forged = "\n".join(
+        f'rule {name} {{ strings: $a = "Y2FuYXJ5" condition: $a }}' for name in sorted(rule_names(source))
+    )
+    folder = workspace / ".kiroclaw-staging" / "cache"
+    folder.mkdir(mode=0o700, parents=True)
+    path = cache_path(folder, source)
+    _forge(path, forged)
+    return path
+
+
+def _install_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: str) -> list[str]:
+    """The policy hook's decisions on an add-on whose script pipes a download into a shell, in a fresh
+    process state (the rules not yet compiled), with the given settings."""
+    from kiroclaw_policy import check_addon, engine
+
+    from kiroclaw import Settings
+
+    monkeypatch.setattr(engine, "_RULES", [])
+    monkeypatch.delenv("AGENT_SANDBOX", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    staged = tmp_path / "staged"
+    (staged / "scripts").mkdir(parents=True, exist_ok=True)
+    (staged / "SKILL.md").write_text("---\nname: tool\ndescription: A tool.\n---\nRun scripts/setup.sh.\n")
+    (staged / "scripts" / "setup.sh").write_bytes(b"#!/bin/sh\n" + PIPE)
+    config = Settings(workspace_base_path=tmp_path / "ws", **settings)  # type: ignore[arg-type]
+    return [f"{d.action}:{d.rule}" for d in check_addon(None, staged, config, ())]  # type: ignore[arg-type]
+
+
+def test_local_launcher_neither_reads_nor_writes_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiles: list[int]
+) -> None:
+    forged = _plant_forgery(tmp_path / "ws")
+    planted, before = forged.read_bytes(), len(compiles)
+    verdicts = _install_scan(tmp_path, monkeypatch)  # AGENT_SANDBOX=local, the default
+    assert "block:curl-pipe-shell" in verdicts  # the forged rules were not loaded
+    assert len(compiles) == before + 1
+    assert forged.read_bytes() == planted  # and nothing was written in their place
+    assert sorted(forged.parent.iterdir()) == [forged]
+
+
+def test_local_launcher_leaves_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "block:curl-pipe-shell" in _install_scan(tmp_path, monkeypatch, agent_sandbox="local")
+    assert not (tmp_path / "ws" / ".kiroclaw-staging" / "cache").exists()
+
+
+def test_confined_agents_keep_the_cache_between_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiles: list[int]
+) -> None:
+    first = _install_scan(tmp_path, monkeypatch, agent_sandbox="bwrap")
+    cached = cache_path(tmp_path / "ws" / ".kiroclaw-staging" / "cache", rules_source())
+    assert cached.is_file() and compiles == [1]
+    assert _install_scan(tmp_path, monkeypatch, agent_sandbox="bwrap") == first  # loaded, not compiled
+    assert compiles == [1] and "block:curl-pipe-shell" in first
