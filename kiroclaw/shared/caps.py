@@ -182,6 +182,8 @@ def hand_over(folder: Path, uid: int) -> int:
     changed = 0
     try:
         device = os.stat(folder, follow_symlinks=False).st_dev
+    except FileNotFoundError:
+        return 0
     except OSError as exc:
         log.warning("could not hand %s to uid %s: %s", folder, uid, exc)
         return 0
