@@ -210,17 +210,21 @@ def read_events(
 
 def read_all(settings: Settings, *, user: int | None = None, since: datetime | None = None) -> Iterator[dict[str, Any]]:
     """Every log's events merged by time, oldest first: the per-user logs (only ``user``'s when given),
-    the global scope's, and the single file of ``AUDIT_LOG_PATH`` or of earlier releases."""
-    import heapq
+    the global scope's, and the single file of ``AUDIT_LOG_PATH`` or of earlier releases.
 
+    Each log is read whole and closed before the next is opened (one file open at a time, however many
+    users there are); events of equal time keep the order of the logs and of their lines.
+    """
     backups = settings.audit_log_backups
     single = log_path(settings)
-    streams = [read_events(single, backups, user=user, since=since)]
+    paths = [single]
     folder = settings.workspace_base_path / AUDIT_FOLDER
     if settings.audit_log_path is None and folder.is_dir():
         names = [f"{int(user)}.log"] if user is not None else sorted(p.name for p in folder.glob("*.log"))
-        streams += [read_events(folder / name, backups, user=user, since=since) for name in names]
-    return heapq.merge(*streams, key=lambda event: str(event.get("time", "")))
+        paths += [folder / name for name in names]
+    events = [event for path in paths for event in read_events(path, backups, user=user, since=since)]
+    events.sort(key=lambda event: str(event.get("time", "")))
+    return iter(events)
 
 
 def format_event(event: Mapping[str, Any]) -> str:

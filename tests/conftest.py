@@ -115,10 +115,15 @@ def host(settings: Settings) -> Host:
     return Host(settings)
 
 
+#: Environment variables a test's ``kiroclaw`` subprocess must not inherit from the machine running the tests.
+INHERITED_SETTINGS = ("KIROCLAW_", "MAX_ADDON", "WORKSPACE_", "BOT_TOKEN", "TELEGRAM_", "KIROHUB_SITE")
+
+
 @pytest.fixture
 def cli_env(workspace: Path) -> dict[str, str]:
-    """Environment for ``kiroclaw`` subprocesses: the tmp workspace, no inherited plugin switches."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIROCLAW_", "MAX_ADDON", "WORKSPACE_"))}
+    """Environment for ``kiroclaw`` subprocesses: the tmp workspace, no inherited plugin switches, and no
+    inherited bot token, Bot API or registry site (``doctor`` would ask them: tests stay on loopback)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(INHERITED_SETTINGS)}
     env["WORKSPACE_BASE_PATH"] = str(workspace)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import sqlite3
 import threading
@@ -163,6 +164,14 @@ SESSION_FILE = "sessions.json"
 #: longest session or model id kept; ids are opaque strings from the agent (kiro-cli: UUIDs).
 _MAX_ID_CHARS = 256
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+=-]*")
+#: a thread key of the map: a Telegram thread id in ASCII digits.
+_THREAD_KEY = re.compile(r"[0-9]{1,20}")
+#: largest map read, in bytes (a map of thousands of threads is far smaller); a larger file counts as no map.
+MAX_MAP_BYTES = 1024 * 1024
+#: latest ``updated_at`` accepted, in Unix seconds (year 5138); a later or non-finite time reads as 0.
+_MAX_TIME_S = 1e11
+#: folder beside the user folders (``WORKSPACE_BASE_PATH``) holding the session maps' lock files.
+LOCK_FOLDER = ".kiroclaw-locks"
 
 
 def _valid_id(value: Any) -> str | None:
@@ -178,15 +187,39 @@ def _valid_model(value: Any) -> str | None:
     return None
 
 
+def _valid_row(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with only valid values: a bad id or model becomes ``None``, a time that is not a finite
+    number of seconds in ``0 … 1e11`` becomes ``0.0``."""
+    at = row.get("updated_at")
+    seconds = 0.0
+    if isinstance(at, int | float) and not isinstance(at, bool):
+        try:
+            seconds = float(at)
+        except OverflowError:
+            seconds = 0.0
+        if not (math.isfinite(seconds) and 0.0 <= seconds <= _MAX_TIME_S):
+            seconds = 0.0
+    return {
+        "session_id": _valid_id(row.get("session_id")),
+        "model_id": _valid_model(row.get("model_id")),
+        "updated_at": seconds,
+    }
+
+
 class UserSessionStore:
     """The session map kept per user: ``{WORKSPACE_BASE_PATH}/{user}/sessions.json``::
 
         {"schema_version": 1, "threads": {"0": {"session_id": "…", "model_id": null, "updated_at": 1.7e9}}}
 
-    Written atomically (temp file, fsync, rename) under a file lock (``sessions.json.lock``), so two workers
-    serving the user during a move never lose each other's write. The file sits in the user's folder,
-    which the user's agent may write: what is read back is validated (an unreadable file or an id that is
-    not an id counts as no entry, and is logged).
+    Written atomically (temp file, fsync, rename) under a file lock (:meth:`lock_path`, beside the user
+    folders), so two workers serving the user during a move never lose each other's write. The file sits in
+    the user's folder, which the user's agent may write, so it is read without following a link or
+    blocking, as a regular file of at most :data:`MAX_MAP_BYTES`; anything else (a link, a FIFO, a larger
+    or malformed file) counts as no map and is logged. Of what is read, a thread key that is not ASCII
+    digits is dropped, an id that is not an id reads as ``None`` and a time that is not a plausible Unix
+    time reads as 0.
+
+    :raises StorageError: (writes) the map or its lock cannot be written, or the lock is held for 30 s.
 
     :param workspace: ``WORKSPACE_BASE_PATH``.
     :param legacy: the old shared SQLite store to read a missing thread from once (upgrades), or ``None``.
@@ -200,46 +233,58 @@ class UserSessionStore:
         """The map file of ``user_id``."""
         return self.workspace / str(int(user_id)) / SESSION_FILE
 
-    def _read(self, path: Path) -> dict[str, dict[str, Any]]:
+    def lock_path(self, user_id: int) -> Path:
+        """The lock of ``user_id``'s map: ``{WORKSPACE_BASE_PATH}/.kiroclaw-locks/{user}.sessions.lock``, beside
+        the user folders (the agent cannot replace it with a link)."""
+        return self.workspace / LOCK_FOLDER / f"{int(user_id)}.sessions.lock"
+
+    def _read(self, user_id: int) -> dict[str, dict[str, Any]]:
+        """The valid rows of ``user_id``'s map by thread key; anything unreadable counts as no map."""
+        from ..errors import UnsafeContentError
+        from ..safefs import read_beneath
+
+        path = self.path(user_id)
         try:
-            doc = json.loads(path.read_bytes())
+            doc = json.loads(read_beneath(path.parent, SESSION_FILE, max_bytes=MAX_MAP_BYTES))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, UnsafeContentError, ValueError, RecursionError) as exc:
             log.warning("session map %s unreadable (%s): starting new sessions", path, exc)
             return {}
         threads = doc.get("threads") if isinstance(doc, dict) else None
         if not isinstance(threads, dict):
             return {}
-        return {str(k): v for k, v in threads.items() if isinstance(v, dict) and str(k).isdigit()}
+        return {k: _valid_row(v) for k, v in threads.items() if _THREAD_KEY.fullmatch(k) and isinstance(v, dict)}
 
     def _get(self, user_id: int, thread_id: int) -> StoredSession | None:
-        row = self._read(self.path(user_id)).get(str(thread_id))
+        row = self._read(user_id).get(str(thread_id))
         if row is None:
             return None
-        at = row.get("updated_at")
-        return StoredSession(
-            user_id,
-            thread_id,
-            _valid_id(row.get("session_id")),
-            _valid_model(row.get("model_id")),
-            float(at) if isinstance(at, int | float) else 0.0,
-        )
+        return StoredSession(user_id, thread_id, row["session_id"], row["model_id"], row["updated_at"])
 
     def _update(self, user_id: int, thread_id: int, **fields: str | None) -> None:
         import filelock
 
         from ..registry import atomic_write_bytes
 
-        path = self.path(user_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with filelock.FileLock(str(path) + ".lock", timeout=30):
-            threads = self._read(path)
-            row = dict(threads.get(str(thread_id), {}))
-            row.update(fields, updated_at=time.time())
-            threads[str(thread_id)] = {k: row.get(k) for k in ("session_id", "model_id", "updated_at")}
-            doc = {"schema_version": 1, "threads": dict(sorted(threads.items(), key=lambda kv: int(kv[0])))}
-            atomic_write_bytes(path, (json.dumps(doc, indent=1) + "\n").encode())
+        path, lock = self.path(user_id), self.lock_path(user_id)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with filelock.FileLock(str(lock), timeout=30):
+                threads = self._read(user_id)
+                row = dict(threads.get(str(thread_id), {}))
+                row.update(fields, updated_at=time.time())
+                threads[str(thread_id)] = {k: row.get(k) for k in ("session_id", "model_id", "updated_at")}
+                doc = {"schema_version": 1, "threads": dict(sorted(threads.items(), key=lambda kv: int(kv[0])))}
+                atomic_write_bytes(path, (json.dumps(doc, indent=1) + "\n").encode())
+        except (OSError, filelock.Timeout) as exc:
+            raise StorageError(
+                "the session map cannot be written",
+                detail=f"{path}: {exc}",
+                fix="give the bot's OS user write access to WORKSPACE_BASE_PATH",
+                server=True,
+            ) from exc
 
     async def get(self, user_id: int, thread_id: int) -> StoredSession | None:
         """The stored row of (user, thread), or ``None`` (then the old shared store's row, if any, is copied)."""

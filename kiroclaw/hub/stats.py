@@ -8,8 +8,8 @@ downloads are added to.
 
 The folder starts with a dot, so the catalog never mistakes it for a skill and a version's files never
 include it. Readers that only read (the ``file:`` registry mode) never create the database. A catalog
-the server may not write to still serves: counting is then kept in memory for the process's lifetime
-(logged once at WARNING).
+the server may not write to still serves: counts are then kept in memory (logged once at WARNING), and
+each later download tries the database again and, once it can be written, moves those counts into it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class DownloadCounts:
         self.path = Path(catalog_root) / STATS_PATH
         self._lock = threading.Lock()
         self._memory: Counter[tuple[str, str]] = Counter()  # used when the database cannot be written
-        self._failed = False
+        self._warned = False  # the WARNING about counting in memory was logged
         self._conn: sqlite3.Connection | None = None  # opened once the database exists, kept open
 
     def _connect(self, *, create: bool) -> sqlite3.Connection | None:
@@ -61,21 +61,24 @@ class DownloadCounts:
     def record(self, slug: str, version: str) -> None:
         """Count one download of ``slug`` ``version`` (never raises: a full disk must not fail a download)."""
         with self._lock:
-            if not self._failed:
-                try:
-                    conn = self._connect(create=True)
-                    assert conn is not None
-                    with conn:
-                        conn.execute(
-                            "INSERT INTO downloads (slug, version, count) VALUES (?, ?, 1) "
-                            "ON CONFLICT (slug, version) DO UPDATE SET count = count + 1",
-                            (slug, version),
-                        )
-                    return
-                except (OSError, sqlite3.Error) as exc:
-                    self._failed = True
-                    log.warning("cannot store download counts in %s (%s); counting in memory", self.path, exc)
             self._memory[(slug, version)] += 1
+            try:
+                conn = self._connect(create=True)
+                assert conn is not None
+                with conn:  # this download and any counted in memory while the database could not be written
+                    conn.executemany(
+                        "INSERT INTO downloads (slug, version, count) VALUES (?, ?, ?) "
+                        "ON CONFLICT (slug, version) DO UPDATE SET count = count + excluded.count",
+                        [(s, v, n) for (s, v), n in self._memory.items()],
+                    )
+                self._memory.clear()
+            except (OSError, sqlite3.Error) as exc:
+                if self._conn is not None:  # reopened on the next download (a lock or a full disk may pass)
+                    self._conn.close()
+                    self._conn = None
+                if not self._warned:
+                    self._warned = True
+                    log.warning("cannot store download counts in %s (%s); counting in memory", self.path, exc)
 
     def _rows(self, query: str, args: tuple[str, ...]) -> list[tuple[str, str, int]]:
         """``(slug, version, count)`` rows of the database (none when it does not exist yet)."""

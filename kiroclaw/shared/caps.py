@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,25 +169,47 @@ def cap_cgroup(scale: ScaleSettings, user_id: int, thread_id: int) -> Path | Non
 
 def hand_over(folder: Path, uid: int) -> int:
     """Give ``folder`` and everything below it to ``uid`` (and gid ``uid``), so the agent running as that
-    uid can write its threads and sessions. Symbolic links are not followed; a file with more than one
-    hard link is skipped (it may be shared with something outside). The bot, as root, keeps full access.
+    uid can write its threads and sessions. The bot, as root, keeps full access.
+
+    The user's other agents may change the tree meanwhile, so the walk holds a descriptor of each folder
+    (``os.fwalk``, links never followed) and changes each entry relative to it without following a link
+    (a link itself changes owner, never what it points to). Entries on another filesystem than ``folder``
+    (a mount point) and files with more than one hard link (they may be shared with something outside)
+    are skipped.
 
     :returns: how many entries changed owner.
     """
     changed = 0
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in [".", *dirnames, *filenames]:
-            path = os.path.join(dirpath, name) if name != "." else dirpath
+    try:
+        device = os.stat(folder, follow_symlinks=False).st_dev
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        log.warning("could not hand %s to uid %s: %s", folder, uid, exc)
+        return 0
+    for dirpath, dirnames, filenames, dirfd in os.fwalk(folder, follow_symlinks=False):
+        try:
+            st = os.fstat(dirfd)
+            if st.st_dev == device and (st.st_uid, st.st_gid) != (uid, uid):
+                os.fchown(dirfd, uid, uid)
+                changed += 1
+        except OSError as exc:
+            log.warning("could not hand %s to uid %s: %s", dirpath, uid, exc)
+        for name in [*dirnames, *filenames]:
             try:
-                st = os.lstat(path)
-                if st.st_uid == uid and st.st_gid == uid:
+                st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                if st.st_dev != device:
+                    if name in dirnames:
+                        dirnames.remove(name)  # another filesystem: do not descend
                     continue
-                if not os.path.isdir(path) and not os.path.islink(path) and st.st_nlink > 1:
+                if (st.st_uid, st.st_gid) == (uid, uid):
                     continue
-                os.lchown(path, uid, uid)
+                if not stat.S_ISDIR(st.st_mode) and not stat.S_ISLNK(st.st_mode) and st.st_nlink > 1:
+                    continue
+                os.chown(name, uid, uid, dir_fd=dirfd, follow_symlinks=False)
                 changed += 1
             except OSError as exc:
-                log.warning("could not hand %s to uid %s: %s", path, uid, exc)
+                log.warning("could not hand %s to uid %s: %s", os.path.join(dirpath, name), uid, exc)
     return changed
 
 

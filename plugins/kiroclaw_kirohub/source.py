@@ -459,9 +459,7 @@ class KirohubSource(Source):
         mod = info.moderation.model_dump() if info.moderation else {}
         security = detail.security.status if detail and detail.security else None
         risk, reasons = kiroclaw.registry_risk(mod, security=security)
-        published = None
-        if detail and detail.createdAt:
-            published = datetime.fromtimestamp(detail.createdAt / 1000, tz=UTC)
+        published = _published(detail.createdAt if detail else None)
         files: tuple[dict[str, object], ...] = ()
         if detail and detail.files:
             files = tuple({"path": f.path, "size": f.size, "sha256": f.sha256} for f in detail.files)
@@ -570,3 +568,14 @@ def _verify_files(root: Path, files: Sequence[FileModel], what: str) -> None:
     extra = sorted(set(present) - set(expected) - EXTRA_ZIP_FILES)
     if extra:
         raise UnsafeContentError(f"the download of {what} holds files the registry does not list: {extra[0]}")
+
+
+def _published(created_ms: float | None) -> datetime | None:
+    """When a version was published, from the registry's ``createdAt`` (milliseconds since the epoch, ClawHub
+    API), or ``None`` when it is missing or no date at all (negative, infinite, NaN, past year 9999)."""
+    if not created_ms or created_ms < 0:
+        return None
+    try:
+        return datetime.fromtimestamp(created_ms / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

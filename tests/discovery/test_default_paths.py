@@ -12,11 +12,11 @@ import pytest
 from kiroclaw.config import Settings
 from kiroclaw.errors import SourceError, detail_line
 from tests.acquire.conftest import GitBase
-from tests.conftest import run_kiroclaw
+from tests.conftest import INHERITED_SETTINGS, run_kiroclaw
 
 
 def _env(tmp_path: Path, git_base: GitBase, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIROCLAW_", "MAX_ADDON", "WORKSPACE_", "GITHUB_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith((*INHERITED_SETTINGS, "GITHUB_"))}
     env.update({"GITHUB_BASE_URL": git_base.url, "PYTHONDONTWRITEBYTECODE": "1", **extra})
     return env
 

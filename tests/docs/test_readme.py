@@ -53,7 +53,8 @@ def test_hub_demo_runs_as_written_on_a_free_port_and_stops(tmp_path: Path) -> No
     shutil.copytree(ROOT / "tests" / "fixtures" / "demo-package", here / "tests" / "fixtures" / "demo-package")
     (here / ".venv").mkdir()
     (here / ".venv" / "bin").symlink_to(KIROCLAW_BIN.parent)
-    script = "set -euo pipefail\n" + "\n".join(block) + "\nwait\n"
+    # a step that fails under ``set -e`` still stops the background server (the EXIT trap ends the script's jobs)
+    script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + "\n".join(block) + "\nwait\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIROCLAW_", "KIROHUB_", "WORKSPACE_"))}
     env["WORKSPACE_BASE_PATH"] = str(tmp_path / "workspaces")
     done = subprocess.run(

@@ -198,3 +198,22 @@ async def test_a_catalog_it_cannot_write_to_still_serves_and_counts_in_memory(hu
             assert (await resp.json())["version"]["stats"] == {"downloads": 2}
     assert [r.getMessage() for r in caplog.records if "counting in memory" in r.getMessage()]
     assert (hub.catalog / ".kirohub").read_text() == "not a folder"
+
+
+def test_counts_kept_in_memory_move_to_the_database_once_it_can_be_written(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """One failure (a lock held too long, a full disk) does not end counting on disk for the process."""
+    from kiroclaw.hub.stats import DownloadCounts
+
+    blocker = tmp_path / ".kirohub"
+    blocker.write_text("not a folder")  # the database cannot be created for now
+    counts = DownloadCounts(tmp_path)
+    counts.record("weather-api", "1.1.0")
+    counts.record("weather-api", "1.1.0")
+    assert counts.per_version("weather-api") == {"1.1.0": 2}
+    assert len([r for r in caplog.records if "counting in memory" in r.getMessage()]) == 1  # warned once
+    blocker.unlink()
+    counts.record("weather-api", "1.0.0")
+    counts.close()
+    # a new server process on the same catalog sees every download, none counted twice
+    assert DownloadCounts(tmp_path).per_version("weather-api") == {"1.1.0": 2, "1.0.0": 1}
+    assert counts.per_version("weather-api") == {"1.1.0": 2, "1.0.0": 1}

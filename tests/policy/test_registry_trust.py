@@ -138,3 +138,14 @@ async def test_version_without_files_is_checked_through_resolve(make_host: Any, 
     with pytest.raises(KiroclawError, match=r"is the registry's version 1\.0\.0"):
         await host.addons.install("kirohub:weather-api", USER, assume_yes=True)
     assert host.addons.list(USER) == []
+
+
+@pytest.mark.parametrize("created", [1e20, float("inf"), -5.0])
+async def test_a_version_date_that_is_no_date_shows_no_date(make_host: Any, hub: Hub, created: float) -> None:
+    """``createdAt`` out of any calendar (a hostile or broken registry): info still answers, without a date."""
+    data = {"version": {"version": "1.1.0", "createdAt": created, "changelog": "fixes"},
+            "skill": {"slug": "weather-api", "displayName": "Weather API"}}  # fmt: skip
+    hub.fault("/api/v1/skills/weather-api/versions/1.1.0", "body", body=json.dumps(data).encode(), times=5)
+    host = make_host(hub.url)
+    info = await host.addons.info("kirohub:weather-api@1.1.0", USER)
+    assert info.version == "1.1.0" and info.published_at is None

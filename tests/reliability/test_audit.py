@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import resource
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from kiroclaw.audit import append, event_log_path, format_line, parse_since, rea
 from kiroclaw.config import Settings
 from kiroclaw.errors import PolicyBlockedError
 from kiroclaw.host import Host
-from tests.conftest import run_kiroclaw, write_skill
+from tests.conftest import KIROCLAW_BIN, run_kiroclaw, write_skill
 
 
 def _lines(path: Path) -> list[dict]:
@@ -132,3 +134,30 @@ def test_each_user_has_a_log_and_audit_merges_them(workspace: Path, cli_env: dic
     out = run_kiroclaw("audit", "--user", "7", "--json", env=cli_env)
     assert [json.loads(x)["name"] for x in out.stdout.splitlines()] == ["before", "first", "second"], out.stderr
     assert not any((workspace / "7").glob("*audit*"))  # not inside the user's folder: the agent cannot rewrite it
+
+
+def test_audit_reads_more_logs_than_it_may_open_files(workspace: Path, cli_env: dict[str, str]) -> None:
+    """120 users' logs with at most 100 open files (``ulimit -n 100``): ``kiroclaw audit`` still merges
+    every log by time instead of failing with "too many open files"."""
+    settings = Settings(_env_file=None, workspace_base_path=workspace)  # type: ignore[call-arg]
+    start = datetime.now(UTC) - timedelta(hours=3)
+    users = range(1000, 1120)
+    for number, user in enumerate(users):  # each user's event a minute after the one before
+        moment = start + timedelta(minutes=number)
+        line = format_line({"action": "install", "user": user, "name": f"n{user}"}, now=moment)
+        append(event_log_path(settings, user), line, max_bytes=10**6, backups=1)
+
+    def few_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+
+    out = subprocess.run(
+        [str(KIROCLAW_BIN), "audit", "--json"],
+        env=cli_env,
+        cwd=workspace.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=few_files,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert [json.loads(x)["user"] for x in out.stdout.splitlines()] == list(users)
