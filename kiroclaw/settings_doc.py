@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import pkgutil
 import re
 import sys
 import types
@@ -39,6 +38,7 @@ SAFETY_SETTINGS = (
     "POLICY_RULES",
     "INSTALL_RATE_LIMIT",
     "WEBHOOK_SECRET",
+    "AGENT_SANDBOX",
 )
 
 #: fields that a built-in plugin reads while they still live in the core model, by name prefix → plugin.
@@ -51,11 +51,12 @@ _PLUGIN_PREFIXES = (
 _UNITS = (("_seconds", "seconds"), ("_mb", "MiB"), ("_bytes", "bytes"))
 
 #: order of the owners in both files; plugins not listed follow in name order.
-_OWNER_ORDER = ("core", "bot", "agent", "local", "github", "url", "kirohub", "policy")
+_OWNER_ORDER = ("core", "bot", "agent", "scale", "local", "github", "url", "kirohub", "policy")
 _OWNER_TITLES = {
     "core": "Storage, quotas and plugins (core)",
     "bot": "Telegram bot (`kiroclaw run`)",
     "agent": "Agent runtime (kiro-cli)",
+    "scale": "Shared state, workers and the agent sandbox (`REDIS_URL`, `kiroclaw ingress`)",
 }
 _CORE_SECTIONS = (
     (("bot_", "allowed_telegram", "admin_telegram", "telegram_", "install_rate", "webhook_"), "bot"),
@@ -104,6 +105,10 @@ def _kind(annotation: Any) -> str:
 
 
 def _default_text(field: Any) -> str | None:
+    """The default as an operator writes it, or ``None`` when there is none to write down (unset, a secret,
+    or one computed on each machine: a field whose ``json_schema_extra`` has ``computed_default``)."""
+    if isinstance(field.json_schema_extra, dict) and "computed_default" in field.json_schema_extra:
+        return None
     if field.default_factory is not None:
         value = field.default_factory()
     elif field.default is PydanticUndefined:
@@ -140,6 +145,21 @@ def _defines_settings(module_name: str) -> bool:
     return "BaseSettings" in Path(spec.origin).read_text(encoding="utf-8")
 
 
+def _module_names(package: str, paths: list[str]) -> list[str]:
+    """Dotted names of every module under ``paths`` (sub-packages included), found on disk without
+    importing anything: ``kiroclaw.shared.settings`` for ``kiroclaw/shared/settings.py``."""
+    names: list[str] = []
+    for root in map(Path, paths):
+        for file in sorted(root.rglob("*.py")):
+            parts = file.relative_to(root).with_suffix("").parts
+            if "__pycache__" in parts or not all(part.isidentifier() for part in parts):
+                continue
+            parts = parts[:-1] if parts[-1] == "__init__" else parts
+            if parts:
+                names.append(".".join((package, *parts)))
+    return names
+
+
 def settings_models() -> list[tuple[str, type[BaseSettings]]]:
     """(owner, model) for every settings model of KiroClaw and its built-in plugins, in a stable order.
 
@@ -157,7 +177,7 @@ def settings_models() -> list[tuple[str, type[BaseSettings]]]:
         packages.append((ep.name, ep.module, paths))
     found: list[tuple[str, type[BaseSettings]]] = []
     for owner, package, paths in packages:
-        names = [package] + [f"{package}.{m.name}" for m in pkgutil.walk_packages(paths, "") if m.name]
+        names = [package, *_module_names(package, paths)]
         for name in names:
             if not _defines_settings(name):
                 continue
@@ -170,7 +190,8 @@ def settings_models() -> list[tuple[str, type[BaseSettings]]]:
                     and value.__module__ == name
                 ):
                     part = name.split(".")[1] if name.startswith("kiroclaw.") and "." in name else ""
-                    found.append((part if owner == "core" and part in ("agent", "bot") else owner, value))
+                    part = "scale" if part == "shared" else part
+                    found.append((part if owner == "core" and part in ("agent", "bot", "scale") else owner, value))
     return found
 
 

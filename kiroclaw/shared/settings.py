@@ -31,7 +31,11 @@ class ScaleSettings(BaseSettings):
     )
     redis_pool_size: int = Field(32, ge=2, description="connections per process (a blocking pool: callers wait)")
     redis_timeout_seconds: float = Field(2.0, gt=0, description="socket and pool-wait timeout of one Redis call")
-    worker_name: str = Field(default_factory=_default_worker, description="this process's name in the worker set")
+    worker_name: str = Field(
+        default_factory=_default_worker,
+        description="this process's name in the worker set (default: the host name and process id, host-1234)",
+        json_schema_extra={"computed_default": "host-pid"},
+    )
     heartbeat_interval_seconds: float = Field(5.0, gt=0, description="how often a worker renews its heartbeat")
     heartbeat_ttl_seconds: float = Field(15.0, gt=0, description="a worker whose heartbeat is older is dead")
     install_lease_seconds: float = Field(10.0, gt=0, description="lease of a user's install slot (renewed)")
@@ -39,7 +43,11 @@ class ScaleSettings(BaseSettings):
     stream_max_len: int = Field(100_000, ge=100, description="approximate cap of one worker's update stream")
     reclaim_idle_seconds: float = Field(20.0, gt=0, description="a pending update this old is taken over")
 
-    agent_sandbox: str = Field("local", description="agent launcher: local (no sandbox) or bwrap")
+    agent_sandbox: str = Field(
+        "local",
+        description="agent launcher: local (no sandbox) or bwrap; the policy keeps its compiled rules between "
+        "runs only with bwrap (docs/security.md)",
+    )
     agent_sandbox_ro_paths: PathList = Field(
         default_factory=list, description="extra folders the sandboxed agent may read (e.g. a node_modules tree)"
     )

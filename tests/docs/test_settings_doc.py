@@ -29,6 +29,18 @@ def test_every_setting_is_documented_with_an_owner() -> None:
     assert set(SAFETY_SETTINGS) <= set(names), "a safety setting was renamed or removed"
     owners = {s.name: s.owner for s in settings}
     assert owners["GITHUB_TOKEN"] == "github" and owners["BOT_TOKEN"] == "bot" and owners["MAX_PROCESSES"] == "agent"
+    # the scale-out settings live in a sub-package's model: found too, under their own heading
+    from kiroclaw.shared.settings import ScaleSettings
+
+    assert {f.upper() for f in ScaleSettings.model_fields} <= set(names)
+    assert owners["REDIS_URL"] == owners["AGENT_SANDBOX"] == owners["AGENT_UID_BASE"] == "scale"
+
+
+def test_a_default_computed_on_each_machine_is_not_written_down() -> None:
+    """``WORKER_NAME`` defaults to this host's name and pid: the example file must not pin one machine's."""
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert "# WORKER_NAME=\n" in example
+    assert not [line for line in example.splitlines() if line.startswith("WORKER_NAME=")]
 
 
 def test_the_example_file_loads_as_the_defaults(tmp_path: Path, monkeypatch) -> None:
