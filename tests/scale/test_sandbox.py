@@ -5,12 +5,14 @@ global add-ons are readable, the global add-ons read-only; nothing is left runni
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,32 @@ def agent_processes(home: Path) -> list[int]:
     return found
 
 
+def use_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``AGENT_SANDBOX=bwrap``, the stand-in agent's interpreter, packages and this checkout readable inside."""
+    monkeypatch.setenv("AGENT_SANDBOX", "bwrap")
+    monkeypatch.setenv("AGENT_SANDBOX_RO_PATHS", ",".join(sorted({str(REPO), sys.prefix, sys.base_prefix})))
+
+
+@contextlib.asynccontextmanager
+async def sandboxed(workspace: Path, agent: Path) -> AsyncIterator[tuple[Host, AgentRuntime]]:
+    """A started host and agent runtime over ``workspace`` running ``agent`` as kiro-cli; both closed after."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        workspace_base_path=workspace,
+        kiroclaw_disable_plugins=[],
+        kiro_cli_path=str(agent),
+        agent_start_timeout_seconds=60,
+    )
+    host = Host(settings)
+    await host.start()
+    runtime = AgentRuntime(host)
+    try:
+        yield host, runtime
+    finally:
+        await runtime.aclose()
+        await host.aclose()
+
+
 async def test_bwrap_sandbox_isolates_one_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     need("bwrap")
     workspace = tmp_path / "workspaces"
@@ -85,43 +113,31 @@ async def test_bwrap_sandbox_isolates_one_user(tmp_path: Path, monkeypatch: pyte
         )
     )
     probe.chmod(0o755)
-    monkeypatch.setenv("AGENT_SANDBOX", "bwrap")
-    ro = {str(REPO), sys.prefix, sys.base_prefix}  # the stand-in agent is Python: its interpreter and packages
-    monkeypatch.setenv("AGENT_SANDBOX_RO_PATHS", ",".join(sorted(ro)))
+    use_bwrap(monkeypatch)
     monkeypatch.setenv("BOT_TOKEN", "123456:never-inside-the-sandbox")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        workspace_base_path=workspace,
-        kiroclaw_disable_plugins=[],
-        kiro_cli_path=str(probe),
-        agent_start_timeout_seconds=60,
-    )
-    host = Host(settings)
-    await host.start()
-    runtime = AgentRuntime(host)
     try:
-        assert type(runtime.launcher).__name__ == "BwrapLauncher"
-        await host.addons.install(str(sources / "mine"), Scope.user(111))
-        await host.addons.install(str(sources / "shared-tool"), Scope.global_())
-        result = await runtime.prompt(111, 0, "list skills")
-        assert result.text.split() == ["mine", "shared-tool"]
-        report = dict(line.split("=", 1) for line in (own / "0" / "probe.txt").read_text().splitlines() if "=" in line)
-        assert report == {
-            "other": "hidden",
-            "global_read": "readable",
-            "global_write": "readonly",
-            "own_write": "writable",
-            "tmp_marker": "hidden",
-            "processes": report["processes"],
-            "secrets": "0",
-        }
-        assert int(report["processes"]) < 10  # its own pid namespace: only the sandbox's processes
-        assert not (global_root / ".kiro" / "skills" / "probe").exists()
-        assert agent_processes(own / ".kiro")
+        async with sandboxed(workspace, probe) as (host, runtime):
+            assert type(runtime.launcher).__name__ == "BwrapLauncher"
+            await host.addons.install(str(sources / "mine"), Scope.user(111))
+            await host.addons.install(str(sources / "shared-tool"), Scope.global_())
+            result = await runtime.prompt(111, 0, "list skills")
+            assert result.text.split() == ["mine", "shared-tool"]
+            lines = (own / "0" / "probe.txt").read_text().splitlines()
+            report = dict(line.split("=", 1) for line in lines if "=" in line)
+            assert report == {
+                "other": "hidden",
+                "global_read": "readable",
+                "global_write": "readonly",
+                "own_write": "writable",
+                "tmp_marker": "hidden",
+                "processes": report["processes"],
+                "secrets": "0",
+            }
+            assert int(report["processes"]) < 10  # its own pid namespace: only the sandbox's processes
+            assert not (global_root / ".kiro" / "skills" / "probe").exists()
+            assert agent_processes(own / ".kiro")
     finally:
-        await runtime.aclose()
-        await host.aclose()
         marker.unlink()
     assert agent_processes(own / ".kiro") == []
 
@@ -175,22 +191,11 @@ async def test_agent_runs_as_its_users_uid_with_a_process_cap(tmp_path: Path, mo
     probe = bin_dir / "kiro-cli"
     probe.write_text(FORKS.format(python=sys.executable, standin=STANDIN))
     probe.chmod(0o755)
-    monkeypatch.setenv("AGENT_SANDBOX", "bwrap")
+    use_bwrap(monkeypatch)
     monkeypatch.setenv("AGENT_UID_BASE", str(UID_BASE))
     monkeypatch.setenv("AGENT_PIDS_MAX", "12")
-    monkeypatch.setenv("AGENT_SANDBOX_RO_PATHS", ",".join(sorted({str(REPO), sys.prefix, sys.base_prefix})))
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        workspace_base_path=workspace,
-        kiroclaw_disable_plugins=[],
-        kiro_cli_path=str(probe),
-        agent_start_timeout_seconds=60,
-    )
-    host = Host(settings)
-    await host.start()
-    runtime = AgentRuntime(host)
     own = workspace / "111"
-    try:
+    async with sandboxed(workspace, probe) as (host, runtime):
         await host.addons.install(str(tmp_path / "sources" / "mine"), Scope.user(111))
         assert (await runtime.prompt(111, 0, "list skills")).text.split() == ["mine"]
         uid, gid, started, refused = map(int, (own / "0" / "forks.txt").read_text().split())
@@ -200,9 +205,6 @@ async def test_agent_runs_as_its_users_uid_with_a_process_cap(tmp_path: Path, mo
         sessions = list((own / ".kiro" / "sessions" / "cli").glob("*.json*"))
         assert sessions and all(p.stat().st_uid == UID_BASE + 111 for p in sessions)
         assert (await runtime.prompt(111, 0, "echo still answers")).text.strip() == "still answers"
-    finally:
-        await runtime.aclose()
-        await host.aclose()
     assert agent_processes(own / ".kiro") == []
 
 
@@ -245,8 +247,7 @@ async def test_agent_killed_mid_turn_is_stopped_alone(start_bot, monkeypatch: py
     mid-turn: "your agent stopped unexpectedly"; another user's agent keeps running and answering, and the
     next message starts a fresh agent. Needs no cgroup: the test SIGKILLs the sandboxed agent itself."""
     need("bwrap")
-    monkeypatch.setenv("AGENT_SANDBOX", "bwrap")
-    monkeypatch.setenv("AGENT_SANDBOX_RO_PATHS", ",".join(sorted({str(REPO), sys.prefix, sys.base_prefix})))
+    use_bwrap(monkeypatch)
     h = await start_bot(as_tasks=True)
     workspace = h.settings.workspace_base_path
     await h.say(BOB, "echo hello")
