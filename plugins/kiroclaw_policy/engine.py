@@ -22,6 +22,7 @@ import binascii
 import codecs
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -50,6 +51,7 @@ _BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,65536}={0,2}(?![A-Za-z
 
 
 _RULES: list[Any] = []
+_RULES_LOCK = threading.Lock()
 
 
 def compiled_rules(cache_folder: Path | None = None) -> Any:
@@ -57,7 +59,9 @@ def compiled_rules(cache_folder: Path | None = None) -> Any:
     with a ``cache_folder`` loads them from there when a checked copy is there, and leaves one for the
     next process (:mod:`kiroclaw_policy.rulecache`)."""
     if not _RULES:
-        _RULES.append(load_or_compile(cache_folder))
+        with _RULES_LOCK:  # prepare_check may be loading them in another thread
+            if not _RULES:
+                _RULES.append(load_or_compile(cache_folder))
     return _RULES[0]
 
 
