@@ -164,7 +164,7 @@ async def run_load(routed: bool, seconds: float, updates: int, users: int) -> di
             "rss": rss,
         }
     finally:
-        c.stop_all()
+        await c.stop_all()
         await fake.stop()
         server.stop()
 

@@ -75,6 +75,8 @@ class UpdateResult:
     :ivar new: the version after (``updated``) or available, or ``None``.
     :ivar message: one line for the user.
     :ivar detail, fix: for ``failed``: the source's own words (git's stderr, HTTP status) and the operator's fix.
+    :ivar server: for ``failed``: the server's set-up is at fault (:attr:`KiroclawError.server
+        <kiroclaw.errors.KiroclawError>`), so a chat user is told the admin knows instead of the message.
     """
 
     name: str
@@ -86,6 +88,12 @@ class UpdateResult:
     inspected: Confirmation | None = None
     detail: str | None = None
     fix: str | None = None
+    server: bool = False
+
+
+def _failed(name: str, old: str | None, new: str | None, exc: KiroclawError) -> UpdateResult:
+    """The ``failed`` result of updating ``name``: the error's message, detail, fix and server flag."""
+    return UpdateResult(name, "failed", old, new, exc.user_message, detail=exc.detail, fix=exc.fix, server=exc.server)
 
 
 class AddonManager:
@@ -501,7 +509,7 @@ class AddonManager:
         except UpdateSkippedError as exc:
             return UpdateResult(record.name, "skipped", old, None, f"{record.name}: {exc.user_message}")
         except KiroclawError as exc:
-            return UpdateResult(record.name, "failed", old, None, exc.user_message, detail=exc.detail, fix=exc.fix)
+            return _failed(record.name, old, None, exc)
         if latest is None or latest in {record.version, record.origin.get("commit"), record.origin.get("resolved")}:
             return UpdateResult(record.name, "current", old, old, f"{record.name} is up to date ({old})")
         if not request.force:
@@ -530,7 +538,7 @@ class AddonManager:
         except ConfirmationRequired:
             raise  # the caller asks the user (CLI --yes, the bot's button) and runs the update again
         except KiroclawError as exc:
-            return UpdateResult(record.name, "failed", old, latest, exc.user_message, detail=exc.detail, fix=exc.fix)
+            return _failed(record.name, old, latest, exc)
         new = short_version(result.record)
         return UpdateResult(record.name, "updated", old, new, f"{record.name} updated {old} → {new}")
 

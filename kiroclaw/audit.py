@@ -1,16 +1,24 @@
 """The audit log: one JSON line per add-on operation and policy decision, rotated by size; ``kiroclaw audit``.
 
 Every ``addon_event`` (install, update, remove, enable, disable, policy; outcome ok/refused/failed) is
-appended to ``AUDIT_LOG_PATH`` (default ``WORKSPACE_BASE_PATH/audit.log``) as one JSON object::
+appended as one JSON object to its user's log, ``WORKSPACE_BASE_PATH/.kiroclaw-audit/{user}.log`` (events
+of the global scope: ``global.log``), or to the one file ``AUDIT_LOG_PATH`` names when that is set::
 
     {"time": "2026-01-29T10:00:00.123456Z", "user": 42, "scope": "user 42", "action": "install",
      "outcome": "ok", "spec": "weather-api", "name": "weather-api", "source": "kirohub",
      "version": "1.2.0", "commit": null, "fingerprint": "ab12…", "reason": null}
 
-Appends and rotations happen under an inter-process file lock (``<log>.lock``), so two bot processes (a
-restart overlap) or the bot and a CLI call never interleave lines or rotate twice. When the file would
-grow past ``AUDIT_LOG_MAX_BYTES`` it is rotated like :class:`logging.handlers.RotatingFileHandler`:
-``audit.log`` → ``audit.log.1`` → … → ``audit.log.<AUDIT_LOG_BACKUPS>`` (the oldest is dropped).
+Per user, so a user's log goes where the user goes: every worker that serves the user (after the user
+moved to another worker) appends to the same file, and a migration to another host copies it with the
+user's folder (``docs/scaling.md``). The folder sits beside the users' folders, not inside one, so an agent
+confined to its user's folder cannot rewrite its log. ``kiroclaw audit`` merges every log by time,
+including the single ``WORKSPACE_BASE_PATH/audit.log`` that earlier releases wrote.
+
+Appends and rotations happen under an inter-process file lock (``<log>.lock``), so two bot processes (two
+workers during a move, a restart overlap) or the bot and a CLI call never interleave lines or rotate twice.
+When a file would grow past ``AUDIT_LOG_MAX_BYTES`` it is rotated like
+:class:`logging.handlers.RotatingFileHandler`: ``42.log`` → ``42.log.1`` → … → ``42.log.<AUDIT_LOG_BACKUPS>``
+(the oldest is dropped).
 
 Registered as a core default plugin (cannot be disabled); imports nothing heavy at module level.
 """
@@ -55,9 +63,23 @@ FIELDS = (
 MAX_FIELD_CHARS = 2000
 
 
+#: Folder beside the user folders (``WORKSPACE_BASE_PATH``) holding the per-user audit logs.
+AUDIT_FOLDER = ".kiroclaw-audit"
+
+
 def log_path(settings: Settings) -> Path:
-    """``AUDIT_LOG_PATH``, or ``WORKSPACE_BASE_PATH/audit.log``."""
+    """``AUDIT_LOG_PATH``, or ``WORKSPACE_BASE_PATH/audit.log`` (one file for every user: earlier releases'
+    default, still read by :func:`read_all`)."""
     return settings.audit_log_path or (settings.workspace_base_path / "audit.log")
+
+
+def event_log_path(settings: Settings, user: int | None) -> Path:
+    """Where an event of ``user`` (``None``: the global scope) is appended: ``AUDIT_LOG_PATH`` when set,
+    else ``WORKSPACE_BASE_PATH/.kiroclaw-audit/{user}.log`` or ``…/global.log``."""
+    if settings.audit_log_path is not None:
+        return settings.audit_log_path
+    name = "global" if user is None else str(int(user))
+    return settings.workspace_base_path / AUDIT_FOLDER / f"{name}.log"
 
 
 def _clip(value: Any) -> Any:
@@ -117,9 +139,11 @@ def _rotate(path: Path, backups: int) -> None:
 def addon_event(event: AddonEvent, settings: Settings) -> None:
     """Append the event to the audit log (see module docstring); failures are logged, never raised."""
     try:
+        record = event.as_dict()
+        user = record.get("user")
         append(
-            log_path(settings),
-            format_line(event.as_dict()),
+            event_log_path(settings, user if isinstance(user, int) else None),
+            format_line(record),
             max_bytes=settings.audit_log_max_bytes,
             backups=settings.audit_log_backups,
         )
@@ -184,6 +208,21 @@ def read_events(
                 yield event
 
 
+def read_all(settings: Settings, *, user: int | None = None, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+    """Every log's events merged by time, oldest first: the per-user logs (only ``user``'s when given),
+    the global scope's, and the single file of ``AUDIT_LOG_PATH`` or of earlier releases."""
+    import heapq
+
+    backups = settings.audit_log_backups
+    single = log_path(settings)
+    streams = [read_events(single, backups, user=user, since=since)]
+    folder = settings.workspace_base_path / AUDIT_FOLDER
+    if settings.audit_log_path is None and folder.is_dir():
+        names = [f"{int(user)}.log"] if user is not None else sorted(p.name for p in folder.glob("*.log"))
+        streams += [read_events(folder / name, backups, user=user, since=since) for name in names]
+    return heapq.merge(*streams, key=lambda event: str(event.get("time", "")))
+
+
 def format_event(event: Mapping[str, Any]) -> str:
     """One human-readable line: time, scope, action, outcome, name/spec, source, version, reason."""
     what = event.get("name") or event.get("spec") or "-"
@@ -215,11 +254,8 @@ def audit(user_id: int | None, since: str | None, as_json: bool, limit: int | No
     from .config import load_settings
 
     settings = load_settings()
-    path = log_path(settings)
     moment = parse_since(since) if since else None
-    events: Iterator[dict[str, Any]] | deque[dict[str, Any]] = read_events(
-        path, settings.audit_log_backups, user=user_id, since=moment
-    )
+    events: Iterator[dict[str, Any]] | deque[dict[str, Any]] = read_all(settings, user=user_id, since=moment)
     if limit is not None:
         events = deque(events, maxlen=limit)
     count = 0
@@ -227,4 +263,6 @@ def audit(user_id: int | None, since: str | None, as_json: bool, limit: int | No
         count += 1
         click.echo(json.dumps(event, ensure_ascii=False) if as_json else format_event(event))
     if count == 0 and not as_json:
-        click.echo("no audit records" + ("" if path.exists() else f" (no log at {path})"), err=True)
+        folder = settings.workspace_base_path / AUDIT_FOLDER
+        where = settings.audit_log_path or folder
+        click.echo("no audit records" + ("" if where.exists() else f" (no log at {where})"), err=True)

@@ -506,7 +506,7 @@ def _explain_result(result: Any) -> None:
 
 def _update_json(result: Any) -> dict[str, Any]:
     """One ``addon update --json`` result: the :class:`UpdateResult` fields (``inspected`` as a dict);
-    ``inspected``, ``detail`` and ``fix`` only where they are set (``confirm``, ``failed``)."""
+    ``inspected``, ``detail``, ``fix`` and ``server`` only where they are set (``confirm``, ``failed``)."""
     data = dict(result.__dict__)
     inspected = data.pop("inspected")
     if inspected is not None:  # added for ``confirm`` results only; the other fields keep their shape
@@ -514,6 +514,8 @@ def _update_json(result: Any) -> dict[str, Any]:
     for key in ("detail", "fix"):  # added for ``failed`` results that have them
         if data[key] is None:
             del data[key]
+    if not data["server"]:  # added for ``failed`` results the server's set-up caused
+        del data["server"]
     return data
 
 

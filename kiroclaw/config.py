@@ -99,7 +99,9 @@ class Settings(BaseSettings):
     permission_policy: Literal["ask", "allow", "deny"] = Field(
         "ask", description="tool permissions: ask the user in chat, allow every tool, or deny every tool"
     )
-    session_db_path: Path | None = Field(None, description="SQLite session store; default WORKSPACE/sessions.db")
+    session_db_path: Path | None = Field(
+        None, description="one SQLite session map for all users; default: per user, WORKSPACE/{user}/sessions.json"
+    )
 
     # --- Telegram bot ---
     bot_token: SecretStr | None = Field(None, description="the bot's token from @BotFather (/newbot)")
@@ -115,7 +117,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(None, description="run --webhook: secret Telegram sends with updates")
 
     # --- reliability and audit ---
-    audit_log_path: Path | None = Field(None, description="JSON-lines audit log; default WORKSPACE/audit.log")
+    audit_log_path: Path | None = Field(
+        None, description="one JSON-lines audit log for all users; default: per user, WORKSPACE/.kiroclaw-audit/"
+    )
     audit_log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="audit log size that starts a new file")
     audit_log_backups: int = Field(5, ge=0, description="rotated audit logs kept")
     policy_rules: CommaList = Field(

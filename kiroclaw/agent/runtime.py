@@ -3,7 +3,7 @@
 A turn: take the (user, thread) slot of the :class:`~kiroclaw.agent.pool.ProcessPool` (starting the
 ``AGENT`` flavor's program with the user's freshly provisioned state if needed, or restarting it when the
 user's add-ons changed since it started) → open the thread's ACP session (``session/resume`` or
-``session/load`` of the id in the :class:`~kiroclaw.agent.sessions.SessionStore`, else ``session/new``) and
+``session/load`` of the id in the session map (:mod:`kiroclaw.agent.sessions`), else ``session/new``) and
 put it in the mode that makes ``PERMISSION_POLICY`` hold → ``session/prompt`` streaming
 :class:`AgentUpdate`s → collect the files the agent wrote into ``{thread}/outbox/`` (moved to ``sent/``).
 """
@@ -38,7 +38,7 @@ from .flavors import BASE_ENV, FlavorContext, FlavorEnv, choose_flavor, command_
 from .home import input_stamp
 from .pool import PoolEntry, ProcessPool
 from .reaper import kill_group, marker_env, new_token, pid_alive, reap_workspace
-from .sessions import SessionStore
+from .sessions import SessionMap, session_store
 from .settings import AgentSettings, load_agent_settings
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ class AgentRuntime:
     """Each user's ACP agent (the ``AGENT`` flavor; see ``docs/agent.md``).
 
     :param host: the host (settings, paths, resolver, the plugins registering flavors).
-    :param store: the session store (default: ``SESSION_DB_PATH`` or ``WORKSPACE_BASE_PATH/sessions.db``).
+    :param store: the session map (default: :func:`~kiroclaw.agent.sessions.session_store`: per user, or
+        SQLite at ``SESSION_DB_PATH``).
     :param agent_settings: ``AGENT``, ``AGENT_COMMAND``… (default: read from the environment and ``.env``).
     :param record: when a list, every ACP message sent to any agent is appended (tests validate them).
     :raises ConfigError: ``AGENT`` names no registered flavor, or a setting is invalid.
@@ -88,7 +89,7 @@ class AgentRuntime:
         self,
         host: Host,
         *,
-        store: SessionStore | None = None,
+        store: SessionMap | None = None,
         agent_settings: AgentSettings | None = None,
         record: list[dict[str, Any]] | None = None,
     ) -> None:
@@ -100,7 +101,7 @@ class AgentRuntime:
         self.record = record
         self._swept = False
         settings = host.settings
-        self.store = store or SessionStore(settings.session_db_path or settings.workspace_base_path / "sessions.db")
+        self.store = store or session_store(settings)
         self.pool = ProcessPool(
             self._start_process,
             max_processes=settings.max_processes,

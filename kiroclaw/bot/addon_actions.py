@@ -47,7 +47,7 @@ from .addon_text import (
     version_text,
 )
 from .app import BotOptions
-from .chat_words import error_html, forced
+from .chat_words import error_html, forced, report_text
 from .format import ago, esc, shorten
 from .middlewares import APOLOGY, REFUNDED_ERRORS, InstallGuard
 from .progress import ProgressMessage
@@ -408,6 +408,9 @@ async def update(
         if not results:
             await progress.done("Nothing to update: no add-ons installed.")
             return
+        for result in results:
+            if result.status == "failed" and result.server:
+                report_text(result.message, detail=result.detail, fix=result.fix, user_id=user_id)
         lines = ["🔄 Update results:", *(update_line(r) for r in results)]
         rows: list[list[tuple[str, str]]] = []
         for result in results:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..errors import KiroclawError
 from ..models import AddonRecord
 from ..workspaces import Scope
-from .chat_words import error_html, forced, message_html
+from .chat_words import SERVER_NOT_SET_UP, error_html, forced, message_html
 from .format import ago, esc, shorten
 
 if TYPE_CHECKING:
@@ -164,7 +164,9 @@ def update_line(result: UpdateResult) -> str:
         # ``reasons`` (one per line) where the core gives them, else the message itself
         reasons = [r for r in getattr(result, "reasons", ()) if r.strip()] or [result.message or ""]
         line += "".join(f"\n   • {esc(shorten(r, 200))}" for r in reasons[:5] if r.strip())
-    if result.message and result.status in ("failed", "unsupported", "skipped"):
+    if result.status == "failed" and result.server:  # the operator's log has it (addon_actions)
+        line += f": {esc(SERVER_NOT_SET_UP)}"
+    elif result.message and result.status in ("failed", "unsupported", "skipped"):
         message = shorten(result.message.removeprefix(result.name + ": "), 200)
         line += f": {message_html(message, again=forced('update', result.name))}"
     return line

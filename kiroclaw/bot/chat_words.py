@@ -56,10 +56,15 @@ def report(exc: KiroclawError, *, user_id: int | None = None) -> None:
 
     ERROR level, once per occurrence; the user id says whose request met it.
     """
+    report_text(exc.user_message, detail=exc.detail, fix=exc.fix, user_id=user_id)
+
+
+def report_text(message: str, *, detail: str | None, fix: str | None, user_id: int | None = None) -> None:
+    """:func:`report` for a problem already turned into words (a failed update result's fields)."""
     who = f" (met by Telegram user {user_id})" if user_id is not None else ""
-    fix = exc.fix or "run `kiroclaw doctor` on the server"
-    detail = f"; detail: {exc.detail.strip()}" if exc.detail and exc.detail.strip() else ""
-    log.error("server set-up problem%s: %s%s; fix: %s", who, exc.user_message, detail, fix)
+    detail = f"; detail: {detail.strip()}" if detail and detail.strip() else ""
+    fix = fix or "run `kiroclaw doctor` on the server"
+    log.error("server set-up problem%s: %s%s; fix: %s", who, message, detail, fix)
 
 
 def plain(text: str) -> tuple[str, str | None]:

@@ -9,8 +9,9 @@ implementation runs last and knows two:
   what the agent needs of ``/etc`` read-only, the agent's executable and its install folder read-only
   (plus ``AGENT_SANDBOX_RO_PATHS``), a private ``/tmp`` (a workspace or agent that lives under ``/tmp`` is
   bound at its own path on top), and pid/ipc/uts namespaces. The environment is the agent's own (no bot
-  secrets). With ``AGENT_MEMORY_MAX_MB`` / ``AGENT_PIDS_MAX`` and a writable cgroup v2 the agent runs in
-  its own cgroup with those caps; :func:`cap_report` says why caps are unavailable otherwise.
+  secrets). Caps (:mod:`kiroclaw.shared.caps`): with ``AGENT_MEMORY_MAX_MB`` / ``AGENT_PIDS_MAX`` and a
+  writable cgroup v2 the agent runs in its own cgroup with those caps; with ``AGENT_UID_BASE`` (a root
+  bot) it runs as a uid of its own with ``RLIMIT_NPROC``; :func:`cap_report` says what is unavailable and why.
 
 A container or Kubernetes launcher is a plugin returning its own :class:`Launcher` (``docs/scaling.md``).
 """
@@ -28,6 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
+from .caps import agent_uid, cap_cgroup, cap_report, hand_over, uid_switch, uid_wrapper
+
+__all__ = ["BwrapLauncher", "Launcher", "agent_launcher", "cap_cgroup", "cap_report", "share_agent_locks"]
 
 if TYPE_CHECKING:
     from ..agent.acp_client import LaunchSpec
@@ -94,9 +98,16 @@ class BwrapLauncher(Launcher):
         self.bwrap = found
         self.settings = settings
         self.scale = scale
+        #: whether agents run as a uid of their own (``AGENT_UID_BASE``, where the machine allows it)
+        self.own_uid, why = uid_switch(scale)
+        if scale.agent_uid_base is not None and not self.own_uid:
+            log.warning("AGENT_UID_BASE is set but agents run as the bot's uid: %s", why)
 
-    def argv(self, spec: LaunchSpec, *, user_root: Path) -> list[str]:
-        """The bwrap command line that runs ``spec`` for the user whose folder is ``user_root``."""
+    def argv(self, spec: LaunchSpec, *, user_root: Path, uid: int | None = None) -> list[str]:
+        """The bwrap command line that runs ``spec`` for the user whose folder is ``user_root`` (as ``uid``
+        when given: ``/tmp`` and the home folder are then writable by everyone inside the sandbox)."""
+        tmp_mode = ["--perms", "1777"] if uid is not None else []
+        plan = _Folders(enabled=uid is not None)
         settings = self.settings
         args = [self.bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
         args += ["--hostname", "kiroclaw-agent", "--proc", "/proc", "--dev", "/dev"]
@@ -106,14 +117,17 @@ class BwrapLauncher(Launcher):
                 args += ["--symlink", os.readlink(path), folder]
             elif path.is_dir():
                 args += ["--ro-bind", folder, folder]
+                plan.bound(path)
         for name in ETC_READ:
             if (Path("/etc") / name).exists():
-                args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-        args += ["--tmpfs", "/tmp"]  # private /tmp; everything bound below lands on top of it
+                args += [*plan.parents(Path("/etc") / name), "--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        args += [*tmp_mode, "--tmpfs", "/tmp"]  # private /tmp; everything bound below lands on top of it
+        plan.made.add(Path("/tmp"))
         user_root = user_root.absolute()
         home = Path(spec.env["HOME"]) if spec.env.get("HOME") else None
         if home is not None and home.is_absolute() and not _inside(user_root, home) and not _inside(home, user_root):
-            args += ["--tmpfs", str(home)]  # an empty home: the bot's dotfiles stay outside
+            args += [*plan.parents(home), *tmp_mode, "--tmpfs", str(home)]  # the bot's dotfiles stay outside
+            plan.made.add(home)
         read_only: list[Path] = []
         for program in (Path(spec.argv[0]), _shebang(Path(spec.argv[0]))):
             if program is not None and program.is_absolute():
@@ -131,10 +145,13 @@ class BwrapLauncher(Launcher):
             elif not _inside(path, Path("/usr")):
                 safe.append(path)
         for path in _outermost(safe):
-            args += ["--ro-bind", str(path), str(path)]
-        args += ["--bind", str(user_root), str(user_root)]
-        args += ["--chdir", str(spec.cwd), "--", *spec.argv]
-        return args
+            args += [*plan.parents(path), "--ro-bind", str(path), str(path)]
+            plan.bound(path)
+        args += [*plan.parents(user_root), "--bind", str(user_root), str(user_root)]
+        args += ["--chdir", str(spec.cwd), "--"]
+        if uid is not None:
+            args += uid_wrapper(self.scale, uid)
+        return [*args, *spec.argv]
 
     async def prepare(self, spec: LaunchSpec, *, user_id: int, thread_id: int) -> LaunchSpec:
         from ..workspaces import Scope, scope_root
@@ -142,11 +159,39 @@ class BwrapLauncher(Launcher):
         settings = self.settings
         user_root = scope_root(settings.workspace_base_path, settings.global_root, Scope.user(user_id))
         env = {k: v for k, v in spec.env.items() if not SECRET_ENV.search(k) or k == "KIRO_API_KEY"}
-        argv = self.argv(spec, user_root=user_root)
+        uid = agent_uid(self.scale, user_id) if self.own_uid else None
+        if uid is not None:  # the agent writes its threads and sessions as that uid
+            await asyncio.to_thread(hand_over, user_root, uid)
+        argv = self.argv(spec, user_root=user_root, uid=uid)
         cgroup = cap_cgroup(self.scale, user_id, thread_id)
         if cgroup is not None:  # join the capped cgroup before exec, so nothing runs uncapped
             argv = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup), *argv]
         return replace(spec, argv=tuple(argv), env=env)
+
+
+class _Folders:
+    """The folders bwrap must create on the way to a mount point. bwrap creates missing parents with mode
+    0700 (root's), which an agent running as its own uid cannot pass; when ``enabled`` each missing parent
+    is created first with ``--perms 0755 --dir``. A parent inside a bound folder exists already."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.binds: list[Path] = []
+        self.made: set[Path] = set()
+
+    def bound(self, path: Path) -> None:
+        self.binds.append(path)
+
+    def parents(self, target: Path) -> list[str]:
+        if not self.enabled:
+            return []
+        args: list[str] = []
+        for parent in reversed(target.parents[:-1]):  # outermost first, without "/"
+            if parent in self.made or any(_inside(parent, b) for b in self.binds):
+                continue
+            args += ["--perms", "0755", "--dir", str(parent)]
+            self.made.add(parent)
+        return args
 
 
 def _shebang(path: Path) -> Path | None:
@@ -184,68 +229,6 @@ def _outermost(paths: Any) -> list[Path]:
         if not any(_inside(path, k) for k in kept):
             kept.append(path)
     return kept
-
-
-# --- caps -------------------------------------------------------------------------------------
-
-
-def _own_cgroup() -> Path | None:
-    try:
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            if line.startswith("0::"):
-                return Path("/sys/fs/cgroup") / line[3:].lstrip("/")
-    except OSError:
-        return None
-    return None
-
-
-def cap_report(scale: ScaleSettings) -> list[tuple[str, bool, str]]:
-    """What caps the machine allows: (cap, available, why). For ``kiroclaw doctor`` and the cap tests."""
-    report: list[tuple[str, bool, str]] = []
-    root = Path("/sys/fs/cgroup")
-    controllers = root / "cgroup.controllers"
-    own = _own_cgroup()
-    if not controllers.exists():
-        why = "no cgroup v2 at /sys/fs/cgroup (a v1 or hybrid hierarchy); memory and process caps are unavailable"
-        report += [("memory", False, why), ("pids", False, why)]
-    elif own is None or not os.access(own, os.W_OK) or not (own / "cgroup.subtree_control").exists():
-        why = f"this process's cgroup {own} is not writable (no delegation); caps are unavailable"
-        report += [("memory", False, why), ("pids", False, why)]
-    else:
-        enabled = set((own / "cgroup.subtree_control").read_text().split()) | set(
-            (own / "cgroup.controllers").read_text().split()
-        )
-        for cap in ("memory", "pids"):
-            ok = cap in enabled
-            report.append((cap, ok, "available" if ok else f"the {cap} controller is not enabled for {own}"))
-    if scale.agent_uid_base is not None:
-        report.append(("uid", False, "AGENT_UID_BASE is not supported by this release: agents run as the bot's user"))
-    return report
-
-
-def cap_cgroup(scale: ScaleSettings, user_id: int, thread_id: int) -> Path | None:
-    """Create the capped cgroup of one agent when caps are asked for and available, else ``None``."""
-    if scale.agent_memory_max_mb is None and scale.agent_pids_max is None:
-        return None
-    available = {cap for cap, ok, _ in cap_report(scale) if ok}
-    own = _own_cgroup()
-    if own is None or not available:
-        log.warning(
-            "agent caps asked for but unavailable: %s", "; ".join(w for _, ok, w in cap_report(scale) if not ok)
-        )
-        return None
-    group = own / f"kiroclaw-agent-{user_id}-{thread_id}"
-    try:
-        group.mkdir(exist_ok=True)
-        if scale.agent_memory_max_mb is not None and "memory" in available:
-            (group / "memory.max").write_text(str(scale.agent_memory_max_mb * 1024 * 1024))
-            (group / "memory.swap.max").write_text("0")
-        if scale.agent_pids_max is not None and "pids" in available:
-            (group / "pids.max").write_text(str(scale.agent_pids_max))
-    except OSError as exc:
-        log.warning("could not create the agent cgroup %s: %s", group, exc)
-        return None
-    return group
 
 
 # --- the hook ---------------------------------------------------------------------------------
@@ -360,8 +343,10 @@ def sandbox_checks(settings: Settings) -> list[tuple[bool, str, str]]:
     wanted = {"memory": scale.agent_memory_max_mb is not None, "pids": scale.agent_pids_max is not None}
     for cap, available, why in cap_report(scale):
         if available:
-            checks.append((True, f"agent {cap} cap available", ""))
-        elif wanted.get(cap) or cap == "uid":
+            checks.append((True, f"agent {cap} cap available ({why})", ""))
+        elif cap == "uid":
+            checks.append((False, f"agent uid (AGENT_UID_BASE): {why}", "run the bot as root, or unset AGENT_UID_BASE"))
+        elif wanted.get(cap):
             checks.append(
                 (False, f"agent {cap} cap: {why}", "run the bot in a cgroup v2 it may write (systemd Delegate=yes)")
             )

@@ -43,9 +43,13 @@ class ScaleSettings(BaseSettings):
     agent_sandbox_ro_paths: PathList = Field(
         default_factory=list, description="extra folders the sandboxed agent may read (e.g. a node_modules tree)"
     )
-    agent_uid_base: int | None = Field(None, ge=1000, description="run user U's agent as uid BASE+U%50000")
+    agent_uid_base: int | None = Field(
+        None, ge=1000, le=4_000_000_000, description="run user U's agent as uid BASE+U%50000 (bwrap, a root bot)"
+    )
     agent_memory_max_mb: int | None = Field(None, ge=16, description="memory cap per agent (cgroup v2)")
-    agent_pids_max: int | None = Field(None, ge=8, description="process cap per agent (cgroup v2)")
+    agent_pids_max: int | None = Field(
+        None, ge=8, description="process cap per agent (cgroup v2); with AGENT_UID_BASE also the uid's RLIMIT_NPROC"
+    )
 
     @field_validator("agent_sandbox_ro_paths", mode="before")
     @classmethod

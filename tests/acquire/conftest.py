@@ -142,7 +142,7 @@ def lstat_snapshot(root: Path) -> dict[str, tuple[int, int, int, int]]:
             full = Path(dirpath) / name
             st = os.lstat(full)
             rel = full.relative_to(root).as_posix()
-            if rel.endswith("/.lock") or rel == f"{USER}/.lock" or rel.startswith("audit.log"):
+            if rel.endswith("/.lock") or rel == f"{USER}/.lock" or rel.startswith(("audit.log", ".kiroclaw-audit")):
                 continue  # the lock file and the audit log are written by every operation by design
             if stat.S_ISDIR(st.st_mode):
                 # A folder's mtime moves when the core creates and removes .staging/.lock inside it; any

@@ -16,6 +16,8 @@ from tests.acquire.conftest import GitBase
 from tests.conftest import snapshot
 
 USER = Scope.user(42)
+#: lock files and the audit log (it records refusals on purpose; per user under .kiroclaw-audit/)
+AUDIT = (".lock", "audit.log", ".kiroclaw-audit", ".kiroclaw-audit/42.log", ".kiroclaw-audit/42.log.lock")
 
 
 class AlwaysWarns:
@@ -38,10 +40,10 @@ async def test_repo_head_moved_between_warning_and_confirmation(
     assert asked.value.inspected.resolved == first and asked.value.inspected.fingerprint
     repo.write("extra.md", "pushed after the warning\n")
     second = repo.commit("second")
-    before = snapshot(workspace, ignore=(".lock", "audit.log"))  # the audit log records refusals
+    before = snapshot(workspace, ignore=AUDIT)  # the audit log records refusals
     with pytest.raises(ConfirmationChangedError, match="changed since you confirmed; review it again"):
         await host.addons.install("org/tool", USER, confirmed=asked.value.inspected)
-    assert snapshot(workspace, ignore=(".lock", "audit.log")) == before
+    assert snapshot(workspace, ignore=AUDIT) == before
     with pytest.raises(ConfirmationRequired) as again:
         await host.addons.install("org/tool", USER)
     result = await host.addons.install("org/tool", USER, confirmed=again.value.inspected)

@@ -13,7 +13,7 @@ import pytest
 
 from kiroclaw.agent.acp_client import build_env, pid_alive
 from kiroclaw.agent.runtime import AgentRuntime, AgentUpdate
-from kiroclaw.agent.sessions import SessionStore
+from kiroclaw.agent.sessions import session_store
 from kiroclaw.config import Settings
 from kiroclaw.errors import AgentError
 from kiroclaw.host import Host
@@ -136,7 +136,7 @@ async def test_stale_session_lock_of_a_leftover_agent_is_cleared(agent_host: Hos
     first = AgentRuntime(agent_host)
     await first.prompt(42, 0, "remember this")
     await first.aclose()
-    stored = await SessionStore(workspace / "sessions.db").get(42, 0)
+    stored = await session_store(agent_host.settings).get(42, 0)
     assert stored is not None and stored.session_id
     # an agent left over from an earlier run, holding the session (same KIRO_HOME)
     home = (workspace / "42" / ".kiro").resolve()
@@ -170,7 +170,7 @@ async def test_lock_held_by_a_foreign_process_is_left_alone(agent_host: Host, wo
     first = AgentRuntime(agent_host)
     await first.prompt(42, 0, "remember this")
     await first.aclose()
-    stored = await SessionStore(workspace / "sessions.db").get(42, 0)
+    stored = await session_store(agent_host.settings).get(42, 0)
     assert stored is not None and stored.session_id
     foreign = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     try:
@@ -182,7 +182,7 @@ async def test_lock_held_by_a_foreign_process_is_left_alone(agent_host: Host, wo
         finally:
             await second.aclose()
         assert foreign.poll() is None
-        new = await SessionStore(workspace / "sessions.db").get(42, 0)
+        new = await session_store(agent_host.settings).get(42, 0)
         assert new is not None and new.session_id != stored.session_id
     finally:
         foreign.kill()

@@ -196,3 +196,31 @@ def test_one_headline_plus_reasons_each_once() -> None:
     assert error_html(blocked).splitlines() == ["❌ x was blocked by the install policy", *(f"• {f}" for f in found)]
     gone = NotFoundError("'x' is not installed in user 42 (installed: a, b)")
     assert error_html(gone) == "❌ 'x' is not installed (installed: a, b)"
+
+
+def test_a_bulk_update_failed_by_the_server_tells_the_user_the_admin_knows(caplog) -> None:
+    from kiroclaw.addons import _failed
+    from kiroclaw.bot.addon_text import update_line
+    from kiroclaw.errors import StorageError
+
+    exc = StorageError(
+        "cannot write /srv/kiroclaw/workspaces/42/.kiro/skills/x",
+        detail="Permission denied",
+        fix="make WORKSPACE_BASE_PATH writable by the bot's user",
+        server=True,
+    )
+    result = _failed("x", "1.0.0", "1.1.0", exc)
+    assert result.server
+    line = update_line(result)
+    assert line == f"❌ <b>x</b>: {SERVER_NOT_SET_UP}"
+    assert operator_words(line) == []
+    # a user's own problem keeps its message (the server flag is off)
+    own = _failed("y", "1.0.0", None, StorageError("y has local edits since it was installed (SKILL.md)"))
+    assert not own.server and "local edits" in update_line(own)
+    # the operator's log gets the message, detail and fix of the server's problem
+    from kiroclaw.bot.chat_words import report_text
+
+    with caplog.at_level(logging.ERROR):
+        report_text(result.message, detail=result.detail, fix=result.fix, user_id=42)
+    logged = caplog.records[-1].getMessage()
+    assert "Permission denied" in logged and "fix: make WORKSPACE_BASE_PATH writable" in logged

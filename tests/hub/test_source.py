@@ -37,7 +37,7 @@ def snapshot(workspace: Path) -> dict[str, str]:
     return {
         k: v
         for k, v in _snapshot(workspace).items()
-        if v != "dir" and not k.endswith(".lock") and not k.startswith("audit.log")
+        if v != "dir" and not k.endswith(".lock") and not k.startswith(("audit.log", ".kiroclaw-audit"))
     }
 
 

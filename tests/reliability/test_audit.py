@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kiroclaw import Scope
-from kiroclaw.audit import append, format_line, parse_since, read_events
+from kiroclaw.audit import append, event_log_path, format_line, parse_since, read_all, read_events
 from kiroclaw.config import Settings
 from kiroclaw.errors import PolicyBlockedError
 from kiroclaw.host import Host
@@ -32,7 +32,7 @@ async def test_every_operation_and_policy_decision_is_logged(workspace: Path, tm
     await host.addons.remove("weather-api", scope)
     with pytest.raises(PolicyBlockedError):
         await host.addons.install(str(bad), scope)
-    events = _lines(workspace / "audit.log")
+    events = _lines(workspace / ".kiroclaw-audit" / "42.log")  # the user's own log
     actions = [(e["action"], e["outcome"]) for e in events]
     assert actions[:4] == [("install", "ok"), ("disable", "ok"), ("enable", "ok"), ("remove", "ok")]
     assert ("policy", "refused") in actions and ("install", "refused") in actions
@@ -110,3 +110,25 @@ def test_cli_filters_by_user_and_since(workspace: Path, cli_env: dict[str, str])
     assert [json.loads(x)["name"] for x in out.stdout.splitlines()] == ["old-one", "mine", "theirs"]
     bad = run_kiroclaw("audit", "--since", "someday", env=cli_env)
     assert bad.returncode != 0 and "2h" in bad.stderr
+
+
+def test_each_user_has_a_log_and_audit_merges_them(workspace: Path, cli_env: dict[str, str]) -> None:
+    """Events go to their user's log beside the user folders (global events to global.log); ``kiroclaw
+    audit`` merges those and the single file of earlier releases by time; ``--user`` reads only one user."""
+    settings = Settings(_env_file=None, workspace_base_path=workspace)  # type: ignore[call-arg]
+    start = datetime.now(UTC) - timedelta(hours=1)
+    legacy = workspace / "audit.log"
+    append(
+        legacy, format_line({"action": "install", "user": 7, "name": "before"}, now=start), max_bytes=10**6, backups=1
+    )
+    steps = [(7, "first"), (None, "everyone"), (8, "other"), (7, "second")]
+    for minute, (who, name) in enumerate(steps, start=1):
+        line = format_line({"action": "install", "user": who, "name": name}, now=start + timedelta(minutes=minute))
+        append(event_log_path(settings, who), line, max_bytes=10**6, backups=1)
+    folder = workspace / ".kiroclaw-audit"
+    assert sorted(p.name for p in folder.glob("*.log")) == ["7.log", "8.log", "global.log"]
+    assert [e["name"] for e in read_all(settings)] == ["before", "first", "everyone", "other", "second"]
+    assert [e["name"] for e in read_all(settings, user=7)] == ["before", "first", "second"]
+    out = run_kiroclaw("audit", "--user", "7", "--json", env=cli_env)
+    assert [json.loads(x)["name"] for x in out.stdout.splitlines()] == ["before", "first", "second"], out.stderr
+    assert not any((workspace / "7").glob("*audit*"))  # not inside the user's folder: the agent cannot rewrite it

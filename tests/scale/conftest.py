@@ -160,16 +160,18 @@ class Cluster:
             proc.send_signal(sig)
             proc.wait(20)
 
-    def stop_all(self) -> None:
+    async def stop_all(self) -> None:
+        """SIGTERM every process, wait for each (20 s, then SIGKILL). The wait runs in a thread: the fake
+        Bot API lives in this event loop and must keep answering while the processes shut down."""
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for proc in self.procs.values():
             try:
-                proc.wait(20)
+                await asyncio.to_thread(proc.wait, 20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(5)
+                await asyncio.to_thread(proc.wait, 5)
 
     def logs(self, tail: int = 3000) -> str:
         """The processes' logs (the last ``tail`` characters of each; 0 = all)."""
@@ -291,6 +293,6 @@ async def running_cluster(
         await cluster.wait_ingress()
         yield cluster
     finally:
-        cluster.stop_all()
+        await cluster.stop_all()
         await fake.stop()
         server.stop()

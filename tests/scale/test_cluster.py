@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from kiroclaw.audit import read_all
+from kiroclaw.config import Settings
 from tests.bot.fake_telegram import FakeUser
 from tests.scale.conftest import Cluster, running_cluster, user, write_skill
 
@@ -158,7 +160,7 @@ async def test_concurrent_installs_never_overlap_and_leave_a_clean_tree(cluster:
 
     await c.fake.wait_for(lambda: all(answered(u) >= 3 for u in CONCURRENT_USERS), timeout=120)
     workspace = Path(c.env["WORKSPACE_BASE_PATH"])
-    audit = [json.loads(line) for line in (workspace / "audit.log").read_text().splitlines()]
+    audit = list(read_all(Settings(_env_file=None, workspace_base_path=workspace)))  # type: ignore[call-arg]
     for sender in CONCURRENT_USERS:
         texts = c.fake.bot_texts(sender.id)
         accepted = sorted(t.split("Installed ", 1)[1].split()[0] for t in texts if "Installed skill-" in t)

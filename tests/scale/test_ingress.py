@@ -65,7 +65,7 @@ async def test_webhook_acks_only_after_the_append(tmp_path: Path) -> None:
                 assert r.status == 503  # not acknowledged: Telegram keeps it and retries
             assert time.monotonic() - started < 15
     finally:
-        c.stop_all()
+        await c.stop_all()
         await worker.aclose()
         await fake.stop()
         server.stop()
