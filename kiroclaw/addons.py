@@ -108,9 +108,8 @@ class AddonManager:
         self._host = host
         self._settings = host.settings
         self._pipeline = InstallPipeline(host, self.locked, self.emit)
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asyncio.Lock]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asyncio.Lock]]
+        self._locks = weakref.WeakKeyDictionary()
 
     # --- locking ------------------------------------------------------------------------------
 
@@ -341,7 +340,8 @@ class AddonManager:
         else:
             self._call_event("addon_installed", event, addon=record, scope=scope)
         self.emit(event)
-        (request.progress or _no_progress)("installed", record.name)
+        if request.progress is not None:
+            request.progress("installed", record.name)
         return result
 
     # --- remove, enable, disable --------------------------------------------------------------
@@ -574,26 +574,18 @@ def edited_files(folder: Path, record: AddonRecord) -> list[str]:
     since = (record.updated_at or record.installed_at).timestamp()
     found = []
     for rel, full in iter_files(folder):
-        try:
+        with contextlib.suppress(OSError):
             if full.stat().st_mtime > since:
                 found.append(rel)
-        except OSError:
-            continue
     return sorted(found)
-
-
-def _no_progress(stage: str, detail: str | None = None) -> None:
-    return None
 
 
 def _find(doc: RegistryDocument, name: str, scope: Scope) -> AddonRecord:
     text = name.strip()
-    for record in doc.addons:
-        if record.name == text:
-            return record
-    for record in doc.addons:
-        if record.kind == "plugin" and Path(record.path).name == text:
-            return record
+    found = next((r for r in doc.addons if r.name == text), None)
+    found = found or next((r for r in doc.addons if r.kind == "plugin" and Path(r.path).name == text), None)
+    if found is not None:
+        return found
     names = ", ".join(sorted(r.name for r in doc.addons)) or "none"
     raise NotFoundError(f"{text!r} is not installed in {scope.label} (installed: {names})")
 
