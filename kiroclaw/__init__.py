@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from .layout import addon_fingerprint
     from .models import AddonRecord, EffectiveSet, RecipeEntry, ShadowedEntry, SkillEntry
     from .policy import PolicyDecision, allow, block, note, warn
+    from .risk import registry_risk
     from .sources import AddonInfo, FetchContext, Fetched, ProgressCallback, Ref, SearchHit, Source
     from .staging import ExtractLimits, StagedFile, new_subdir, remove_tree, sha256_file, verify_sha256
     from .workspaces import Scope
@@ -123,6 +124,7 @@ _LAZY = {
     "sha256_file": "staging",
     "sniff_format": "archives",
     "tree_fingerprint": "fingerprint",
+    "registry_risk": "risk",
     "verify_sha256": "staging",
 }
 
@@ -211,6 +213,7 @@ __all__ = [
     "note",
     "plugin_settings",
     "provision_kiro_home",
+    "registry_risk",
     "remove_tree",
     "require_mode",
     "sha256_file",

@@ -37,7 +37,7 @@ from .hookcall import call_all
 from .install import InstallPipeline, InstallRequest, InstallResult
 from .models import AddonRecord, RegistryDocument
 from .naming import check_addon_name, package_dir_for, short_version
-from .registry import MARKER_FILE, atomic_write_bytes, load_registry, marker_bytes, save_registry
+from .registry import MARKER_FILE, atomic_write_bytes, find_addon, load_registry, marker_bytes, save_registry
 from .sources import AddonInfo, ProgressCallback, Ref, SearchHit, Source
 from .staging import remove_tree
 from .workspaces import Scope, ScopePaths, unwritable
@@ -108,8 +108,9 @@ class AddonManager:
         self._host = host
         self._settings = host.settings
         self._pipeline = InstallPipeline(host, self.locked, self.emit)
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asyncio.Lock]]
-        self._locks = weakref.WeakKeyDictionary()
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asyncio.Lock]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # --- locking ------------------------------------------------------------------------------
 
@@ -166,18 +167,18 @@ class AddonManager:
 
         :raises NotFoundError: not installed in ``scope``.
         """
-        return _find(load_registry(self._host.paths(scope)), name, scope)
+        return find_addon(load_registry(self._host.paths(scope)), name, scope)
 
     async def info(self, name: str, scope: Scope) -> AddonRecord | AddonInfo:
-        """The installed record of ``name``, or else what its source knows about it.
-
-        :raises NotFoundError: neither installed nor known to the source.
-        :raises NotSupportedError: not installed and its source cannot describe add-ons.
-        """
+        """The installed record of ``name`` (``name@version``: if that version is installed), else what its
+        source knows of it (of that version). :raises NotFoundError: neither installed nor known (an unknown
+        version's message lists those that exist). :raises NotSupportedError: the source cannot describe."""
         try:
             return self.get(name, scope)
-        except NotFoundError:
-            pass
+        except NotFoundError:  # name@version: the installed record when it is at that version
+            for r in self.list(scope) if "@" in name.lstrip("@") else ():
+                if r.version and name.strip() in (f"{r.name}@{r.version}", f"{r.name}@{r.version.removeprefix('v')}"):
+                    return r
         source, rest = self._host.source_for(name)
         return await source.info(rest)
 
@@ -340,8 +341,7 @@ class AddonManager:
         else:
             self._call_event("addon_installed", event, addon=record, scope=scope)
         self.emit(event)
-        if request.progress is not None:
-            request.progress("installed", record.name)
+        (request.progress or _no_progress)("installed", record.name)
         return result
 
     # --- remove, enable, disable --------------------------------------------------------------
@@ -364,7 +364,7 @@ class AddonManager:
 
     def _remove_locked(self, paths: ScopePaths, name: str, scope: Scope) -> AddonRecord:
         doc = load_registry(paths)
-        record = _find(doc, name, scope)
+        record = find_addon(doc, name, scope)
         folder = paths.root / record.path
         paths.staging_dir.mkdir(parents=True, exist_ok=True)
         staging = paths.staging_dir / secrets.token_hex(8)
@@ -406,7 +406,7 @@ class AddonManager:
         try:
             async with self.locked(scope) as paths:
                 doc = load_registry(paths)
-                record = _find(doc, name, scope)
+                record = find_addon(doc, name, scope)
                 changed = record.enabled != enabled
                 if changed:
                     record = record.model_copy(update={"enabled": enabled})
@@ -574,20 +574,16 @@ def edited_files(folder: Path, record: AddonRecord) -> list[str]:
     since = (record.updated_at or record.installed_at).timestamp()
     found = []
     for rel, full in iter_files(folder):
-        with contextlib.suppress(OSError):
+        try:
             if full.stat().st_mtime > since:
                 found.append(rel)
+        except OSError:
+            continue
     return sorted(found)
 
 
-def _find(doc: RegistryDocument, name: str, scope: Scope) -> AddonRecord:
-    text = name.strip()
-    found = next((r for r in doc.addons if r.name == text), None)
-    found = found or next((r for r in doc.addons if r.kind == "plugin" and Path(r.path).name == text), None)
-    if found is not None:
-        return found
-    names = ", ".join(sorted(r.name for r in doc.addons)) or "none"
-    raise NotFoundError(f"{text!r} is not installed in {scope.label} (installed: {names})")
+def _no_progress(stage: str, detail: str | None = None) -> None:
+    return None
 
 
 def _rewrite_marker(paths: ScopePaths, record: AddonRecord) -> None:

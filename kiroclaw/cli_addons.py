@@ -101,7 +101,11 @@ def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def record_json(record: Any) -> dict[str, Any]:
-    """The ``addon list`` shape of one record (plus ``path``, ``origin`` and ``skipped``)."""
+    """The ``addon list`` shape of one record (plus ``path``, ``origin`` and ``skipped``); ``risk`` is
+    ``"suspicious"`` or ``null``, the flag kept from install time (:func:`kiroclaw.risk.record_risk`)."""
+    from .risk import record_risk
+
+    risk, reasons = record_risk(record)
     return {
         "name": record.name,
         "version": record.version,
@@ -120,6 +124,8 @@ def record_json(record: Any) -> dict[str, Any]:
         "size_bytes": record.size_bytes,
         "skipped": list(record.skipped),
         "warnings": list(record.warnings),
+        "risk": risk,
+        "risk_reasons": list(reasons),
     }
 
 
@@ -184,7 +190,13 @@ def _describe(record: Any) -> str:
     if record.recipes:
         contents.append(f"{len(record.recipes)} recipe{'s' if len(record.recipes) != 1 else ''}")
     state = "" if record.enabled else " [disabled]"
-    return f"{record.name}{version} ({record.kind}, {', '.join(contents) or 'empty'}, from {record.source}){state}"
+    from .risk import icon, record_risk
+
+    risk, reasons = record_risk(record)
+    flag = f" {icon(risk)}installed although: {'; '.join(reasons)}" if risk else ""
+    return (
+        f"{record.name}{version} ({record.kind}, {', '.join(contents) or 'empty'}, from {record.source}){state}{flag}"
+    )
 
 
 # --- addon group ---------------------------------------------------------------------------------
@@ -373,7 +385,9 @@ def info(name: str, user: str | None, global_: bool, as_json: bool) -> None:
             _dump({"installed": True, "addon": record_json(found)})
             return
         click.echo(_describe(found))
-        _echo_fields(record_json(found))
+        from .cli_market import echo_fields
+
+        echo_fields(record_json(found))
         return
     data = {
         "name": found.name,
@@ -384,31 +398,22 @@ def info(name: str, user: str | None, global_: bool, as_json: bool) -> None:
         "owner": found.owner,
         "homepage": found.homepage,
         "moderation": dict(found.moderation),
+        "version": found.version,
+        "changelog": found.changelog,
+        "published_at": found.published_at.isoformat() if found.published_at else None,
+        "security": found.security,
+        "downloads": found.downloads,
+        "stars": found.stars,
+        "risk": found.risk,
+        "risk_reasons": list(found.risk_reasons),
+        "files": [dict(f) for f in found.files],
     }
     if as_json:
         _dump({"installed": False, "addon": data})
         return
-    click.echo(f"{found.name} (not installed; from {found.source})")
-    _echo_fields(data)
+    from .cli_market import echo_info
 
-
-def _human(value: Any) -> str:
-    """One field of ``addon info`` for people: lists joined, mappings as ``key: value`` pairs, booleans as
-    yes/no (never a Python repr)."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_human(v) for v in value)
-    if isinstance(value, dict):
-        return "; ".join(f"{k.replace('_', ' ')}: {_human(v)}" for k, v in value.items() if v not in (None, "", [], {}))
-    return str(value)
-
-
-def _echo_fields(data: dict[str, Any]) -> None:
-    """The ``key: value`` lines of ``addon info`` (name and empty fields left out)."""
-    for key, value in data.items():
-        if key != "name" and value not in (None, [], {}, ""):
-            click.echo(f"  {key.replace('_', ' ')}: {_human(value)}")
+    echo_info(found)
 
 
 def _toggle(name: str, user: str | None, global_: bool, as_json: bool, enabled: bool) -> None:
@@ -531,17 +536,17 @@ def _ask(asked: Any) -> bool:
 @click.argument("query")
 @click.option("--source", "source", metavar="NAME", help="Search only this source.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--user", "user", metavar="ID", help="Also say which hits this user has installed.")
 @json_option
-def search(query: str, source: str | None, limit: int, as_json: bool) -> None:
-    """Search the sources that can search (e.g. the KiroHub registry)."""
+def search(query: str, source: str | None, limit: int, user: str | None, as_json: bool) -> None:
+    """Search the sources that can search (e.g. the KiroHub registry): downloads, stars and the registry's
+    risk per hit (⚠️ suspicious, ⛔ blocked); with --user, what that user already has."""
+    from .cli_market import echo_hits, hit_json
+
     host = _host()
     hits = _run(lambda: host.addons.search(query, source=source, limit=limit), host)
+    mine = {r.name: r for r in _list_records(Scope.user(user))[1]} if user is not None else None
     if as_json:
-        _dump({"hits": [hit.__dict__ for hit in hits]})
+        _dump({"hits": [hit_json(hit, mine) for hit in hits]})
         return
-    if not hits:
-        click.echo("no matches")
-    for hit in hits:
-        version = f" {hit.version}" if hit.version else ""
-        summary = f" — {hit.summary}" if hit.summary else ""
-        click.echo(f"{hit.spec or hit.name}{version} [{hit.source}]{summary}")
+    echo_hits(hits, mine, user)

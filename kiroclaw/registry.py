@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pydantic
 
-from .errors import RegistryCorruptError, StorageError
+from .errors import NotFoundError, RegistryCorruptError, StorageError
 from .faults import checkpoint
 from .models import AddonRecord, RegistryDocument
 from .registry_read import MAX_REGISTRY_BYTES, check_records, raw_document, record_path_problem
-from .workspaces import ScopePaths
+from .workspaces import Scope, ScopePaths
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,22 @@ def load_registry(paths: ScopePaths) -> RegistryDocument:
         raise RegistryCorruptError(
             f"the add-on registry was corrupt ({exc}); {tail}", quarantined_to=moved.name
         ) from None
+
+
+def find_addon(doc: RegistryDocument, name: str, scope: Scope) -> AddonRecord:
+    """The record called ``name`` in ``doc``, else the package whose folder is ``name``.
+
+    :raises NotFoundError: neither; the message lists what ``scope`` has installed.
+    """
+    text = name.strip()
+    for record in doc.addons:
+        if record.name == text:
+            return record
+    for record in doc.addons:
+        if record.kind == "plugin" and Path(record.path).name == text:
+            return record
+    names = ", ".join(sorted(r.name for r in doc.addons)) or "none"
+    raise NotFoundError(f"{text!r} is not installed in {scope.label} (installed: {names})")
 
 
 def dump_registry(doc: RegistryDocument) -> bytes:

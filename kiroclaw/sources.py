@@ -21,6 +21,7 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -283,7 +284,12 @@ class Fetched:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One search result. ``downloads``/``stars`` are ``None`` where the source does not know them."""
+    """One search result. ``downloads``/``stars`` are ``None`` where the source does not know them.
+
+    :ivar risk: what the source's registry says of it: ``"suspicious"`` (flagged; installing asks first),
+        ``"blocked"`` (flagged as malicious; it cannot be installed) or ``None`` (nothing known against it).
+    :ivar risk_reasons: the registry's reason codes or summary for ``risk``, where it gives them.
+    """
 
     name: str
     source: str
@@ -293,6 +299,8 @@ class SearchHit:
     downloads: int | None = None
     stars: int | None = None
     spec: str | None = None  # what to type to install it; default: ``name``
+    risk: str | None = None
+    risk_reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -302,6 +310,14 @@ class AddonInfo:
     :ivar versions: known versions, newest first.
     :ivar moderation: registry moderation flags (``isSuspicious``, ``isMalwareBlocked``, ``reasonCodes``…).
     :ivar files: ``[{"path": str, "size": int, "sha256": str}, …]`` where the source lists them.
+    :ivar version: the version the other per-version fields describe (``name@version`` asks for one;
+        default: the latest).
+    :ivar changelog: that version's changelog text; ``published_at``: when it was published (UTC).
+    :ivar security: the registry's security-scan status of that version (``clean``, ``suspicious``,
+        ``malicious``, ``pending``, ``error``) or ``None``.
+    :ivar downloads: / :ivar stars: the registry's counts, ``None`` where it gives none.
+    :ivar risk: ``"suspicious"``, ``"blocked"`` or ``None``, from the moderation flags and ``security``
+        (see :class:`SearchHit`); ``risk_reasons`` says why.
     """
 
     name: str
@@ -314,6 +330,14 @@ class AddonInfo:
     moderation: Mapping[str, Any] = field(default_factory=dict)
     files: tuple[Mapping[str, Any], ...] = ()
     homepage: str | None = None
+    version: str | None = None
+    changelog: str = ""
+    published_at: datetime | None = None
+    security: str | None = None
+    downloads: int | None = None
+    stars: int | None = None
+    risk: str | None = None
+    risk_reasons: tuple[str, ...] = ()
 
 
 class Source:

@@ -35,6 +35,8 @@ from ..errors import (
 from ..install import InstallRequest, InstallResult
 from ..models import AddonRecord
 from ..policy import is_policy_refusal
+from ..risk import BLOCKED, record_risk
+from ..risk import icon as risk_icon
 from ..shared.bot import ButtonStore
 from ..sources import AddonInfo
 from ..workspaces import Scope
@@ -43,6 +45,7 @@ from .addon_text import (
     ORIGIN_KEYS,
     failure_text,
     installed_text,
+    risk_line,
     update_line,
     version_text,
 )
@@ -274,7 +277,7 @@ async def search(message: Message, host: Host, actions: ButtonStore, user_id: in
     rows: list[list[tuple[str, str]]] = []
     mine = {r.name: r for r in await asyncio.to_thread(host.addons.list, Scope.user(user_id))}
     for index, hit in enumerate(hits, 1):
-        meta = [f"<b>{esc(hit.name)}</b>{version_text(hit.version)}"]
+        meta = [f"{risk_icon(hit.risk)}<b>{esc(hit.name)}</b>{version_text(hit.version)}"]
         if hit.owner:
             meta.append(f"by {esc(hit.owner)}")
         if hit.downloads is not None:
@@ -286,9 +289,13 @@ async def search(message: Message, host: Host, actions: ButtonStore, user_id: in
         lines.append(f"{index}. " + " · ".join(meta))
         if hit.summary:
             lines.append(f"   {esc(shorten(hit.summary, 160))}")
+        if hit.risk:
+            lines.append(f"   {risk_line(hit.risk, hit.risk_reasons)}")
         have = mine.get(hit.name)
         if have is not None:  # what the user has already: its state instead of an Install button
             lines.append(f"   {installed_state(have, hit.version, hit.name)}")
+            continue
+        if hit.risk == BLOCKED:  # the registry refuses it: no Install button
             continue
         spec = hit.spec or hit.name
         token = await actions.put(user_id, {"op": "install", "spec": spec, "global": False}, one_shot=False)
@@ -330,27 +337,55 @@ async def info(message: Message, host: Host, actions: ButtonStore, user_id: int,
             lines.append("Origin: " + " · ".join(origin))
         if r.size_bytes:
             lines.append(f"Size: {r.size_bytes / 1024:.1f} KiB")
+        risk, reasons = record_risk(r)
+        if risk:
+            lines.append(risk_line(risk, reasons, installed=True))
         await answer_long(message, "\n".join(lines))
         return
     info: AddonInfo = found
-    lines = [f"📦 <b>{esc(info.name)}</b>{version_text(info.latest_version)} ({esc(info.source)}, not installed)"]
-    if info.owner:
-        lines.append(f"By {esc(info.owner)}")
-    if info.description:
-        lines.append(esc(shorten(info.description, 400)))
-    if info.versions:
-        lines.append("Versions: " + esc(", ".join(info.versions[:6])) + (" …" if len(info.versions) > 6 else ""))
-    flags = [k for k in ("isSuspicious", "isMalwareBlocked") if info.moderation.get(k)]
-    if flags:
-        lines.append("⚠️ Registry flags: " + esc(", ".join(flags)))
-    if info.homepage:
-        lines.append(f"Home: {esc(shorten(info.homepage, 120))}")
+    lines = info_lines(info)
+    if info.risk == BLOCKED:  # the registry refuses it: no Install button
+        await answer_long(message, "\n".join(lines))
+        return
     token = await actions.put(
         user_id, {"op": "install", "spec": name, "global": scope.kind == "global"}, one_shot=False
     )
     await answer_long(
         message, "\n".join(lines), reply_markup=keyboard([(f"📦 Install {shorten(info.name, 40)}", PREFIX + token)])
     )
+
+
+def info_lines(info: AddonInfo) -> list[str]:
+    """``/addon info`` of a name that is not installed: the version shown (asked for, else the latest), the
+    registry's counts, the risk, that version's changelog and file count, the versions that exist."""
+    shown = info.version or info.latest_version
+    latest = f", latest {esc(info.latest_version)}" if info.latest_version and shown != info.latest_version else ""
+    lines = [
+        f"📦 {risk_icon(info.risk)}<b>{esc(info.name)}</b>{version_text(shown)} "
+        f"({esc(info.source)}{latest}, not installed)"
+    ]
+    if info.owner:
+        lines.append(f"By {esc(info.owner)}")
+    if info.description:
+        lines.append(esc(shorten(info.description, 400)))
+    counts = []
+    if info.downloads is not None:
+        counts.append(f"⬇ {info.downloads:,}")
+    if info.stars:
+        counts.append(f"★ {info.stars:,}")
+    if counts:
+        lines.append(" · ".join(counts))
+    if info.risk:
+        lines.append(risk_line(info.risk, info.risk_reasons))
+    if info.changelog.strip():
+        lines.append(f"Changes in {esc(shown or '?')}: {esc(shorten(info.changelog.strip(), 300))}")
+    if info.files:
+        lines.append(f"Files: {len(info.files)}")
+    if info.versions:
+        lines.append("Versions: " + esc(", ".join(info.versions[:6])) + (" …" if len(info.versions) > 6 else ""))
+    if info.homepage:
+        lines.append(f"Home: {esc(shorten(info.homepage, 120))}")
+    return lines
 
 
 async def update(

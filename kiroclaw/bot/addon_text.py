@@ -46,13 +46,33 @@ def version_text(version: str | None) -> str:
     return f" v{esc(version.removeprefix('v'))}"
 
 
+def risk_line(risk: str | None, reasons: tuple[str, ...] | list[str], *, installed: bool = False) -> str:
+    """The line under a flagged add-on: ``⚠️ flagged as suspicious: …`` or ``⛔ blocked: …, it cannot be
+    installed``; ``""`` for no risk. ``installed``: the flag kept from install time."""
+    from ..risk import BLOCKED, icon
+
+    if risk is None:
+        return ""
+    why = esc(shorten("; ".join(dict.fromkeys(reasons)), 200))
+    if risk == BLOCKED:
+        return f"{icon(risk)}blocked as malicious: {why}; it cannot be installed"
+    if installed:
+        return f"{icon(risk)}installed although {why}"
+    return f"{icon(risk)}flagged as suspicious: {why}; installing asks you first"
+
+
 def record_line(record: AddonRecord) -> str:
-    icon = "✅" if record.enabled else "⏸"
-    parts = [f"{icon} <b>{esc(record.name)}</b>{version_text(record.version)}", esc(record.source)]
+    from ..risk import icon, record_risk
+
+    risk, reasons = record_risk(record)
+    state = "✅" if record.enabled else "⏸"
+    parts = [f"{state} {icon(risk)}<b>{esc(record.name)}</b>{version_text(record.version)}", esc(record.source)]
     if not record.enabled:
         parts.append("disabled")
     parts.append(f"installed {ago(record.installed_at)}")
     line = " · ".join(parts)
+    if risk:
+        line += f"\n   {risk_line(risk, reasons, installed=True)}"
     if record.kind == "plugin" and record.skills:
         line += f"\n   skills: {esc(', '.join(record.skills))}"
     return line

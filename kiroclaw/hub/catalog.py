@@ -19,7 +19,12 @@ Decisions:
 * Zips are deterministic: entries sorted, timestamps 1980-01-01, modes 0644/0755, deflate.
 * A ``skill.json`` that does not validate makes the skill unavailable (HTTP 500) rather than silently
   dropping its moderation flags: a broken file must not make a blocked skill installable.
-* Malware-blocked skills are left out of search and list results and their downloads answer 403.
+* Malware-blocked skills are left out of search and list results and their downloads answer 403; so
+  does a version whose ``security`` status is ``malicious`` (``skill.json``).
+* ``stats.downloads`` is ``skill.json``'s count plus the downloads ``kiroclaw hub serve`` counted
+  (:mod:`kiroclaw.hub.stats`); search rows carry it as ``downloads`` and, with ``stars``, in ``stats``,
+  and name the skill's risk as ClawHub's canonical rows do: ``trust.clawHubVerdict``
+  (``clean|suspicious|malicious``, from the moderation flags and the latest version's security status).
 """
 
 from __future__ import annotations
@@ -36,12 +41,13 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import semver
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..fingerprint import file_sha256, fingerprint_entries, iter_files
+from .stats import DownloadCounts
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,8 @@ HASH_RE = re.compile(r"^[0-9a-f]{64}\Z")
 META_FILE = "skill.json"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 MAX_LIST_LIMIT = 200
+#: Per-version ``security.status`` values (``kirohub-protocol.md`` §4, §9).
+SECURITY_STATUSES = ("clean", "suspicious", "malicious", "pending", "error")
 DEFAULT_LIMIT = 25
 
 
@@ -86,7 +94,10 @@ class SkillJson(BaseModel):
     :ivar tags: topic list (``["weather"]``) or a ClawHub tag map (``{"latest": "1.1.0"}``).
     :ivar moderation: flags enforced by clients (``isMalwareBlocked`` also blocks downloads here).
     :ivar changelogs: version → changelog text (``kiroclaw hub publish --changelog`` writes it).
-    :ivar stats: ``downloads``/``stars`` counts to report (the server itself counts nothing).
+    :ivar stats: ``downloads``/``stars`` counts to report; ``kiroclaw hub serve`` adds the downloads it
+        counts itself to ``downloads``.
+    :ivar security: version → the registry's security-scan ``status`` for it (``clean``, ``suspicious``,
+        ``malicious``, ``pending``, ``error``), served as that version's ``security`` block.
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -98,6 +109,17 @@ class SkillJson(BaseModel):
     moderation: Moderation | None = None
     changelogs: dict[str, str] = Field(default_factory=dict)
     stats: dict[str, int] = Field(default_factory=dict)
+    security: dict[str, Literal["clean", "suspicious", "malicious", "pending", "error"]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CatalogZip:
+    """A download: the zip's ``filename`` and ``data``, and which ``slug`` and ``version`` it holds."""
+
+    filename: str
+    data: bytes
+    slug: str
+    version: str
 
 
 @dataclass(frozen=True)
@@ -155,6 +177,22 @@ class CatalogSkill:
     def blocked(self) -> bool:
         return bool(self.meta.moderation and self.meta.moderation.isMalwareBlocked)
 
+    def security(self, version: str) -> str | None:
+        """The security-scan status ``skill.json`` gives ``version``, or ``None``."""
+        return self.meta.security.get(version)
+
+    @property
+    def verdict(self) -> str:
+        """``malicious`` (malware-blocked, or the latest version's scan says so), ``suspicious`` (flagged, or
+        the latest version's scan is suspicious) or ``clean``."""
+        latest = self.latest
+        status = self.security(latest.version) if latest else None
+        if self.blocked or status == "malicious":
+            return "malicious"
+        if (self.meta.moderation and self.meta.moderation.isSuspicious) or status == "suspicious":
+            return "suspicious"
+        return "clean"
+
     def version(self, version: str) -> CatalogVersion:
         """:raises CatalogError: 404 ``Version not found``."""
         for v in self.versions:
@@ -173,6 +211,21 @@ def _content_type(path: str) -> str:
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
+def _moderation_json(mod: Moderation | None) -> dict[str, Any] | None:
+    """ClawHub's ``moderation`` object of a flagged skill, ``None`` for an unflagged one."""
+    if mod is None or not (mod.isSuspicious or mod.isMalwareBlocked):
+        return None
+    return {
+        "isSuspicious": mod.isSuspicious,
+        "isMalwareBlocked": mod.isMalwareBlocked,
+        "verdict": "malicious" if mod.isMalwareBlocked else "suspicious",
+        "reasonCodes": list(mod.reasonCodes),
+        "summary": mod.summary,
+        "engineVersion": "kirohub-catalog",
+        "updatedAt": 0,
+    }
+
+
 def _owner_json(handle: str | None) -> dict[str, Any] | None:
     return None if handle is None else {"handle": handle, "displayName": None, "image": None}
 
@@ -186,6 +239,8 @@ class Catalog:
 
     def __init__(self, root: Path, *, zip_cache_entries: int = 16) -> None:
         self.root = Path(root).resolve()
+        #: the downloads served so far (recorded by ``kiroclaw hub serve``, read by every answer)
+        self.downloads = DownloadCounts(self.root)
         self._hashes: dict[tuple[str, int, int, int], str] = {}
         self._zips: OrderedDict[str, bytes] = OrderedDict()
         self._zip_cache_entries = zip_cache_entries
@@ -325,9 +380,17 @@ class Catalog:
             else:
                 scored.append((round(score / (4.5 * len(words)), 4), skill))
         scored.sort(key=lambda item: (-item[0], item[1].slug))
-        return {"results": [self._search_row(score, skill) for score, skill in scored[:limit]]}
+        counted = self.downloads.totals()
+        return {"results": [self._search_row(score, skill, counted) for score, skill in scored[:limit]]}
 
-    def _search_row(self, score: float, skill: CatalogSkill) -> dict[str, Any]:
+    def _stats(self, skill: CatalogSkill, counted: dict[str, int] | None = None) -> dict[str, int]:
+        """``{"downloads", "stars", …}``: ``skill.json``'s counts, downloads plus those served."""
+        served = (counted if counted is not None else self.downloads.totals()).get(skill.slug, 0)
+        stats = {"downloads": 0, "stars": 0, **skill.meta.stats}
+        stats["downloads"] += served
+        return stats
+
+    def _search_row(self, score: float, skill: CatalogSkill, counted: dict[str, int]) -> dict[str, Any]:
         latest = skill.latest
         assert latest is not None
         row: dict[str, Any] = {
@@ -341,19 +404,32 @@ class Catalog:
         if skill.owner:
             row["ownerHandle"] = skill.owner
             row["owner"] = _owner_json(skill.owner)
-        for key in ("downloads", "stars"):
-            if key in skill.meta.stats:
-                row[key] = skill.meta.stats[key]
+        stats = self._stats(skill, counted)
+        row["downloads"] = stats["downloads"]
+        if "stars" in skill.meta.stats:
+            row["stars"] = stats["stars"]
+        row["stats"] = stats
+        moderation = _moderation_json(skill.meta.moderation)
+        if moderation is not None:  # the flags and reasons, as skill info gives them (clients ignore it)
+            row["moderation"] = moderation
+        # the canonical row's ``trust`` block, complete: the clawhub CLI validates each of its keys
+        row["trust"] = {
+            "visibility": "public",
+            "installability": "installable",
+            "clawHubVerdict": skill.verdict,
+            "upstreamScanners": None,
+            "sourceFreshness": "native",
+        }
         return row
 
-    def _skill_json(self, skill: CatalogSkill) -> dict[str, Any]:
+    def _skill_json(self, skill: CatalogSkill, counted: dict[str, int] | None = None) -> dict[str, Any]:
         return {
             "slug": skill.slug,
             "displayName": skill.display_name,
             "summary": skill.summary,
             "topics": list(skill.topics),
             "tags": dict(skill.tags),
-            "stats": {"downloads": 0, "stars": 0, **skill.meta.stats},
+            "stats": self._stats(skill, counted),
             "createdAt": min(v.created_at_ms for v in skill.versions),
             "updatedAt": max(v.created_at_ms for v in skill.versions),
         }
@@ -366,12 +442,13 @@ class Catalog:
         """``GET /api/v1/skills?limit=&prefix=`` → ``{"items": [...], "nextCursor": null}`` (slug order)."""
         limit = max(1, min(limit, MAX_LIST_LIMIT))
         items = []
+        counted = self.downloads.totals()
         for skill in self.skills():
             if skill.blocked or (prefix and not skill.slug.startswith(prefix.lower())):
                 continue
             latest = skill.latest
             assert latest is not None
-            items.append({**self._skill_json(skill), "latestVersion": self._version_json(latest)})
+            items.append({**self._skill_json(skill, counted), "latestVersion": self._version_json(latest)})
             if len(items) >= limit:
                 break
         return {"items": items, "nextCursor": None}
@@ -385,24 +462,12 @@ class Catalog:
         skill = self.skill(slug, owner)
         latest = skill.latest
         assert latest is not None
-        moderation = None
-        mod = skill.meta.moderation
-        if mod and (mod.isSuspicious or mod.isMalwareBlocked):
-            moderation = {
-                "isSuspicious": mod.isSuspicious,
-                "isMalwareBlocked": mod.isMalwareBlocked,
-                "verdict": "malicious" if mod.isMalwareBlocked else "suspicious",
-                "reasonCodes": list(mod.reasonCodes),
-                "summary": mod.summary,
-                "engineVersion": "kirohub-catalog",
-                "updatedAt": 0,
-            }
         return {
             "skill": self._skill_json(skill),
             "latestVersion": self._version_json(latest),
             "metadata": None,
             "owner": _owner_json(skill.owner),
-            "moderation": moderation,
+            "moderation": _moderation_json(skill.meta.moderation),
         }
 
     def versions_response(self, slug: str, owner: str | None = None, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
@@ -422,8 +487,16 @@ class Catalog:
             {"path": f.path, "size": f.size_bytes, "sha256": f.sha256, "contentType": f.content_type}
             for f in self.files(v)
         ]
+        security = skill.security(v.version)
+        detail: dict[str, Any] = {
+            **self._version_json(v),
+            "files": files,
+            "stats": {"downloads": self.downloads.per_version(skill.slug).get(v.version, 0)},
+        }
+        if security is not None:
+            detail["security"] = {"status": security, "hasWarnings": security != "clean"}
         return {
-            "version": {**self._version_json(v), "files": files},
+            "version": detail,
             "skill": {"slug": skill.slug, "displayName": skill.display_name},
         }
 
@@ -448,10 +521,10 @@ class Catalog:
 
     def zip_response(
         self, slug: str, version: str | None = None, owner: str | None = None, tag: str | None = None
-    ) -> tuple[str, bytes]:
-        """``GET /api/v1/download?slug=&version=|tag=`` → (file name, deterministic zip bytes).
+    ) -> CatalogZip:
+        """``GET /api/v1/download?slug=&version=|tag=`` → the file name and deterministic zip bytes.
 
-        :raises CatalogError: 404 unknown skill/version/tag; 403 malware-blocked skill.
+        :raises CatalogError: 404 unknown skill/version/tag; 403 malware-blocked skill or version.
         """
         skill = self.skill(slug, owner)
         if skill.blocked:
@@ -466,6 +539,8 @@ class Catalog:
             latest = skill.latest
             assert latest is not None
             v = latest
+        if skill.security(v.version) == "malicious":
+            raise CatalogError(403, "Blocked: this version has been flagged as malicious")
         files = self.files(v)
         key = f"{skill.slug}@{v.version}:{fingerprint_entries((f.path, f.sha256) for f in files)}"
         with self._lock:
@@ -478,7 +553,7 @@ class Catalog:
                 self._zips[key] = cached
                 while len(self._zips) > self._zip_cache_entries:
                     self._zips.popitem(last=False)
-        return f"{skill.slug}-{v.version}.zip", cached
+        return CatalogZip(f"{skill.slug}-{v.version}.zip", cached, skill.slug, v.version)
 
 
 def build_zip(root: Path, paths: Iterable[str]) -> bytes:

@@ -24,7 +24,8 @@ def hub() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
 @click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535), help="0 = any free port.")
 def serve(catalog_dir: Path, host: str, port: int) -> None:
-    """Serve CATALOG_DIR read-only until interrupted (Ctrl-C or SIGTERM)."""
+    """Serve CATALOG_DIR until interrupted (Ctrl-C or SIGTERM); only download counts are written
+    (CATALOG_DIR/.kirohub/)."""
     if not catalog_dir.is_dir():
         raise click.BadParameter(f"{catalog_dir} is not a directory", param_hint="CATALOG_DIR")
     asyncio.run(_serve(catalog_dir, host, port))

@@ -15,17 +15,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from .catalog import DEFAULT_LIMIT, Catalog, CatalogError
+from .catalog import DEFAULT_LIMIT, Catalog, CatalogError, CatalogZip
 
 
 @dataclass(frozen=True)
 class RegistryAnswer:
-    """One answer: ``status`` (HTTP code), ``content_type``, ``body`` bytes, and for zips the file name."""
+    """One answer: ``status`` (HTTP code), ``content_type``, ``body`` bytes, and for zips the file name
+    and the ``(slug, version)`` downloaded (what ``kiroclaw hub serve`` counts)."""
 
     status: int
     content_type: str
     body: bytes
     filename: str | None = None
+    downloaded: tuple[str, str] | None = None
 
 
 def _int(query: Mapping[str, str], name: str, default: int) -> int:
@@ -81,7 +83,7 @@ def _download(c: Catalog, m: re.Match[str], q: Mapping[str, str]) -> Any:
 
 Handler = Callable[[Catalog, "re.Match[str]", Mapping[str, str]], Any]
 
-#: ``GET`` routes under the API base: (path pattern, handler). A zip handler returns ``(filename, bytes)``.
+#: ``GET`` routes under the API base: (path pattern, handler). A zip handler returns a :class:`CatalogZip`.
 ROUTES: tuple[tuple[re.Pattern[str], Handler], ...] = (
     (re.compile(r"api/v1/search"), _search),
     (re.compile(r"api/v1/skills"), _list),
@@ -107,9 +109,10 @@ def answer(catalog: Catalog, path: str, query: Mapping[str, str]) -> RegistryAns
             if match is None:
                 continue
             result = handler(catalog, match, query)
-            if handler is _download:
-                filename, data = result
-                return RegistryAnswer(200, "application/zip", data, filename)
+            if isinstance(result, CatalogZip):
+                return RegistryAnswer(
+                    200, "application/zip", result.data, result.filename, (result.slug, result.version)
+                )
             return RegistryAnswer(200, "application/json", json.dumps(result).encode("utf-8"))
         raise CatalogError(404, "Not found")
     except CatalogError as exc:

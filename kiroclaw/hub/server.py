@@ -7,6 +7,9 @@ Routes (``kirohub-protocol.md`` §3, §11), all ``GET`` except telemetry:
   ``/api/v1/skills/{slug}/versions/{version}``, ``/api/v1/resolve``, ``/api/v1/download``;
 * ``POST /api/cli/telemetry/install`` → ``{"ok": true}`` (accepted and ignored, so logged-in CLIs are happy).
 
+Each zip served counts one download of its skill and version (:mod:`kiroclaw.hub.stats`, kept in
+``CATALOG_DIR/.kirohub/``), reported back as ``stats.downloads`` and on search rows.
+
 JSON answers carry ``Cache-Control: no-store``; errors are plain text with the real server's wording.
 Catalog reads run in a worker thread so hashing never blocks the event loop. aiohttp is imported here
 only; this module is loaded by ``kiroclaw hub serve`` and tests, never by the CLI's other commands.
@@ -51,7 +54,10 @@ async def well_known(request: web.Request) -> web.Response:
 async def api(request: web.Request) -> web.Response:
     """Every ``GET /api/v1/...`` route, answered from the shared table (:mod:`kiroclaw.hub.routes`)."""
     path = request.raw_path.split("?", 1)[0].lstrip("/")  # still percent-encoded: see routes.answer
-    result = await asyncio.to_thread(answer, request.app[CATALOG_KEY], path, request.query)
+    catalog = request.app[CATALOG_KEY]
+    result = await asyncio.to_thread(answer, catalog, path, request.query)
+    if result.downloaded is not None:  # one served download of this exact version
+        await asyncio.to_thread(catalog.downloads.record, *result.downloaded)
     headers = {"Cache-Control": "no-store"}
     if result.filename is not None:
         headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
@@ -68,6 +74,11 @@ def create_app(catalog_dir: Path) -> web.Application:
     """The aiohttp application serving ``catalog_dir`` (see module docstring for the routes)."""
     app = web.Application(client_max_size=64 * 1024, middlewares=[_errors])
     app[CATALOG_KEY] = Catalog(catalog_dir)
+
+    async def close_counts(app: web.Application) -> None:
+        app[CATALOG_KEY].downloads.close()
+
+    app.on_cleanup.append(close_counts)
     app.router.add_get("/.well-known/clawhub.json", well_known)
     app.router.add_get("/.well-known/clawdhub.json", well_known)
     app.router.add_get("/api/v1/{tail:.*}", api)

@@ -35,6 +35,11 @@ class SearchResultModel(_Model):
     downloads: int | None = None
     stars: int | None = None
     stats: dict[str, Any] | None = None
+    #: ClawHub's canonical rows: ``trust.clawHubVerdict`` (``clean|suspicious|malicious``) and the native
+    #: ``skill`` document (``isSuspicious``, ``stats.stars``…); read leniently, never required.
+    trust: dict[str, Any] | None = None
+    native: dict[str, Any] | None = None
+    moderation: dict[str, Any] | None = None
 
 
 class SearchResponse(_Model):
@@ -61,6 +66,7 @@ class VersionModel(_Model):
     changelog: Text | None = None
     files: list[FileModel] | None = Field(None, max_length=20000)
     security: SecurityModel | None = None
+    stats: dict[str, Any] | None = None
 
 
 class SkillModel(_Model):

@@ -17,6 +17,7 @@ import asyncio
 import os
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -80,6 +81,15 @@ def _check_version(version: str) -> str:
     if not semver.Version.is_valid(version):
         raise SpecError(f"registry versions are semantic versions like 1.2.3, not {version!r}")
     return version
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else ``{}`` (lenient reads of optional fields)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _moderation_reasons(mod: ModerationModel) -> list[str]:
@@ -213,6 +223,7 @@ class KirohubSource(Source):
                 version = _check_version(info.latestVersion.version)
             # asked before anything is downloaded, bound to this exact version
             warnings = self._moderation_gate(slug, info.moderation, context, version)
+            flags = {"moderation": "suspicious"} if warnings else {}  # kept in the record: /addon list shows it
             try:
                 detail: VersionDetailResponse = await self._json(
                     conn,
@@ -225,7 +236,10 @@ class KirohubSource(Source):
                 raise await self._no_such_version(conn, slug, owner, version) from None
             if detail.version is None:
                 raise await self._no_such_version(conn, slug, owner, version)
-            warnings += self._security_gate(slug, version, detail.version.security, context)
+            security = self._security_gate(slug, version, detail.version.security, context)
+            if security and detail.version.security and detail.version.security.status:
+                flags["security"] = detail.version.security.status.lower()
+            warnings += security
             context.progress("downloading", f"{slug} {version}")
             try:
                 await conn.get(
@@ -251,6 +265,7 @@ class KirohubSource(Source):
             "slug": slug,
             "version": version,
             "fingerprint": fingerprint,
+            **flags,
         }
         if owner:
             origin["owner"] = owner
@@ -370,9 +385,16 @@ class KirohubSource(Source):
             if not row.slug or not SPEC_RE.match(row.slug):
                 continue
             owner = row.ownerHandle or (row.owner.handle if row.owner else None)
-            stats = row.stats or {}
+            native = row.native.get("skill") if row.native else None
+            native = native if isinstance(native, dict) else {}
+            stats = {**_mapping(native.get("stats")), **(row.stats or {})}
             downloads = row.downloads if row.downloads is not None else stats.get("downloads")
             stars = row.stars if row.stars is not None else stats.get("stars")
+            moderation = dict(row.moderation or {})
+            if native.get("isSuspicious") is True:
+                moderation.setdefault("isSuspicious", True)
+            verdict = _mapping(row.trust).get("clawHubVerdict")
+            risk, reasons = kiroclaw.registry_risk(moderation, verdict=verdict if isinstance(verdict, str) else None)
             hits.append(
                 SearchHit(
                     name=row.slug,
@@ -383,6 +405,8 @@ class KirohubSource(Source):
                     downloads=downloads if isinstance(downloads, int) else None,
                     stars=stars if isinstance(stars, int) else None,
                     spec=row.slug,
+                    risk=risk,
+                    risk_reasons=tuple(str(r)[:200] for r in reasons[:5]),
                 )
             )
             if len(hits) >= limit:
@@ -391,15 +415,16 @@ class KirohubSource(Source):
         return hits
 
     async def info(self, name: str) -> AddonInfo:
-        """Describe ``name`` (``slug`` or ``@owner/slug``): summary, latest, versions (newest first), tags,
-        owner, moderation and the latest version's files. Cached like :meth:`search`.
+        """Describe ``name`` (``slug``, ``@owner/slug``, ``slug@version``): summary, versions (newest first),
+        tags, owner, moderation, counts, and one version's changelog, security status and files (the
+        version asked for, else the latest). Cached like :meth:`search`.
 
-        :raises NotFoundError: unknown skill.
+        :raises NotFoundError: unknown skill, or unknown version (the message lists those that exist).
         :raises SpecError: not a registry name.
         """
         ref = self.parse(name)
         slug, owner = ref.locator, ref.extra.get("owner") or None
-        key = ("info", self.client.registry_url, slug, owner)
+        key = ("info", self.client.registry_url, slug, owner, ref.version)
         cached = self.client.cached(key)
         if cached is not None:
             assert isinstance(cached, AddonInfo)
@@ -410,21 +435,36 @@ class KirohubSource(Source):
             latest = info.latestVersion.version if info.latestVersion else None
             versions: tuple[str, ...] = (latest,) if latest else ()
             versions = await self._versions(conn, slug, owner) or versions
-            files: tuple[dict[str, object], ...] = ()
-            if latest:
-                detail: VersionDetailResponse = await self._json(
-                    conn,
-                    f"api/v1/skills/{quote(slug, safe='')}/versions/{quote(latest, safe='')}",
-                    {"ownerHandle": owner},
-                    VersionDetailResponse,
-                    f"{slug} {latest}",
-                )
-                if detail.version and detail.version.files:
-                    files = tuple({"path": f.path, "size": f.size, "sha256": f.sha256} for f in detail.version.files)
+            shown = ref.version or latest
+            detail = None
+            if shown:
+                try:
+                    answer: VersionDetailResponse = await self._json(
+                        conn,
+                        f"api/v1/skills/{quote(slug, safe='')}/versions/{quote(shown, safe='')}",
+                        {"ownerHandle": owner},
+                        VersionDetailResponse,
+                        f"{slug} {shown}",
+                    )
+                    detail = answer.version
+                except NotFoundError:
+                    if ref.version is None:
+                        raise
+                if ref.version is not None and detail is None:
+                    raise await self._no_such_version(conn, slug, owner, ref.version)
         skill = info.skill
         assert skill is not None
         tags = skill.tags if isinstance(skill.tags, dict) else {}
-        mod = info.moderation
+        stats = _mapping(skill.stats)
+        mod = info.moderation.model_dump() if info.moderation else {}
+        security = detail.security.status if detail and detail.security else None
+        risk, reasons = kiroclaw.registry_risk(mod, security=security)
+        published = None
+        if detail and detail.createdAt:
+            published = datetime.fromtimestamp(detail.createdAt / 1000, tz=UTC)
+        files: tuple[dict[str, object], ...] = ()
+        if detail and detail.files:
+            files = tuple({"path": f.path, "size": f.size, "sha256": f.sha256} for f in detail.files)
         result = AddonInfo(
             name=skill.slug,
             source=self.name,
@@ -433,8 +473,16 @@ class KirohubSource(Source):
             versions=versions,
             tags={str(k): str(v) for k, v in tags.items()},
             owner=owner,
-            moderation=mod.model_dump() if mod else {},
+            moderation=mod,
             files=files,
+            version=detail.version if detail else shown,
+            changelog=(detail.changelog or "") if detail else "",
+            published_at=published,
+            security=security,
+            downloads=_count(stats.get("downloads")),
+            stars=_count(stats.get("stars")),
+            risk=risk,
+            risk_reasons=tuple(str(r)[:200] for r in reasons[:5]),
         )
         self.client.remember(key, result)
         return result

@@ -43,3 +43,47 @@ def test_references_resolve(doc: Path) -> None:
     commands = set(LAZY_COMMANDS)
     missing += [f"command kiroclaw {name}" for name in _COMMAND.findall(text) if name not in commands]
     assert not missing, f"{doc.name}: " + ", ".join(sorted(set(missing)))
+
+
+_ANCHOR_LINK = re.compile(r"\]\(([^)#\s]*)#([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*$", re.M)
+_FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+
+
+def anchors(doc: Path) -> set[str]:
+    """The anchors GitHub gives ``doc``'s headings: lowercased, punctuation but ``-`` and ``_`` dropped,
+    spaces to ``-``; a repeated heading gets ``-1``, ``-2``… (headings inside code fences are not headings)."""
+    seen: dict[str, int] = {}
+    result = set()
+    for heading in _HEADING.findall(_FENCE.sub("", doc.read_text(encoding="utf-8"))):
+        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("`", "").strip().lower()
+        slug = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        result.add(slug if count == 0 else f"{slug}-{count}")
+    return result
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_anchors_resolve(doc: Path) -> None:
+    """``[x](other.md#heading)`` and ``[x](#heading)`` name a heading that exists in that document."""
+    broken = []
+    for target, anchor in _ANCHOR_LINK.findall(doc.read_text(encoding="utf-8")):
+        if target.startswith(("http://", "https://")):
+            continue
+        linked = doc if not target else doc.parent / target
+        if linked.suffix == ".md" and linked.is_file() and anchor not in anchors(linked):
+            broken.append(f"{target}#{anchor}")
+    assert not broken, f"{doc.name}: anchors without a heading: {', '.join(broken)}"
+
+
+def test_anchor_rule_follows_github() -> None:
+    """The slug rule itself (so a test of anchors that cannot fail is not what guards the docs)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        doc = Path(tmp) / "x.md"
+        doc.write_text(
+            "# The `kiroclaw` CLI\n## addon info NAME (--user ID | --global)\n## Links\n## Links\n```\n# no\n```\n"
+        )
+        assert anchors(doc) == {"the-kiroclaw-cli", "addon-info-name---user-id----global", "links", "links-1"}
