@@ -43,8 +43,10 @@ if TYPE_CHECKING:
     from .archives import (
         ExtractResult,
         check_content_type,
+        check_member_name,
         extract_archive,
         extract_tar_stream,
+        recorded_link_target,
         sniff_format,
     )
     from .config import Settings, load_settings, plugin_settings
@@ -112,6 +114,8 @@ _LAZY = {
     "StagedFile": "staging",
     "addon_fingerprint": "layout",
     "check_content_type": "archives",
+    "check_member_name": "archives",
+    "recorded_link_target": "archives",
     "check_url": "downloader",
     "system_resolver": "downloader",
     "vet_host": "downloader",
@@ -201,6 +205,7 @@ __all__ = [
     "allow",
     "block",
     "check_content_type",
+    "check_member_name",
     "check_url",
     "checkpoint",
     "download",
@@ -213,6 +218,7 @@ __all__ = [
     "note",
     "plugin_settings",
     "provision_kiro_home",
+    "recorded_link_target",
     "registry_risk",
     "remove_tree",
     "require_mode",

@@ -43,7 +43,7 @@ from .zipcheck import zip_check_layout, zip_directory_entries, zip_end_record, z
 if TYPE_CHECKING:
     pass
 
-__all__ = ["CONTROL_PREFIX", "ExtractLimits"]
+__all__ = ["CONTROL_PREFIX", "ExtractLimits", "check_member_name", "recorded_link_target"]
 
 #: Folders dropped silently from archives (VCS metadata, macOS resource forks).
 SKIPPED_SEGMENTS = frozenset({".git", "__macosx"})
@@ -127,6 +127,13 @@ def check_member_name(raw: str, limits: ExtractLimits) -> tuple[str, ...] | None
     if any(p.lower() in SKIPPED_SEGMENTS for p in normalised):
         return None
     return normalised
+
+
+def recorded_link_target(target: str, limits: ExtractLimits) -> str:
+    """A link's target as recorded with ``ExtractLimits.whole_tree``: ``target`` itself, or ``/`` (which
+    discovery reports as an absolute, unusable target) when it is longer than 4 × ``max_path_chars``
+    characters or holds a NUL."""
+    return "/" if len(target) > limits.max_path_chars * 4 or "\x00" in target else target
 
 
 def _fold(parts: tuple[str, ...]) -> str:
@@ -215,9 +222,7 @@ class _Writer:
     def add_link(self, parts: tuple[str, ...], target: str) -> None:
         """Record a link member (``whole_tree`` only); nothing is written."""
         self._claim(parts, "link")
-        if len(target) > self.limits.max_path_chars * 4 or "\x00" in target:
-            target = "/"  # an unusable target: discovery reports it as absolute
-        self.links.append(("/".join(parts), target))
+        self.links.append(("/".join(parts), recorded_link_target(target, self.limits)))
 
     def add_dir(self, parts: tuple[str, ...]) -> None:
         if self._claim(parts, "dir"):

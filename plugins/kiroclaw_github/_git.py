@@ -11,10 +11,12 @@ GitPython's :class:`git.Git` command object, in a new session (its own process g
 * a wall-clock deadline (``GIT_TIMEOUT_SECONDS``) and a size watchdog on the git folder; either kills the
   whole process group (git, ``git-remote-http``, ``upload-pack``) with SIGKILL.
 
-Nothing is checked out: the commit is fetched into a bare repository (``--depth=1``, single ref, no tags)
-and its tree is streamed through ``git archive`` into :func:`kiroclaw.extract_tar_stream`, the same
-extractor every archive goes through (links, devices, bad names and the caps are refused there). The bare
-repository is deleted afterwards, so no ``.git`` is ever installed.
+The commit is fetched into a bare repository (``--depth=1``, single ref, no tags). Its tree is written by
+git's own ``checkout-index`` when its listing passes the extractor's rules unchanged (:mod:`._checkout`:
+names, caps, links recorded and never written), and otherwise streamed through ``git archive`` into
+:func:`kiroclaw.extract_tar_stream`, the extractor every archive goes through (links, devices, bad names
+and the caps are refused there). The bare repository is deleted afterwards, so no ``.git`` is ever
+installed.
 """
 
 from __future__ import annotations
@@ -214,12 +216,20 @@ class GitRunner:
         remove_tree(self.git_dir)
         remove_tree(self.home)
 
-    def _popen(self, args: list[str]) -> subprocess.Popen[bytes]:
+    def _popen(
+        self, args: list[str], *, stdin: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         import git
         from git.cmd import Git
 
         Git.check_unsafe_options(options=args, unsafe_options=git.Repo.unsafe_git_clone_options)
-        handle = Git(str(self.home)).execute(["git", *args], as_process=True, env=self.env, start_new_session=True)
+        handle = Git(str(self.home)).execute(
+            ["git", *args],
+            istream=subprocess.PIPE if stdin else None,
+            as_process=True,
+            env={**self.env, **(env or {})},
+            start_new_session=True,
+        )
         # GitPython's handle terminates the process when it is garbage-collected: keep it until the next
         # command (by then this one has been waited for).
         self._handle = handle
@@ -237,16 +247,26 @@ class GitRunner:
         :raises LimitExceededError: the deadline passed or the size watchdog fired (group killed).
         :raises Cancelled: :attr:`cancel` was set (group killed).
         """
-        proc = self._popen(args)
+        code, out, err = self.run_bytes(args, watch=watch)
+        return code, redact(out.decode("utf-8", "replace"), self.setup.token), err
+
+    def run_bytes(
+        self, args: list[str], *, watch: bool = False, stdin: bytes | None = None, env: dict[str, str] | None = None
+    ) -> tuple[int, bytes, str]:
+        """Like :meth:`run`, with ``stdin`` fed to git, ``env`` added to the hardened environment and
+        stdout returned as bytes (paths in ``-z`` listings are not text); stderr is redacted."""
+        proc = self._popen(args, stdin=stdin is not None, env=env)
+        feed = stdin  # given once: communicate() keeps feeding it across its timeouts
         while True:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 _kill_group(proc)
                 raise self._timeout_error()
             try:
-                out, err = proc.communicate(timeout=min(POLL_SECONDS, remaining))
+                out, err = proc.communicate(feed, timeout=min(POLL_SECONDS, remaining))
                 break
             except subprocess.TimeoutExpired:
+                feed = None
                 if self.cancel.is_set():
                     _kill_group(proc)
                     raise Cancelled() from None
@@ -255,12 +275,7 @@ class GitRunner:
                     raise LimitExceededError(
                         f"{self.setup.label} is larger than {self.max_git_bytes // (1024 * 1024)} MB; gave up"
                     ) from None
-        token = self.setup.token
-        return (
-            proc.returncode,
-            redact(out.decode("utf-8", "replace"), token),
-            redact(err.decode("utf-8", "replace"), token),
-        )
+        return proc.returncode, out, redact(err.decode("utf-8", "replace"), self.setup.token)
 
     def check(self, args: list[str], *, watch: bool = False) -> str:
         """Like :meth:`run` but a non-zero exit raises the classified :class:`SourceError`."""
@@ -459,7 +474,10 @@ def fetch_tree(
             raise SourceError(f"{setup.label} has no folder {subpath!r} at {ref or 'its default branch'}{hint}")
         if progress is not None:
             progress("unpacking", setup.label)
-        files, size, links = runner.extract(treeish, work / "tree", limits)
+        from ._checkout import checkout_tree
+
+        checked_out = checkout_tree(runner, treeish, work / "tree", limits)
+        files, size, links = checked_out or runner.extract(treeish, work / "tree", limits)
         return FetchedTree(commit=commit, is_tag=is_tag, tree=work / "tree", files=files, size_bytes=size, links=links)
     finally:
         runner.cleanup()
