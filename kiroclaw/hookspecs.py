@@ -145,19 +145,6 @@ def check_addon(
     """
 
 
-@hookspec
-def prepare_check(settings: Settings) -> None:
-    """Warm what :func:`check_addon` will need (load rules, build caches) while the source fetches.
-
-    Called once per install or update, in a worker thread, at the same time as ``source.fetch``, which
-    mostly waits on a download or a git process (collect-all). It sees no add-on: nothing it does may
-    decide a verdict, and :func:`check_addon` must still work when this hook never ran or failed (an
-    exception is logged and the install goes on). Keep it thread-safe against your own ``check_addon``.
-
-    :param settings: the host's settings (read-only; e.g. where a cache lives).
-    """
-
-
 # Event hooks: each gets the host and one frozen :class:`kiroclaw.AddonEvent` (``event``); the older
 # ``addon``/``previous``/``scope``/``enabled`` arguments stay for implementations that take them. Called
 # after the registry write (collect-all); an exception is logged and never undoes the change.

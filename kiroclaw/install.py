@@ -56,7 +56,7 @@ from .hookcall import call_each
 from .layout import DetectedLayout
 from .models import AddonRecord, RegistryDocument, utcnow
 from .naming import check_addon_name, package_dir_for
-from .policy import PolicyDecision, prepare_checks
+from .policy import PolicyDecision
 from .registry import disk_error, load_registry, save_registry, write_marker
 from .sources import FetchContext, Fetched, ProgressCallback, Ref, Source
 from .staging import StagedFile, StagedTree, remove_tree, walk_staged_tree
@@ -189,7 +189,7 @@ class InstallPipeline:
         staging = paths.staging_dir / secrets.token_hex(8)
         staging.mkdir(mode=0o700)
         try:
-            fetched, fetch_dir = await self._stage(staging, source, ref, request, report, prepare=True)
+            fetched, fetch_dir = await self._stage(staging, source, ref, request, report)
             report("validating", None)
             only = request.only
             if only is None and previous is not None and previous.origin.get("only"):
@@ -236,21 +236,9 @@ class InstallPipeline:
         return same
 
     async def _stage(
-        self,
-        staging: Path,
-        source: Source,
-        ref: Ref,
-        request: InstallRequest,
-        report: ProgressCallback,
-        *,
-        prepare: bool = False,
+        self, staging: Path, source: Source, ref: Ref, request: InstallRequest, report: ProgressCallback
     ) -> tuple[Fetched, Path]:
-        """``source.fetch`` into ``staging/fetch``; with ``prepare``, :func:`~kiroclaw.policy.prepare_checks`
-        runs in a worker thread meanwhile (a fetch mostly waits on a download or a git process)."""
         report("resolving", ref.spec)
-        warming = (
-            asyncio.ensure_future(asyncio.to_thread(prepare_checks, self._host.pm, self._settings)) if prepare else None
-        )
         fetch_dir = staging / "fetch"
         fetch_dir.mkdir()
         context = FetchContext(
@@ -267,9 +255,6 @@ class InstallPipeline:
             fetched = await source.fetch(ref, fetch_dir, context)
         except OSError as exc:  # disk full while staging
             raise disk_error(exc, "stage the add-on's files") from exc
-        finally:
-            if warming is not None:
-                await asyncio.shield(warming)  # never leave the thread running past the stage
         checkpoint("after-download")
         return fetched, fetch_dir
 

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    import pluggy
-
-    from .config import Settings
-
-log = logging.getLogger(__name__)
+from typing import Literal
 
 PolicyAction = Literal["allow", "note", "warn", "block"]
 
@@ -69,21 +61,3 @@ def is_policy_refusal(code: str, message: str) -> bool:
     """True for a block or confirmation of the install policy (its findings end in ``[rule]``), as opposed
     to one of a registry's flags: then the CLI names ``POLICY_RULES`` and the chat the bot's admin."""
     return code in {"blocked", "confirm"} and _RULE_TAG.search(message) is not None
-
-
-def prepare_checks(pm: pluggy.PluginManager, settings: Settings) -> None:
-    """Load what the check and police stages need first, in a worker thread while the source fetches
-    (blocking; the install pipeline calls it): the frontmatter parser's modules (~0.03 s of imports) and
-    every ``prepare_check`` hook (the built-in policy loads its compiled signatures there). Only caches
-    are filled: a failure is logged and the stages still do all their own work."""
-    from .hookcall import call_each
-
-    try:
-        import yaml  # noqa: F401  (discovery's frontmatter parser, imported on first use)
-
-        from . import resolver  # noqa: F401
-
-        for _result in call_each(pm, "prepare_check", errors="log", settings=settings):
-            pass
-    except Exception:  # only caches were being filled
-        log.warning("warming the install checks failed", exc_info=True)

@@ -26,16 +26,7 @@ from .rules import RULES, Action, Finding
 if TYPE_CHECKING:
     from kiroclaw import AddonRecord, PolicyDecision, Settings, StagedFile
 
-__all__ = [
-    "check_addon",
-    "decisions",
-    "prepare_check",
-    "rule_actions",
-    "rules_cache_folder",
-    "scan_file",
-    "scan_tree",
-    "startup",
-]
+__all__ = ["check_addon", "decisions", "rule_actions", "rules_cache_folder", "scan_file", "scan_tree", "startup"]
 
 _ACTIONS = {"block", "warn", "note", "off"}
 
@@ -125,13 +116,6 @@ def check_addon(
     else:
         findings = scan_tree(Path(staged_path), max_files=settings.max_addon_files)
     return decisions(findings, settings.policy_rules)
-
-
-@kiroclaw.hookimpl
-def prepare_check(settings: Settings) -> None:
-    """Load the compiled signatures (from the checked cache, else compiling them) while the source
-    fetches, so that :func:`check_addon` finds them ready; it loads them itself when this did not run."""
-    compiled_rules(lambda: rules_cache_folder(settings))
 
 
 @kiroclaw.hookimpl

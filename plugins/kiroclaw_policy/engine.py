@@ -23,7 +23,6 @@ import codecs
 import hashlib
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -52,7 +51,6 @@ _BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,65536}={0,2}(?![A-Za-z
 
 
 _RULES: list[Any] = []
-_RULES_LOCK = threading.Lock()
 
 
 def compiled_rules(cache_folder: Callable[[], Path | None] | None = None) -> Any:
@@ -63,9 +61,7 @@ def compiled_rules(cache_folder: Callable[[], Path | None] | None = None) -> Any
         next process (:mod:`kiroclaw_policy.rulecache`).
     """
     if not _RULES:
-        with _RULES_LOCK:  # prepare_check may be loading them in another thread
-            if not _RULES:
-                _RULES.append(load_or_compile(cache_folder() if cache_folder is not None else None))
+        _RULES.append(load_or_compile(cache_folder() if cache_folder is not None else None))
     return _RULES[0]
 
 

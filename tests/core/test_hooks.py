@@ -217,56 +217,6 @@ async def test_hook_check_addon(settings, tmp_path: Path) -> None:
     assert seen[0] == ("evil-skill", True, "user 42")
 
 
-async def test_hook_prepare_check(settings) -> None:
-    import asyncio
-    import threading
-
-    started = threading.Event()
-    calls: list[str] = []
-
-    class SlowSource(EchoSource):
-        """Its fetch waits (at most 10 s) for prepare_check to start: the two run at the same time."""
-
-        async def fetch(self, ref: Ref, staging_dir: Path, context) -> Fetched:
-            wait = 10 if ref.locator == "echo-skill" else 0.2
-            calls.append("fetch" if await asyncio.to_thread(started.wait, wait) else "fetch alone")
-            return await super().fetch(ref, staging_dir, context)
-
-    class Warm:
-        @hookimpl
-        def register_sources(self, register, settings):
-            register(SlowSource())
-
-        @hookimpl
-        def resolve_source(self, spec, sources):
-            return "echo" if spec.startswith("echo") else None
-
-        @hookimpl
-        def prepare_check(self, settings):
-            calls.append(f"prepare {settings is host.settings}")
-            started.set()
-
-        @hookimpl
-        def check_addon(self, addon):
-            calls.append("check")
-            return kiroclaw.warn("asks for broad file access", rule="broad-access")
-
-    class Broken:
-        @hookimpl
-        def prepare_check(self):
-            raise RuntimeError("cache folder unreadable")
-
-    host = Host(settings, extra_plugins=[("warm-test", Warm()), ("broken-test", Broken())])
-    await host.addons.inspect("echo:echo-listed", USER)  # --list: nothing is checked, nothing is warmed
-    assert calls == ["fetch alone"]
-    calls.clear()
-    # a prepare_check that fails changes nothing: the install goes on and check_addon still decides
-    with pytest.raises(ConfirmationRequired, match="broad file access"):
-        await host.addons.install("echo:echo-skill", USER)
-    assert sorted(calls[:2]) == ["fetch", "prepare True"] and calls[2:] == ["check"]
-    assert host.addons.list(USER) == []
-
-
 class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
