@@ -20,6 +20,7 @@ A skill folder holding two paths equal after case folding and Unicode normalisat
 
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
 import unicodedata
@@ -78,6 +79,17 @@ def _case_clash(paths: Collection[str]) -> tuple[str, str] | None:
                 return other, prefix
         seen.setdefault(key, path)
     return None
+
+
+def _nested(path: str, ordered: list[str], members: Collection[str]) -> bool:
+    """Whether a member of ``members`` (``ordered``: the same, sorted) lies strictly inside the folder
+    ``path`` or strictly around it: its ancestors are looked up, its descendants found by bisection (all
+    names under ``path/`` sort together), so n folders take O(n log n), not n²."""
+    parts = path.split("/")
+    if any("/".join(parts[:depth]) in members for depth in range(1, len(parts))):
+        return True
+    at = bisect.bisect_left(ordered, path + "/")
+    return at < len(ordered) and ordered[at].startswith(path + "/")
 
 
 def _describe_top(index: TreeIndex) -> str:
@@ -237,12 +249,16 @@ def assemble(index: TreeIndex, found: Discovery, dest: Path) -> Assembled:
                 if target is not None:
                     needed.add(target)
 
+    placed_set, placed_sorted, needed_sorted = set(placed), sorted(placed), sorted(needed)
+
     def movable(path: str) -> bool:
         if not path:
             return len(placed) == 1 and not found.recipes and not needed
-        inside = [p for p in placed if p != path and (p.startswith(path + "/") or path.startswith(p + "/"))]
-        hit = any(t == path or t.startswith(path + "/") or path.startswith(t + "/") for t in needed)
-        return not inside and not hit
+        return (
+            not _nested(path, placed_sorted, placed_set)
+            and path not in needed
+            and not _nested(path, needed_sorted, needed)
+        )
 
     moves = {s.path: movable(s.path) for s in skills}
     if found.kind == "skill" and len(skills) == 1:

@@ -157,15 +157,25 @@ def hosts_in(text: str) -> list[str]:
     return hosts + [m.group(1).lower() for m in _BARE_DOWNLOAD.finditer(text)]
 
 
+#: The popular package names of at least 5 characters by length (each list in the set's own order): a
+#: name can only be one edit from those one character shorter, as long, or one longer.
+_POPULAR_BY_LENGTH: dict[int, list[str]] = {}
+for _known in POPULAR_PACKAGES:
+    if len(_known) >= 5:
+        _POPULAR_BY_LENGTH.setdefault(len(_known), []).append(_known)
+
+
+@lru_cache(maxsize=4096)
 def typosquat_of(name: str) -> str | None:
     """The popular package ``name`` imitates (one edit or a swap away, not itself popular), or None."""
     base = name.lower().split("[", 1)[0]
     base = re.split(r"[=<>~!@ ]", base.lstrip("@").split("/")[-1] if base.startswith("@") else base, maxsplit=1)[0]
     if len(base) < 5 or base in POPULAR_PACKAGES:
         return None
-    for known in POPULAR_PACKAGES:
-        if len(known) >= 5 and _edits_at_most_one(base, known):
-            return known
+    for size in (len(base) - 1, len(base), len(base) + 1):
+        for known in _POPULAR_BY_LENGTH.get(size, ()):
+            if _edits_at_most_one(base, known):
+                return known
     return None
 
 
