@@ -21,7 +21,6 @@ import kiroclaw
 from kiroclaw import PluginConfigError
 
 from .engine import MAX_SCAN_BYTES, compiled_rules, scan_entries, scan_file, scan_tree
-from .pool import prescan
 from .rules import RULES, Action, Finding
 
 if TYPE_CHECKING:
@@ -113,7 +112,7 @@ def check_addon(
     """
     compiled_rules(lambda: rules_cache_folder(settings))
     if files:
-        findings = scan_entries(_entries(files), known=prescan(files, budget_seconds=60.0))
+        findings = scan_entries(_entries(files))
     else:
         findings = scan_tree(Path(staged_path), max_files=settings.max_addon_files)
     return decisions(findings, settings.policy_rules)

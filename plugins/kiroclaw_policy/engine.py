@@ -24,7 +24,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -36,7 +36,7 @@ from .rulecache import load_or_compile
 from .rules import MAX_FINDINGS_PER_FILE, RULES, Finding
 from .unicode import hidden_unicode
 
-__all__ = ["LONG_LINE", "MAX_SCAN_BYTES", "compiled_rules", "context_key", "scan_file", "scan_tree"]
+__all__ = ["LONG_LINE", "MAX_SCAN_BYTES", "compiled_rules", "scan_file", "scan_tree"]
 
 #: Bytes of one file that are scanned; the rest of a larger file is a ``scan-incomplete`` finding.
 MAX_SCAN_BYTES = 8 * 1024 * 1024
@@ -494,7 +494,7 @@ def iter_files(root: Path, *, max_files: int) -> Iterator[tuple[str, bytes, int]
                 yield path.relative_to(root).as_posix(), fh.read(MAX_SCAN_BYTES), stat.st_size
 
 
-def context_key(rel: str) -> tuple[object, ...]:
+def _context_key(rel: str) -> tuple[object, ...]:
     """Everything of a file's path that :func:`scan_file` looks at besides reporting it."""
     name = rel.rsplit("/", 1)[-1]
     textual = _TEXT_NAMES.search(rel) is not None
@@ -508,18 +508,10 @@ def _regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
 
 
-def scan_entries(
-    entries: Iterable[tuple[str, bytes, int] | None],
-    *,
-    budget_seconds: float = 60.0,
-    known: Mapping[str, list[Finding]] | None = None,
-) -> list[Finding]:
+def scan_entries(entries: Iterable[tuple[str, bytes, int] | None], *, budget_seconds: float = 60.0) -> list[Finding]:
     """Findings of files already read (the install walk's): ``(rel, bytes, size)`` each; a ``None`` entry
     means the walk stopped at the file cap. Stops with a ``scan-incomplete`` warning after
     ``budget_seconds``.
-
-    :param known: findings already computed from the same bytes elsewhere (:func:`kiroclaw_policy.pool.prescan`),
-        keyed by path; a file not in it is scanned here.
     """
     findings: list[Finding] = []
     deadline = time.monotonic() + budget_seconds
@@ -531,14 +523,7 @@ def scan_entries(
                 Finding("scan-incomplete", ".", None, f"stopped after {count} files", "warn", "too many files to check")
             )
             break
-        rel, data, size = entry
-        # A file whose bytes and context equal an earlier one's has its findings (real repositories
-        # ship the same schemas and fonts in several skills). The key holds the SHA-256 of the scanned
-        # bytes, not the bytes: the scan keeps 32 bytes per distinct file, not the file.
-        key = (hashlib.sha256(data).digest(), size, context_key(rel))
-        earlier = seen.get(key)
-        done = known.get(rel) if known and earlier is None else None
-        if earlier is None and done is None and time.monotonic() > deadline:  # only a scan takes time
+        if time.monotonic() > deadline:
             findings.append(
                 Finding(
                     "scan-incomplete",
@@ -550,10 +535,16 @@ def scan_entries(
                 )
             )
             break
+        rel, data, size = entry
         if rel.rsplit("/", 1)[-1] == "SKILL.md" and _security_purpose(data):
             security = True
+        # A file whose bytes and context equal an earlier one's has its findings (real repositories
+        # ship the same schemas and fonts in several skills). The key holds the SHA-256 of the scanned
+        # bytes, not the bytes: the scan keeps 32 bytes per distinct file, not the file.
+        key = (hashlib.sha256(data).digest(), size, _context_key(rel))
+        earlier = seen.get(key)
         if earlier is None:
-            earlier = seen[key] = (rel, done if done is not None else scan_file(rel, data, size))
+            earlier = seen[key] = (rel, scan_file(rel, data, size))
         findings.extend(f if f.file != earlier[0] else replace(f, file=rel) for f in earlier[1])
     if security:
         findings = [_quoted(f) for f in findings]
