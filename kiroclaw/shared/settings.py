@@ -45,8 +45,8 @@ class ScaleSettings(BaseSettings):
 
     agent_sandbox: str = Field(
         "local",
-        description="agent launcher: local (no sandbox) or bwrap; the policy keeps its compiled rules between "
-        "runs only with bwrap (docs/security.md)",
+        description="agent launcher: local (no sandbox) or bwrap; where the policy keeps its compiled rules "
+        "between runs: beside the staging areas with bwrap, else beside its own bytecode (docs/security.md)",
     )
     agent_sandbox_ro_paths: PathList = Field(
         default_factory=list, description="extra folders the sandboxed agent may read (e.g. a node_modules tree)"

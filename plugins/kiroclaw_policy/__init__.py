@@ -13,6 +13,7 @@ start-up.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,16 @@ from .rules import RULES, Action, Finding
 if TYPE_CHECKING:
     from kiroclaw import AddonRecord, PolicyDecision, Settings, StagedFile
 
-__all__ = ["check_addon", "decisions", "rule_actions", "rules_cache_folder", "scan_file", "scan_tree", "startup"]
+__all__ = [
+    "check_addon",
+    "decisions",
+    "package_cache_folder",
+    "rule_actions",
+    "rules_cache_folder",
+    "scan_file",
+    "scan_tree",
+    "startup",
+]
 
 _ACTIONS = {"block", "warn", "note", "off"}
 
@@ -88,17 +98,30 @@ def _entries(files: tuple[StagedFile, ...]) -> Iterator[tuple[str, bytes, int]]:
 def rules_cache_folder(settings: Settings) -> Path | None:
     """Where the compiled signatures are kept between runs, or ``None``: compile them in every process.
 
-    The cache is ``cache`` beside the staging areas (``WORKSPACE_BASE_PATH/.kiroclaw-staging``) and is
-    used only when agents are confined (``AGENT_SANDBOX=bwrap``): the sandbox binds only the user's folder,
-    so no agent can write the cache. With ``AGENT_SANDBOX=local`` (the default) or another launcher, an
-    agent may run as the bot's user, could plant a cache that passes every check, and would weaken every
-    later install's scan; then nothing is read from or written to the cache folder.
+    - Agents confined (``AGENT_SANDBOX=bwrap``): ``cache`` beside the staging areas
+      (``WORKSPACE_BASE_PATH/.kiroclaw-staging``); the sandbox binds only the user's folder, so no agent
+      can write it.
+    - Otherwise (``local``, the default, or another launcher) an agent may run as the bot's user, and a
+      cache it could plant would weaken every later install's scan. The one place where that gives it
+      nothing new is beside the policy's own bytecode, :func:`package_cache_folder`: whoever can write
+      there can already replace the compiled Python that runs the scan. ``None`` when Python itself keeps
+      no bytecode there (``PYTHONDONTWRITEBYTECODE``, ``PYTHONPYCACHEPREFIX``).
+
+    Either way :mod:`kiroclaw_policy.rulecache` uses a file only when the folder and the file are the
+    bot's own and writable by nobody else, and the rules fire exactly on its canary.
     """
     from .settings import LauncherView
 
-    if not kiroclaw.plugin_settings(LauncherView, settings).agents_confined:
+    if kiroclaw.plugin_settings(LauncherView, settings).agents_confined:
+        return Path(settings.workspace_base_path) / ".kiroclaw-staging" / "cache"
+    if sys.dont_write_bytecode or sys.pycache_prefix:
         return None
-    return Path(settings.workspace_base_path) / ".kiroclaw-staging" / "cache"
+    return package_cache_folder()
+
+
+def package_cache_folder() -> Path:
+    """``kiroclaw_policy/__pycache__``: where Python keeps this package's bytecode."""
+    return Path(__file__).resolve().parent / "__pycache__"
 
 
 @kiroclaw.hookimpl

@@ -5,13 +5,14 @@ rules takes about 0.01 s. YARA-X's own warning applies to the file: rules must o
 it wrote, never from bytes someone else could change (``Rules.deserialize``). So the cache is treated
 as untrusted and used only when every check passes, and anything else means "compile again":
 
-- it is used only where no agent can write it: the policy passes a folder only when agents are confined
-  (``AGENT_SANDBOX=bwrap``, :func:`kiroclaw_policy.rules_cache_folder`). With ``AGENT_SANDBOX=local``
-  (the default) an agent runs as the bot's user and could write a file that passes every check below
-  (the digests are not keyed by a secret and the canary is public), so no folder is passed and nothing
-  is read or written;
-- it lives in a folder the bot owns, beside the staging areas (``WORKSPACE_BASE_PATH/.kiroclaw-staging/
-  cache``, mode 0700), which the bwrap sandbox does not bind;
+- it is used only where an agent that could write it gains nothing by it (``rules_cache_folder``): with
+  ``AGENT_SANDBOX=bwrap`` in ``WORKSPACE_BASE_PATH/.kiroclaw-staging/cache`` (mode 0700), which the
+  sandbox does not bind; otherwise (``local``, the default: an agent may run as the bot's user) beside the
+  policy's own bytecode, ``kiroclaw_policy/__pycache__``, because whoever can write there can already
+  replace the compiled Python that runs the scan (not at all when Python keeps no bytecode there:
+  ``PYTHONDONTWRITEBYTECODE``, ``PYTHONPYCACHEPREFIX``). The digests below are not keyed by a secret
+  and the canary is public, so a file planted in a folder the bot's user can write would pass: the folder
+  choice is what protects the cache;
 - the folder and the file are owned by the bot's user, writable by nobody else, and the file is a regular
   file opened without following links, at most :data:`MAX_CACHE_BYTES`;
 - its name carries a SHA-256 of the rule source and the YARA-X version, so an edited rule or an upgrade

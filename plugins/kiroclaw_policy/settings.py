@@ -16,8 +16,8 @@ class LauncherView(BaseSettings):
 
     agent_sandbox: str = Field(
         "local",
-        description="agent launcher: local (no sandbox) or bwrap; the policy keeps its compiled rules between "
-        "runs only with bwrap (docs/security.md)",
+        description="agent launcher: local (no sandbox) or bwrap; where the policy keeps its compiled rules "
+        "between runs: beside the staging areas with bwrap, else beside its own bytecode (docs/security.md)",
     )
 
     @property

@@ -1,5 +1,6 @@
-"""The compiled signatures kept between runs are used only when agents cannot write them (AGENT_SANDBOX=bwrap)
-and only when they are ours and intact.
+"""The compiled signatures kept between runs are used only where an agent that could write them gains nothing
+(beside the policy's own bytecode; with AGENT_SANDBOX=bwrap, beside the staging areas) and only when they
+are ours and intact.
 
 A tampered cache must never weaken the policy: rules swapped for ones that match nothing, a file others
 can write, a link, a damaged file — each is ignored and the rules compiled again from the source.
@@ -145,11 +146,14 @@ def _plant_forgery(workspace: Path) -> Path:
 def _install_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: str) -> list[str]:
     """The policy hook's decisions on an add-on whose script pipes a download into a shell, in a fresh
     process state (the rules not yet compiled), with the given settings."""
+    import kiroclaw_policy
     from kiroclaw_policy import check_addon, engine
 
     from kiroclaw import Settings
 
     monkeypatch.setattr(engine, "_RULES", [])
+    monkeypatch.setattr(kiroclaw_policy, "package_cache_folder", lambda: tmp_path / "package" / "__pycache__")
+    monkeypatch.setattr("sys.dont_write_bytecode", False)
     monkeypatch.delenv("AGENT_SANDBOX", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env of the checkout
     staged = tmp_path / "staged"
@@ -158,6 +162,54 @@ def _install_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: s
     (staged / "scripts" / "setup.sh").write_bytes(b"#!/bin/sh\n" + PIPE)
     config = Settings(workspace_base_path=tmp_path / "ws", **settings)  # type: ignore[arg-type]
     return [f"{d.action}:{d.rule}" for d in check_addon(None, staged, config, ())]  # type: ignore[arg-type]
+
+
+def test_local_launcher_keeps_the_rules_beside_the_policys_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiles: list[int]
+) -> None:
+    # with AGENT_SANDBOX=local an agent runs as the bot's user; whoever can write the package's
+    # __pycache__ can already replace the scan's own bytecode, so the rules may be kept there
+    first = _install_scan(tmp_path, monkeypatch)
+    kept = cache_path(tmp_path / "package" / "__pycache__", rules_source())
+    assert kept.is_file() and compiles == [1] and "block:curl-pipe-shell" in first
+    assert _install_scan(tmp_path, monkeypatch) == first  # loaded, not compiled
+    assert compiles == [1]
+    assert not (tmp_path / "ws" / ".kiroclaw-staging" / "cache").exists()
+
+
+def test_no_bytecode_cache_no_rules_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PYTHONDONTWRITEBYTECODE or PYTHONPYCACHEPREFIX: Python keeps nothing beside the package, nor do we
+    from kiroclaw_policy import rules_cache_folder
+
+    from kiroclaw import Settings
+
+    monkeypatch.delenv("AGENT_SANDBOX", raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(workspace_base_path=tmp_path / "ws")  # type: ignore[arg-type]
+    monkeypatch.setattr("sys.dont_write_bytecode", False)
+    monkeypatch.setattr("sys.pycache_prefix", None)
+    assert rules_cache_folder(settings) is not None
+    monkeypatch.setattr("sys.dont_write_bytecode", True)
+    assert rules_cache_folder(settings) is None
+    monkeypatch.setattr("sys.dont_write_bytecode", False)
+    monkeypatch.setattr("sys.pycache_prefix", str(tmp_path / "pyc"))
+    assert rules_cache_folder(settings) is None
+
+
+def test_a_planted_cache_beside_the_bytecode_that_others_can_write_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiles: list[int]
+) -> None:
+    source = rules_source()
+    forged = "\n".join(
+        f'rule {name} {{ strings: $a = "Y2FuYXJ5" condition: $a }}' for name in sorted(rule_names(source))
+    )
+    folder = tmp_path / "package" / "__pycache__"
+    folder.mkdir(parents=True)
+    _forge(cache_path(folder, source), forged)
+    folder.chmod(0o777)  # a folder anyone can write: nothing in it is trusted
+    before = len(compiles)
+    assert "block:curl-pipe-shell" in _install_scan(tmp_path, monkeypatch)
+    assert len(compiles) == before + 1  # the real rules, compiled
 
 
 def test_local_launcher_neither_reads_nor_writes_the_cache(
