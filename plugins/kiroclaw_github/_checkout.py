@@ -51,11 +51,13 @@ _LINK_MODE = b"120000"
 class TreePlan:
     """What ``git checkout-index`` will write: ``index`` (``git update-index -z --index-info`` input for
     the regular files), ``modes`` (POSIX path → file mode to set), ``links`` (POSIX path → link object
-    id), ``files`` and ``size_bytes`` (the regular files' count and byte sum)."""
+    id), ``folders`` (every folder of the tree, POSIX paths: one holding only links is made too, as the
+    extractor makes it), ``files`` and ``size_bytes`` (the regular files' count and byte sum)."""
 
     index: list[bytes] = field(default_factory=list)
     modes: dict[str, int] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
+    folders: set[str] = field(default_factory=set)
     files: int = 0
     size_bytes: int = 0
 
@@ -65,7 +67,7 @@ def plan_tree(listing: bytes, limits: ExtractLimits) -> TreePlan | None:
     extractor (see the module docstring for every case)."""
     plan = TreePlan()
     names: set[str] = set()
-    folders: set[str] = set()
+    folders = plan.folders
     for record in listing.split(b"\0"):
         if not record:
             continue
@@ -142,6 +144,7 @@ def checkout_tree(
         if plan.index and not _write(runner, plan, dest):
             remove_tree(dest)
             return None
+        _make_folders(plan, dest)
     except BaseException:
         remove_tree(dest)
         raise
@@ -159,3 +162,9 @@ def _write(runner: GitRunner, plan: TreePlan, dest: Path) -> bool:
     for name, mode in plan.modes.items():
         os.chmod(os.path.join(dest, name), mode)
     return True
+
+
+def _make_folders(plan: TreePlan, dest: Path) -> None:
+    """The folders git did not make (those holding only links), mode 0755 like the extractor's."""
+    for folder in sorted(plan.folders):
+        os.makedirs(os.path.join(dest, folder), mode=0o755, exist_ok=True)

@@ -18,13 +18,16 @@ from .conftest import GitBase, git
 LIMITS = ExtractLimits(max_files=100, max_depth=8, max_path_chars=200, max_bytes=1 << 20, whole_tree=True)
 
 
-def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
-    """POSIX path → (mode bits, bytes) of every file under ``root``; links would show as errors."""
-    found = {}
+def _tree(root: Path) -> dict[str, tuple[int, bytes | None]]:
+    """POSIX path → (mode bits, bytes; ``None`` for a folder) of everything under ``root``; links would
+    show as errors."""
+    found: dict[str, tuple[int, bytes | None]] = {}
     for path in sorted(root.rglob("*")):
         assert not path.is_symlink(), path
-        if path.is_file():
-            found[path.relative_to(root).as_posix()] = (path.stat().st_mode & 0o777, path.read_bytes())
+        found[path.relative_to(root).as_posix()] = (
+            path.stat().st_mode & 0o777,
+            path.read_bytes() if path.is_file() else None,
+        )
     return found
 
 
@@ -55,6 +58,11 @@ def test_checkout_writes_what_the_extractor_writes(git_base: GitBase, tmp_path: 
     (repo.work / "skills" / "one" / "scripts" / "run.sh").chmod(0o755)
     repo.write("AGENTS.md", "# Agents\nline one\nline two\n")
     os.symlink("AGENTS.md", repo.work / "CLAUDE.md")
+    # models alirezarezvani/claude-skills: .gemini/skills/<name>/SKILL.md is a link into agents/, so
+    # the folder holds nothing but a link and must still be there for discovery
+    repo.write("agents/persona.md", "---\nname: persona\ndescription: A persona.\n---\nHi.\n")
+    (repo.work / ".gemini" / "skills" / "persona").mkdir(parents=True)
+    os.symlink("../../../agents/persona.md", repo.work / ".gemini" / "skills" / "persona" / "SKILL.md")
     repo.write("docs/deep/er/notes.txt", "$Id$\nplain\n")
     repo.commit()
     repo.write(".gitattributes", "* text eol=crlf ident\n*.md working-tree-encoding=UTF-16LE\n")
@@ -67,7 +75,11 @@ def test_checkout_writes_what_the_extractor_writes(git_base: GitBase, tmp_path: 
 
     assert _tree(native.tree) == _tree(archive.tree)
     assert (native.files, native.size_bytes, native.links) == (archive.files, archive.size_bytes, archive.links)
-    assert native.links == (("CLAUDE.md", "AGENTS.md"),)
+    assert sorted(native.links) == [
+        (".gemini/skills/persona/SKILL.md", "../../../agents/persona.md"),
+        ("CLAUDE.md", "AGENTS.md"),
+    ]
+    assert (native.tree / ".gemini" / "skills" / "persona").is_dir()
     written = _tree(native.tree)
     assert written["skills/one/scripts/run.sh"] == (0o755, b"#!/bin/sh\necho $Id$\n")
     assert written["AGENTS.md"] == (0o644, b"# Agents\nline one\nline two\n")
