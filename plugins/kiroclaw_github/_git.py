@@ -30,7 +30,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -388,9 +388,10 @@ class GitRunner:
             raise SourceError(f"{self.setup.label} has no commit {ref!r} (or the short SHA is ambiguous)")
         return commit, False
 
-    def extract(self, treeish: str, dest: Path, limits: ExtractLimits) -> tuple[int, int, tuple[tuple[str, str], ...]]:
-        """Stream ``git archive`` of ``treeish`` into the new folder ``dest``; returns (files, bytes, links)."""
-        proc = self._popen(["archive", "--format=tar", treeish])
+    @contextlib.contextmanager
+    def _watched(self, proc: subprocess.Popen[bytes], name: str) -> Iterator[list[str]]:
+        """Kill ``proc``'s group when the deadline passes or :attr:`cancel` is set, while the body reads
+        its output; yields the list that gets ``"timeout"`` or ``"cancel"`` when that happened."""
         stop = threading.Event()
         fired: list[str] = []
 
@@ -402,20 +403,19 @@ class GitRunner:
                         os.killpg(proc.pid, signal.SIGKILL)
                     return
 
-        thread = threading.Thread(target=watchdog, name="git-archive-watchdog", daemon=True)
+        thread = threading.Thread(target=watchdog, name=name, daemon=True)
         thread.start()
         try:
-            assert proc.stdout is not None
-            result = extract_tar_stream(proc.stdout, dest, limits)
-            proc.stdout.read()
-        except BaseException:
-            _kill_group(proc)
-            if fired:
-                raise (Cancelled() if fired[0] == "cancel" else self._timeout_error()) from None
-            raise
+            yield fired
         finally:
             stop.set()
             thread.join()
+
+    def _finish(self, proc: subprocess.Popen[bytes], fired: list[str]) -> str:
+        """Wait for a streamed command; returns its redacted stderr.
+
+        :raises Cancelled: or the timeout error, when the watchdog fired.
+        """
         try:
             _out, err = proc.communicate(timeout=max(self.deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
@@ -423,9 +423,43 @@ class GitRunner:
             raise self._timeout_error() from None
         if fired:
             raise Cancelled() if fired[0] == "cancel" else self._timeout_error()
+        return redact(err.decode("utf-8", "replace"), self.setup.token)
+
+    def extract(self, treeish: str, dest: Path, limits: ExtractLimits) -> tuple[int, int, tuple[tuple[str, str], ...]]:
+        """Stream ``git archive`` of ``treeish`` into the new folder ``dest``; returns (files, bytes, links)."""
+        proc = self._popen(["archive", "--format=tar", treeish])
+        with self._watched(proc, "git-archive-watchdog") as fired:
+            try:
+                assert proc.stdout is not None
+                result = extract_tar_stream(proc.stdout, dest, limits)
+                proc.stdout.read()
+            except BaseException:
+                _kill_group(proc)
+                if fired:
+                    raise (Cancelled() if fired[0] == "cancel" else self._timeout_error()) from None
+                raise
+        err = self._finish(proc, fired)
         if proc.returncode != 0:
-            raise self.classify(redact(err.decode("utf-8", "replace"), self.setup.token))
+            raise self.classify(err)
         return result.files, result.size_bytes, result.links
+
+    def records(self, args: list[str], max_records: int) -> bytes | None:
+        """The NUL-terminated records ``git <args>`` prints (``-z`` output), or ``None`` when git fails or
+        prints more than ``max_records`` of them (git killed then: a tree that reuses one subtree many times
+        lists far more entries than its size suggests, so the listing is counted while it is read)."""
+        proc = self._popen(args)
+        chunks: list[bytes] = []
+        count = 0
+        with self._watched(proc, "git-listing-watchdog") as fired:
+            assert proc.stdout is not None
+            while chunk := proc.stdout.read1(1 << 16):
+                count += chunk.count(b"\0")
+                if count > max_records:
+                    _kill_group(proc)
+                    return None
+                chunks.append(chunk)
+        self._finish(proc, fired)
+        return b"".join(chunks) if proc.returncode == 0 else None
 
     def ls_remote(self, ref: str | None) -> str | None:
         """The commit ``ref`` (branch, tag, or ``None`` for HEAD) points to on the server, or ``None``."""

@@ -104,8 +104,8 @@ def rules_cache_folder(settings: Settings) -> Path | None:
     - Otherwise (``local``, the default, or another launcher) an agent may run as the bot's user, and a
       cache it could plant would weaken every later install's scan. The one place where that gives it
       nothing new is beside the policy's own bytecode, :func:`package_cache_folder`: whoever can write
-      there can already replace the compiled Python that runs the scan. ``None`` when Python itself keeps
-      no bytecode there (``PYTHONDONTWRITEBYTECODE``, ``PYTHONPYCACHEPREFIX``).
+      there can already replace the compiled Python that runs the scan. ``None`` when Python writes no
+      bytecode (``PYTHONDONTWRITEBYTECODE``).
 
     Either way :mod:`kiroclaw_policy.rulecache` uses a file only when the folder and the file are the
     bot's own and writable by nobody else, and the rules fire exactly on its canary.
@@ -114,14 +114,19 @@ def rules_cache_folder(settings: Settings) -> Path | None:
 
     if kiroclaw.plugin_settings(LauncherView, settings).agents_confined:
         return Path(settings.workspace_base_path) / ".kiroclaw-staging" / "cache"
-    if sys.dont_write_bytecode or sys.pycache_prefix:
+    return None if sys.dont_write_bytecode else package_cache_folder()
+
+
+def package_cache_folder() -> Path | None:
+    """The folder Python reads this package's bytecode from (``kiroclaw_policy/__pycache__``, or its
+    place under ``PYTHONPYCACHEPREFIX``), as the import system computed it; ``None`` when the package
+    is not loaded from source files (a zip, a frozen build)."""
+    from importlib.machinery import SourceFileLoader
+
+    spec = __spec__
+    if spec is None or not isinstance(spec.loader, SourceFileLoader) or not spec.cached:
         return None
-    return package_cache_folder()
-
-
-def package_cache_folder() -> Path:
-    """``kiroclaw_policy/__pycache__``: where Python keeps this package's bytecode."""
-    return Path(__file__).resolve().parent / "__pycache__"
+    return Path(spec.cached).parent
 
 
 @kiroclaw.hookimpl

@@ -9,8 +9,8 @@ as untrusted and used only when every check passes, and anything else means "com
   ``AGENT_SANDBOX=bwrap`` in ``WORKSPACE_BASE_PATH/.kiroclaw-staging/cache`` (mode 0700), which the
   sandbox does not bind; otherwise (``local``, the default: an agent may run as the bot's user) beside the
   policy's own bytecode, ``kiroclaw_policy/__pycache__``, because whoever can write there can already
-  replace the compiled Python that runs the scan (not at all when Python keeps no bytecode there:
-  ``PYTHONDONTWRITEBYTECODE``, ``PYTHONPYCACHEPREFIX``). The digests below are not keyed by a secret
+  replace the compiled Python that runs the scan (under ``PYTHONPYCACHEPREFIX`` where the ``.pyc`` files
+  go; not at all with ``PYTHONDONTWRITEBYTECODE``). The digests below are not keyed by a secret
   and the canary is public, so a file planted in a folder the bot's user can write would pass: the folder
   choice is what protects the cache;
 - the folder and the file are owned by the bot's user, writable by nobody else, and the file is a regular
@@ -20,7 +20,8 @@ as untrusted and used only when every check passes, and anything else means "com
 - once loaded, the rules must fire every rule of the source on :data:`CANARY` and nothing else: rules
   swapped for ones that never match (a silent way around the policy) are caught there.
 
-The file is written atomically (a temporary file renamed over it); a failure to write is not an error.
+The file is written atomically (a temporary file renamed over it) and older ``signatures-*.yarx`` files
+of the folder (another rule source or YARA-X version) are deleted; a failure to write is not an error.
 """
 
 from __future__ import annotations
@@ -136,6 +137,10 @@ def _store(rules: Any, path: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+    for old in path.parent.glob("signatures-*.yarx"):  # other rule sources or YARA-X versions: stale
+        if old != path:
+            with contextlib.suppress(OSError):
+                old.unlink()
 
 
 def load_or_compile(folder: Path | None) -> Any:

@@ -70,8 +70,12 @@ def test_checkout_writes_what_the_extractor_writes(git_base: GitBase, tmp_path: 
     git("commit", "-q", "-m", "attributes", cwd=repo.work)
     git("push", "-q", "--force", str(repo.bare), "HEAD:refs/heads/main", cwd=repo.work)
 
-    native = _fetch(git_base, "acme", "same", tmp_path / "a", extractor=False, monkeypatch=monkeypatch)
-    archive = _fetch(git_base, "acme", "same", tmp_path / "b", extractor=True, monkeypatch=monkeypatch)
+    umask = os.umask(0o002)  # git would make folders 0775 here, the extractor makes them 0755
+    try:
+        native = _fetch(git_base, "acme", "same", tmp_path / "a", extractor=False, monkeypatch=monkeypatch)
+        archive = _fetch(git_base, "acme", "same", tmp_path / "b", extractor=True, monkeypatch=monkeypatch)
+    finally:
+        os.umask(umask)
 
     assert _tree(native.tree) == _tree(archive.tree)
     assert (native.files, native.size_bytes, native.links) == (archive.files, archive.size_bytes, archive.links)
@@ -81,6 +85,7 @@ def test_checkout_writes_what_the_extractor_writes(git_base: GitBase, tmp_path: 
     ]
     assert (native.tree / ".gemini" / "skills" / "persona").is_dir()
     written = _tree(native.tree)
+    assert written["docs/deep"] == (0o755, None)
     assert written["skills/one/scripts/run.sh"] == (0o755, b"#!/bin/sh\necho $Id$\n")
     assert written["AGENTS.md"] == (0o644, b"# Agents\nline one\nline two\n")
     assert not (native.tree / ".git").exists() and not (tmp_path / "a" / ".git-fetch").exists()
@@ -129,6 +134,7 @@ def _listing(*rows: tuple[str, str, int | str, str]) -> bytes:
         ([("100644", "blob", 1 << 20, "a"), ("100644", "blob", 1, "b")], "over the byte cap"),
         ([("100644", "blob", 1, f"f{i}") for i in range(101)], "over the file cap"),
         ([("100664", "blob", 1, "a")], "an unknown mode"),
+        ([("100644", "blob", 1, f"{i}/b/c/d/e/f/g/h") for i in range(60)], "over the member cap with its folders"),
     ],
 )
 def test_plan_leaves_every_unusual_tree_to_the_extractor(rows: list, why: str) -> None:
@@ -149,3 +155,71 @@ def test_plan_of_a_plain_tree() -> None:
     assert plan.links == {"L": "a" * 40}
     no_links = ExtractLimits(max_files=100, max_depth=8, max_path_chars=200, max_bytes=1 << 20, whole_tree=False)
     assert plan_tree(_listing(("120000", "blob", 9, "L")), no_links) is None
+
+
+def _tree_object(work: Path, entries: list[tuple[str, str, str]]) -> str:
+    """``git mktree`` of (mode, object id, name) entries in the repository at ``work``."""
+    import subprocess
+
+    text = "".join(f"{mode} {'tree' if mode == '040000' else 'blob'} {oid}\t{name}\n" for mode, oid, name in entries)
+    done = subprocess.run(["git", "mktree"], cwd=work, input=text, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_a_tree_that_reuses_one_subtree_is_counted_while_listed(
+    git_base: GitBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a few kilobytes of objects that list 30^3 = 27,000 files: the listing is cut at the member cap
+    # (git killed), and the extractor refuses the tree as it always did
+    from kiroclaw_github import _checkout, _git
+
+    from kiroclaw import LimitExceededError
+
+    repo = git_base.repo("evil", "bomb")
+    repo.write("f.md", "x\n")
+    repo.commit()
+    blob = git("rev-parse", "HEAD:f.md", cwd=repo.work)
+    level = _tree_object(repo.work, [("100644", blob, f"f{i}.md") for i in range(30)])
+    for _ in range(2):
+        level = _tree_object(repo.work, [("040000", level, f"d{i}") for i in range(30)])
+    commit = git("commit-tree", level, "-m", "bomb", cwd=repo.work)
+    git("push", "-q", "--force", str(repo.bare), f"{commit}:refs/heads/main", cwd=repo.work)
+    planned: list[object] = []
+    monkeypatch.setattr(_checkout, "plan_tree", lambda *a: planned.append(a) or None)
+    (tmp_path / "w").mkdir()
+    setup = _git.GitSetup(git_base.url, "evil", "bomb", None, 30)
+    with pytest.raises(LimitExceededError):
+        _git.fetch_tree(setup, tmp_path / "w", None, None, LIMITS, threading.Event())
+    assert planned == []  # never listed in full
+
+
+def test_link_targets_too_long_to_record_are_not_read(git_base: GitBase, tmp_path: Path, monkeypatch) -> None:
+    # many links to one large blob: recorded as unusable ("/") from their listed size, as the extractor
+    # records them, without reading the blob
+    repo = git_base.repo("acme", "longlinks")
+    repo.skill("skills", "one")
+    repo.commit()
+    import subprocess
+
+    target = "a/" * 20_000
+    big = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=repo.work, input=target, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    head = git("rev-parse", "HEAD^{tree}", cwd=repo.work)
+    listing = git("ls-tree", head, cwd=repo.work).splitlines()
+    entries = [(line.split()[0], line.split()[2], line.split("\t", 1)[1]) for line in listing]
+    entries += [("120000", big, f"link{i}") for i in range(5)]
+    commit = git("commit-tree", _tree_object(repo.work, entries), "-m", "links", cwd=repo.work)
+    git("push", "-q", "--force", str(repo.bare), f"{commit}:refs/heads/main", cwd=repo.work)
+
+    from kiroclaw_github import _git
+
+    asked: list[list[str]] = []
+    real = _git.GitRunner.run_bytes
+    monkeypatch.setattr(
+        _git.GitRunner, "run_bytes", lambda self, args, **k: asked.append(args) or real(self, args, **k)
+    )
+    native = _fetch(git_base, "acme", "longlinks", tmp_path / "a", extractor=False, monkeypatch=monkeypatch)
+    archive = _fetch(git_base, "acme", "longlinks", tmp_path / "b", extractor=True, monkeypatch=monkeypatch)
+    assert sorted(native.links) == sorted(archive.links) == [(f"link{i}", "/") for i in range(5)]
+    assert not [args for args in asked if args[:1] == ["cat-file"]]

@@ -66,6 +66,17 @@ def test_second_run_loads_the_rules_instead_of_compiling(tmp_path: Path, compile
     assert _fires(second) == _fires(first) == FIRED
 
 
+def test_a_new_cache_file_replaces_stale_ones(tmp_path: Path, compiles: list[int]) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir(mode=0o700)
+    stale = folder / "signatures-00000000000000000000000000000000.yarx"
+    stale.write_bytes(b"an older YARA-X's rules")
+    keep = folder / "other.pyc"
+    keep.write_bytes(b"not ours")
+    load_or_compile(folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([cache_path(folder, rules_source()).name, "other.pyc"])
+
+
 def test_rules_that_match_nothing_are_refused(tmp_path: Path, compiles: list[int]) -> None:
     folder = tmp_path / "cache"
     folder.mkdir(mode=0o700)
@@ -177,22 +188,20 @@ def test_local_launcher_keeps_the_rules_beside_the_policys_bytecode(
     assert not (tmp_path / "ws" / ".kiroclaw-staging" / "cache").exists()
 
 
-def test_no_bytecode_cache_no_rules_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # PYTHONDONTWRITEBYTECODE or PYTHONPYCACHEPREFIX: Python keeps nothing beside the package, nor do we
-    from kiroclaw_policy import rules_cache_folder
+def test_the_rules_follow_the_bytecode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # beside the .pyc files Python reads (PYTHONPYCACHEPREFIX moves both); none when it writes none
+    import kiroclaw_policy
+    from kiroclaw_policy import package_cache_folder, rules_cache_folder
 
     from kiroclaw import Settings
 
     monkeypatch.delenv("AGENT_SANDBOX", raising=False)
     monkeypatch.chdir(tmp_path)
     settings = Settings(workspace_base_path=tmp_path / "ws")  # type: ignore[arg-type]
+    assert package_cache_folder() == Path(kiroclaw_policy.__spec__.cached).parent  # type: ignore[union-attr]
     monkeypatch.setattr("sys.dont_write_bytecode", False)
-    monkeypatch.setattr("sys.pycache_prefix", None)
-    assert rules_cache_folder(settings) is not None
+    assert rules_cache_folder(settings) == package_cache_folder()
     monkeypatch.setattr("sys.dont_write_bytecode", True)
-    assert rules_cache_folder(settings) is None
-    monkeypatch.setattr("sys.dont_write_bytecode", False)
-    monkeypatch.setattr("sys.pycache_prefix", str(tmp_path / "pyc"))
     assert rules_cache_folder(settings) is None
 
 
