@@ -51,7 +51,7 @@ KEEP_CONTENT_BYTES = 8 * 1024 * 1024
 KEEP_TOTAL_BYTES = 64 * 1024 * 1024
 
 
-def _read_once(path: Path, keep: bool) -> tuple[str, bytes | None]:
+def _read_once(path: str | Path, keep: bool) -> tuple[str, bytes | None]:
     """(sha256, the bytes when ``keep`` and the file is small enough) from one read, opened without
     following a link."""
     digest = hashlib.sha256()
@@ -187,16 +187,17 @@ def walk_staged_tree(root: Path, *, max_bytes: int, max_files: int, max_depth: i
     files: list[StagedFile] = []
     total = 0
     kept_total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        base = Path(dirpath)
-        rel_base = base.relative_to(root)
+    top = os.fspath(root)
+    for dirpath, dirnames, filenames in os.walk(top):
+        # os.walk joins each folder to ``top`` with os.path.join: the relative path is what follows it
+        prefix = "" if dirpath == top else dirpath[len(top) :].lstrip(os.sep).replace(os.sep, "/") + "/"
         dirnames.sort()
         for entry in [*dirnames, *sorted(filenames)]:
-            full = base / entry
-            rel = (rel_base / entry).as_posix()
+            full = os.path.join(dirpath, entry)
+            rel = prefix + entry
             if entry.startswith(CONTROL_PREFIX):
                 raise UnsafeContentError(f"the add-on contains {rel!r}: names starting with .kiroclaw are reserved")
-            if len(rel) > max_path_chars or len(Path(rel).parts) > max_depth:
+            if len(rel) > max_path_chars or rel.count("/") >= max_depth:
                 raise LimitExceededError(f"the add-on has a path deeper or longer than allowed: {rel[:80]!r}")
             st = os.lstat(full)
             if stat.S_ISLNK(st.st_mode):
@@ -213,6 +214,6 @@ def walk_staged_tree(root: Path, *, max_bytes: int, max_files: int, max_depth: i
             keep = st.st_size <= KEEP_CONTENT_BYTES and kept_total + st.st_size <= KEEP_TOTAL_BYTES
             digest, content = _read_once(full, keep)
             kept_total += len(content) if content is not None else 0
-            files.append(StagedFile(rel, full, st.st_size, digest, content))
+            files.append(StagedFile(rel, Path(full), st.st_size, digest, content))
     files.sort(key=lambda f: f.path)
     return StagedTree(root, tuple(files), total)
