@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import context
+from . import context, memo
 from .archives import DOCUMENT_SUFFIXES, archive_kind, native_kind, peek_archive
 from .normalize import normalise
 from .rulecache import load_or_compile
@@ -516,6 +516,7 @@ def scan_entries(entries: Iterable[tuple[str, bytes, int] | None], *, budget_sec
     findings: list[Finding] = []
     deadline = time.monotonic() + budget_seconds
     security = False
+    rules = compiled_rules()
     seen: dict[tuple[bytes, int, tuple[object, ...]], tuple[str, list[Finding]]] = {}
     for count, entry in enumerate(entries):
         if entry is None:
@@ -542,9 +543,11 @@ def scan_entries(entries: Iterable[tuple[str, bytes, int] | None], *, budget_sec
         # ship the same schemas and fonts in several skills). The key holds the SHA-256 of the scanned
         # bytes, not the bytes: the scan keeps 32 bytes per distinct file, not the file.
         key = (hashlib.sha256(data).digest(), size, _context_key(rel))
-        earlier = seen.get(key)
+        earlier = seen.get(key) or memo.recall(key, rules)  # this add-on's, else this process's (memo.py)
         if earlier is None:
-            earlier = seen[key] = (rel, scan_file(rel, data, size))
+            earlier = (rel, scan_file(rel, data, size))
+            memo.remember(key, rules, earlier)
+        seen[key] = earlier
         findings.extend(f if f.file != earlier[0] else replace(f, file=rel) for f in earlier[1])
     if security:
         findings = [_quoted(f) for f in findings]
